@@ -1,0 +1,15 @@
+"""difflab: symbolic, numeric and automatic differentiation compared on the same models."""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import numpy
+from .errors import DiffLabError
+from .pytree import ravel, tree_flatten, tree_leaves, tree_map, tree_unflatten
+
+try:
+    __version__ = _version("difflab")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["DiffLabError", "numpy", "ravel", "tree_flatten", "tree_leaves", "tree_map",
+           "tree_unflatten", "__version__"]

@@ -1,0 +1,31 @@
+"""The errors difflab raises: every one derives from ``DiffLabError``.
+
+Messages say what was wrong (operation, shapes, types) and what to do next.
+"""
+
+
+class DiffLabError(Exception):
+    """Base class of every error difflab raises on purpose."""
+
+
+class UnsupportedOperationError(DiffLabError, TypeError):
+    """An operation was asked of a type or number system that does not provide it."""
+
+
+class NumberSystemMixError(DiffLabError, TypeError):
+    """Arguments of one operation come from incompatible number systems."""
+
+
+class FloatLeakError(DiffLabError):
+    """A function meant to run on high-precision numbers fell back to floats."""
+
+
+class ShapeError(DiffLabError, ValueError):
+    """Arguments have shapes that the operation cannot combine."""
+
+
+class UnknownModelError(DiffLabError, KeyError):
+    """A model name that is not in the zoo."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""

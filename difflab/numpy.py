@@ -1,0 +1,546 @@
+"""``difflab.numpy`` (imported as ``dnp``): the one namespace models are written in.
+
+Every function here dispatches on the *number system* of its arguments (DESIGN.md §1):
+
+=========  ================================================  ==============================
+system     arguments                                         used by
+=========  ================================================  ==============================
+float      float/int ndarrays and Python or NumPy scalars    plain evaluation, finite diffs
+complex    complex ndarrays                                  complex-step derivatives
+sympy      object arrays of SymPy expressions                the symbolic differentiator
+mpmath     object arrays of mpmath numbers                   high-precision ground truth
+(others)   types given to ``register_number_system``         the AD engine
+=========  ================================================  ==============================
+
+Float constants mix with every system; complex, SymPy and mpmath values do not mix with
+each other. The primitives compute the same mathematical function in every system. The float
+versions of ``sigmoid``, ``softplus`` and ``logsumexp`` do not overflow. The complex versions
+of ``abs``, ``relu``, ``leaky_relu``, ``maximum``, ``max`` and ``clip`` are the analytic
+continuations that complex-step differentiation needs: they choose their branch from the
+real part, so ``abs(z) = z·sign(Re z)``.
+
+Kinks: at a tie, ``maximum``/``minimum``/``max`` take the mean of the tied arguments (same
+value; derivative split evenly), and ``relu`` and ``leaky_relu`` take their left branch at
+0, so relu′(0) = 0. The SymPy forms encode the same conventions with ``Piecewise``.
+"""
+
+import builtins
+
+import mpmath
+import numpy as np
+import sympy
+from mpmath.ctx_mp_python import _mpc, _mpf
+
+from .errors import NumberSystemMixError, ShapeError, UnsupportedOperationError
+
+FLOAT, COMPLEX, SYMPY, MPMATH = "float", "complex", "sympy", "mpmath"
+SYSTEMS = (FLOAT, COMPLEX, SYMPY, MPMATH)
+
+pi = np.pi
+e = np.e
+newaxis = None
+
+_handlers = {}
+_primitives = {}
+
+
+def register_number_system(cls, handler):
+    """Send every primitive called with a ``cls`` argument to ``handler(primitive, args, kwargs)``.
+
+    This is how the AD engine takes part: dnp knows nothing of its tensors but their type.
+    """
+    _handlers[cls] = handler
+
+
+def primitives():
+    """The primitives by name: the operations a number system must provide."""
+    return dict(_primitives)
+
+
+def _classify(value):
+    """The number system one operand belongs to; None for plain float constants."""
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if kind in "biuf":
+            return None
+        if kind == "c":
+            return COMPLEX
+        if kind == "O":
+            for element in value.flat:
+                if isinstance(element, (bool, int, float)):
+                    continue
+                return _classify_scalar(element)
+            return None
+        return False
+    if isinstance(value, (list, tuple)):
+        kinds = {_classify(v) for v in value} - {None}
+        if len(kinds) > 1:
+            return kinds
+        return kinds.pop() if kinds else None
+    return _classify_scalar(value)
+
+
+def _classify_scalar(value):
+    if isinstance(value, (bool, int, float, np.floating, np.integer, np.bool_)):
+        return None
+    if isinstance(value, (complex, np.complexfloating)):
+        return COMPLEX
+    if isinstance(value, sympy.Basic):
+        return SYMPY
+    if isinstance(value, (_mpf, _mpc)):
+        return MPMATH
+    return False
+
+
+def _describe(value):
+    shape = getattr(value, "shape", None)
+    if isinstance(value, np.ndarray):
+        return f"ndarray (dtype {value.dtype}, shape {shape})"
+    return type(value).__name__
+
+
+def number_system(*values):
+    """The number system in which an operation on ``values`` is computed (FLOAT, COMPLEX, ...)."""
+    return _resolve("number_system", values)
+
+
+def _resolve(name, operands):
+    found = {}
+    for index, operand in enumerate(operands):
+        kind = _classify(operand)
+        if kind is False:
+            raise UnsupportedOperationError(
+                f"dnp.{name}: argument {index} is {_describe(operand)}, which is not a number "
+                "dnp understands; pass float or complex arrays, object arrays of SymPy "
+                "expressions or mpmath numbers, or a registered type such as an AD tensor")
+        if isinstance(kind, set):
+            raise NumberSystemMixError(
+                f"dnp.{name}: argument {index} mixes the number systems {sorted(kind)}")
+        if kind is not None:
+            found.setdefault(kind, index)
+    if len(found) > 1:
+        parts = ", ".join(f"{kind} (argument {i}: {_describe(operands[i])})"
+                          for kind, i in found.items())
+        raise NumberSystemMixError(
+            f"dnp.{name}: cannot mix number systems {parts}; convert every argument to one "
+            "system (float constants mix with any)")
+    return next(iter(found), FLOAT)
+
+
+class Primitive:
+    """A dnp function with one implementation per number system.
+
+    ``operands`` is how many leading positional arguments hold numbers (the rest are
+    parameters such as shapes or indices); a ``sequence`` primitive takes a list of them.
+    """
+
+    def __init__(self, name, impls, *, operands=1, sequence=False, doc=""):
+        self.name = name
+        self.impls = impls
+        self.operands = operands
+        self.sequence = sequence
+        self.__doc__ = doc
+        self.__name__ = name
+        _primitives[name] = self
+
+    def __repr__(self):
+        return f"<dnp primitive {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        operands = args[0] if self.sequence else args[:self.operands]
+        if _handlers:
+            for operand in operands:
+                handler = _handlers.get(type(operand))
+                if handler is not None:
+                    return handler(self, args, kwargs)
+        impl = self.impls.get(_resolve(self.name, operands))
+        if impl is None:
+            raise UnsupportedOperationError(
+                f"dnp.{self.name} is not defined for the "
+                f"{_resolve(self.name, operands)} number system")
+        return impl(*args, **kwargs)
+
+
+def _same_everywhere(fn):
+    return {system: fn for system in SYSTEMS}
+
+
+def _objectwise(scalar_fn, nin=1):
+    """Apply a scalar function element by element to object arrays (or bare scalars)."""
+    ufunc = np.frompyfunc(scalar_fn, nin, 1)
+    return lambda *args: ufunc(*args)
+
+
+def _mp(x):
+    """The mpmath context of a number, so results keep its precision (and its guards)."""
+    return getattr(x, "context", mpmath.mp)
+
+
+def _mp_function(name):
+    return _objectwise(lambda x: getattr(_mp(x), name)(x))
+
+
+def _sympy_piecewise_max(a, b):
+    return sympy.Piecewise((a, a > b), (b, a < b), ((a + b) / 2, True))
+
+
+def _sympy_piecewise_min(a, b):
+    return sympy.Piecewise((a, a < b), (b, a > b), ((a + b) / 2, True))
+
+
+# ---------------------------------------------------------------------------------------
+# Float and complex implementations that need care (stability, analytic continuation).
+
+def _stable_sigmoid(x):
+    """σ(x) = 1/(1+e^{-x}), evaluated as e^{x}/(1+e^{x}) where Re x < 0 so e^{·} ≤ 1."""
+    x = np.asarray(x)
+    positive = np.real(x) >= 0
+    e = np.exp(np.where(positive, -x, x))
+    return np.where(positive, 1, e) / (1 + e)
+
+
+def _stable_softplus(x):
+    """log(1+e^{x}) = max(x, 0) + log1p(e^{-|x|}), with the branch chosen on Re x."""
+    x = np.asarray(x)
+    positive = np.real(x) > 0
+    return np.where(positive, x, 0) + np.log1p(np.exp(np.where(positive, -x, x)))
+
+
+def _stable_logsumexp(x, axis=None, keepdims=False):
+    """log Σ e^{x} = m + log Σ e^{x−m}, with m the largest real part (a constant shift)."""
+    x = np.asarray(x)
+    shift = np.max(np.real(x), axis=axis, keepdims=True) if x.size else np.zeros(())
+    shift = np.where(np.isfinite(shift), shift, 0)
+    out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _float_leaky_relu(x, negative_slope=0.01):
+    return np.where(np.real(x) > 0, x, negative_slope * np.asarray(x))
+
+
+def _float_relu(x):
+    return np.where(np.real(x) > 0, x, 0)
+
+
+def _complex_abs(z):
+    return z * np.sign(np.real(z))
+
+
+def _complex_maximum(a, b):
+    ra, rb = np.real(a), np.real(b)
+    return np.where(ra > rb, a, np.where(ra < rb, b, (np.asarray(a) + b) / 2))
+
+
+def _complex_minimum(a, b):
+    ra, rb = np.real(a), np.real(b)
+    return np.where(ra < rb, a, np.where(ra > rb, b, (np.asarray(a) + b) / 2))
+
+
+def _complex_max(x, axis=None, keepdims=False):
+    """The entry of largest real part; ties give their mean."""
+    x = np.asarray(x)
+    top = np.real(x) == np.max(np.real(x), axis=axis, keepdims=True)
+    total = np.sum(np.where(top, x, 0), axis=axis, keepdims=keepdims)
+    return total / np.sum(top, axis=axis, keepdims=keepdims)
+
+
+def _complex_clip(z, a_min=None, a_max=None):
+    z = np.asarray(z)
+    if a_min is not None:
+        z = np.where(np.real(z) < a_min, a_min, z)
+    if a_max is not None:
+        z = np.where(np.real(z) > a_max, a_max, z)
+    return z
+
+
+# ---------------------------------------------------------------------------------------
+# Object-array (SymPy, mpmath) reductions and products.
+
+def _normalize_axes(axis, ndim, name):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"dnp.{name}: axis {a} is out of range for an array of {ndim} "
+                             "dimensions")
+        normalized.append(a % ndim)
+    return tuple(sorted(set(normalized)))
+
+
+def _reduce_objects(x, axis, keepdims, reduce_row, name):
+    """Reduce an object array over ``axis`` by calling ``reduce_row(list)`` once per row."""
+    x = np.asarray(x, dtype=object)
+    axes = _normalize_axes(axis, x.ndim, name)
+    kept = [i for i in range(x.ndim) if i not in axes]
+    kept_shape = tuple(x.shape[i] for i in kept)
+    rows = np.transpose(x, kept + list(axes)).reshape(kept_shape + (-1,))
+    rows = rows.reshape(-1, rows.shape[-1])
+    out = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        out[i] = reduce_row(list(row))
+    out = out.reshape(kept_shape)
+    if keepdims:
+        out = out.reshape(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+    return out[()] if out.ndim == 0 else out
+
+
+def _sympy_sum_row(row):
+    return sympy.Add(*row)
+
+
+def _mp_sum_row(row):
+    return _mp(row[0]).fsum(row) if row else 0
+
+
+def _object_reduction(reduce_row, name):
+    def reduce(x, axis=None, keepdims=False):
+        return _reduce_objects(x, axis, keepdims, reduce_row, name)
+    return reduce
+
+
+def _check_matmul_shapes(a, b, name):
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        raise ShapeError(f"dnp.{name}: operands must have at least one dimension, got shapes "
+                         f"{sa} and {sb}; use dnp.multiply for scalars")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ShapeError(f"dnp.{name}: shapes {sa} and {sb} do not line up (inner dimensions "
+                         f"{k_a} and {k_b} differ)")
+
+
+def _sympy_matmul(a, b):
+    """A @ B with each entry one flat ``Add`` (repeated ``+`` on SymPy sums costs O(k²))."""
+    a = np.asarray(a, dtype=object)
+    b = np.asarray(b, dtype=object)
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    products = a2[..., :, :, None] * b2[..., None, :, :]
+    out = _reduce_objects(products, -2, False, _sympy_sum_row, "matmul")
+    out = np.asarray(out, dtype=object)
+    if b.ndim == 1:
+        out = out[..., 0]
+    if a.ndim == 1:
+        out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
+    return out[()] if out.ndim == 0 else out
+
+
+def _float_matmul(a, b):
+    return np.matmul(a, b)
+
+
+def _sympy_dot(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return np.multiply(a, b)
+    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
+        return _sympy_matmul(a, b)
+    return np.dot(a, b)
+
+
+def _object_where(condition, x, y):
+    return np.where(np.asarray(condition, dtype=bool), x, y)
+
+
+def _sympy_where(condition, x, y):
+    return _objectwise(lambda c, a, b: sympy.Piecewise((a, c), (b, True)), 3)(condition, x, y)
+
+
+def _sympy_clip(x, a_min=None, a_max=None):
+    def clip_one(v):
+        pieces = []
+        if a_min is not None:
+            pieces.append((a_min, v < a_min))
+        if a_max is not None:
+            pieces.append((a_max, v > a_max))
+        return sympy.Piecewise(*pieces, (v, True))
+    return _objectwise(clip_one)(x)
+
+
+def _mp_clip(x, a_min=None, a_max=None):
+    def clip_one(v):
+        if a_min is not None and v < a_min:
+            return v * 0 + a_min
+        if a_max is not None and v > a_max:
+            return v * 0 + a_max
+        return v
+    return _objectwise(clip_one)(x)
+
+
+def _mp_tie_mean(a, b, pick):
+    if a == b:
+        return (a + b) / 2
+    return a if pick(a, b) else b
+
+
+def _zeros_like(x):
+    return np.zeros_like(x) if isinstance(x, np.ndarray) and x.dtype.kind in "iufc" \
+        else np.zeros(np.shape(x))
+
+
+def _ones_like(x):
+    return np.ones_like(x) if isinstance(x, np.ndarray) and x.dtype.kind in "iufc" \
+        else np.ones(np.shape(x))
+
+
+# ---------------------------------------------------------------------------------------
+# The primitives. Each row: float, complex, SymPy, mpmath implementation.
+
+def _unary(name, numeric, symbolic, precise, complex_=None, doc=""):
+    return Primitive(name, {FLOAT: numeric, COMPLEX: complex_ or numeric,
+                            SYMPY: _objectwise(symbolic), MPMATH: precise}, doc=doc)
+
+
+exp = _unary("exp", np.exp, sympy.exp, _mp_function("exp"), doc="e^x")
+log = _unary("log", np.log, sympy.log, _mp_function("ln"), doc="natural logarithm")
+log1p = _unary("log1p", np.log1p, lambda x: sympy.log(1 + x), _mp_function("log1p"),
+               doc="log(1 + x), accurate for small x")
+sqrt = _unary("sqrt", np.sqrt, sympy.sqrt, _mp_function("sqrt"), doc="√x")
+square = _unary("square", np.square, lambda x: x**2, _objectwise(lambda x: x * x), doc="x²")
+sin = _unary("sin", np.sin, sympy.sin, _mp_function("sin"), doc="sine")
+cos = _unary("cos", np.cos, sympy.cos, _mp_function("cos"), doc="cosine")
+tanh = _unary("tanh", np.tanh, sympy.tanh, _mp_function("tanh"), doc="hyperbolic tangent")
+sigmoid = _unary(
+    "sigmoid", _stable_sigmoid, lambda x: 1 / (1 + sympy.exp(-x)),
+    _objectwise(lambda x: 1 / (1 + _mp(x).exp(-x))),
+    doc="logistic function σ(x) = 1/(1+e^{-x}); the float version never overflows")
+softplus = _unary(
+    "softplus", _stable_softplus, lambda x: sympy.log(1 + sympy.exp(x)),
+    _objectwise(lambda x: _mp(x).log1p(_mp(x).exp(x))),
+    doc="log(1+e^x); the float version never overflows")
+relu = _unary(
+    "relu", _float_relu, lambda x: sympy.Piecewise((x, x > 0), (0, True)),
+    _objectwise(lambda x: x if x > 0 else x * 0),
+    doc="max(x, 0); relu′(0) = 0; the complex version chooses its branch from Re x")
+abs = _unary(
+    "abs", np.abs, sympy.Abs, _objectwise(lambda x: x.__abs__()), complex_=_complex_abs,
+    doc="|x|; the complex version is the analytic continuation z·sign(Re z)")
+negative = _unary("negative", np.negative, lambda x: -x, _objectwise(lambda x: -x), doc="-x")
+
+leaky_relu = Primitive("leaky_relu", {
+    FLOAT: _float_leaky_relu,
+    COMPLEX: _float_leaky_relu,
+    SYMPY: lambda x, negative_slope=0.01: _objectwise(
+        lambda v: sympy.Piecewise((v, v > 0), (negative_slope * v, True)))(x),
+    MPMATH: lambda x, negative_slope=0.01: _objectwise(
+        lambda v: v if v > 0 else negative_slope * v)(x),
+}, doc="x for x > 0, negative_slope·x otherwise (default slope 0.01)")
+
+add = Primitive("add", _same_everywhere(np.add), operands=2, doc="x + y")
+subtract = Primitive("subtract", _same_everywhere(np.subtract), operands=2, doc="x − y")
+multiply = Primitive("multiply", _same_everywhere(np.multiply), operands=2, doc="x · y")
+divide = Primitive("divide", _same_everywhere(np.true_divide), operands=2, doc="x / y")
+power = Primitive("power", _same_everywhere(np.power), operands=2, doc="x ** y")
+maximum = Primitive("maximum", {
+    FLOAT: np.maximum, COMPLEX: _complex_maximum,
+    SYMPY: _objectwise(_sympy_piecewise_max, 2),
+    MPMATH: _objectwise(lambda a, b: _mp_tie_mean(a, b, lambda p, q: p > q), 2),
+}, operands=2, doc="element-wise maximum; ties give the mean (derivative split evenly)")
+minimum = Primitive("minimum", {
+    FLOAT: np.minimum, COMPLEX: _complex_minimum,
+    SYMPY: _objectwise(_sympy_piecewise_min, 2),
+    MPMATH: _objectwise(lambda a, b: _mp_tie_mean(a, b, lambda p, q: p < q), 2),
+}, operands=2, doc="element-wise minimum; ties give the mean (derivative split evenly)")
+
+where = Primitive("where", {
+    FLOAT: np.where, COMPLEX: np.where, SYMPY: _sympy_where, MPMATH: _object_where,
+}, operands=3, doc="x where condition holds, y elsewhere; under SymPy a Piecewise")
+clip = Primitive("clip", {
+    FLOAT: np.clip, COMPLEX: _complex_clip, SYMPY: _sympy_clip, MPMATH: _mp_clip,
+}, doc="clip(x, a_min, a_max): x limited to [a_min, a_max] (either bound may be None)")
+
+sum = Primitive("sum", {
+    FLOAT: np.sum, COMPLEX: np.sum,
+    SYMPY: _object_reduction(_sympy_sum_row, "sum"),
+    MPMATH: _object_reduction(_mp_sum_row, "sum"),
+}, doc="sum(x, axis=None, keepdims=False)")
+max = Primitive("max", {
+    FLOAT: np.max, COMPLEX: _complex_max,
+    SYMPY: _object_reduction(lambda row: sympy.Max(*row), "max"),
+    MPMATH: _object_reduction(builtins.max, "max"),
+}, doc="max(x, axis=None, keepdims=False); ties give the mean of the tied entries")
+logsumexp = Primitive("logsumexp", {
+    FLOAT: _stable_logsumexp, COMPLEX: _stable_logsumexp,
+    SYMPY: _object_reduction(
+        lambda row: sympy.log(sympy.Add(*[sympy.exp(v) for v in row])), "logsumexp"),
+    MPMATH: _object_reduction(
+        lambda row: _mp(row[0]).ln(_mp(row[0]).fsum(_mp(v).exp(v) for v in row)),
+        "logsumexp"),
+}, doc="log Σ exp(x) over axis (default all); the float version never overflows")
+
+
+def _matmul_checked(impl, name):
+    def matmul_(a, b):
+        _check_matmul_shapes(a, b, name)
+        return impl(a, b)
+    return matmul_
+
+
+matmul = Primitive("matmul", {
+    FLOAT: _matmul_checked(np.matmul, "matmul"), COMPLEX: _matmul_checked(np.matmul, "matmul"),
+    SYMPY: _matmul_checked(_sympy_matmul, "matmul"),
+    MPMATH: _matmul_checked(np.matmul, "matmul"),
+}, operands=2, doc="matrix product a @ b (NumPy's broadcasting rules)")
+dot = Primitive("dot", {
+    FLOAT: np.dot, COMPLEX: np.dot, SYMPY: _sympy_dot, MPMATH: np.dot,
+}, operands=2, doc="np.dot semantics")
+
+reshape = Primitive("reshape", _same_everywhere(np.reshape), doc="reshape(x, shape)")
+transpose = Primitive("transpose", _same_everywhere(np.transpose),
+                      doc="transpose(x, axes=None)")
+broadcast_to = Primitive("broadcast_to", _same_everywhere(np.broadcast_to),
+                         doc="broadcast_to(x, shape)")
+expand_dims = Primitive("expand_dims", _same_everywhere(np.expand_dims),
+                        doc="expand_dims(x, axis)")
+squeeze = Primitive("squeeze", _same_everywhere(np.squeeze), doc="squeeze(x, axis=None)")
+getitem = Primitive("getitem", _same_everywhere(lambda x, index: x[index]),
+                    doc="x[index]: indexing and slicing")
+concatenate = Primitive("concatenate", _same_everywhere(np.concatenate), sequence=True,
+                        doc="concatenate(arrays, axis=0)")
+stack = Primitive("stack", _same_everywhere(np.stack), sequence=True,
+                  doc="stack(arrays, axis=0)")
+zeros_like = Primitive("zeros_like", _same_everywhere(_zeros_like),
+                       doc="zeros of x's shape (a constant)")
+ones_like = Primitive("ones_like", _same_everywhere(_ones_like),
+                      doc="ones of x's shape (a constant)")
+
+
+# ---------------------------------------------------------------------------------------
+# Composites: written with the primitives, so every number system gets them for free.
+
+def _count(x, axis):
+    shape = shape_of(x)
+    axes = _normalize_axes(axis, len(shape), "mean")
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
+def shape_of(x):
+    """The shape of any dnp value (arrays, AD tensors, bare scalars)."""
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over axis (default all)."""
+    return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+
+
+def min(x, axis=None, keepdims=False):
+    """min(x) = −max(−x); ties give the mean of the tied entries."""
+    return -max(-x, axis=axis, keepdims=keepdims)
+
+
+def log_softmax(x, axis=-1):
+    """x − logsumexp(x) along axis: log-probabilities, stable for large x."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """exp(log_softmax(x)): probabilities along axis, stable for large x."""
+    return exp(log_softmax(x, axis=axis))
