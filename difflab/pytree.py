@@ -127,9 +127,10 @@ def ravel(tree):
 
     Returns ``(theta, unravel)``: ``theta`` has the common dtype of the leaves (float64 for
     int leaves); ``unravel(theta)`` rebuilds the tree. Given a float vector it casts each
-    leaf back to its own dtype (the round trip is exact); given a vector of another number
-    system (an AD tensor, SymPy or mpmath objects) it only slices and reshapes, so a model
-    can be written as a function of the flat vector under every number system.
+    leaf back to its own dtype (the round trip is exact); given a complex vector for real
+    leaves (a complex step) or a vector of another number system (an AD tensor, SymPy or
+    mpmath objects) it only slices and reshapes, so a model can be written as a function of
+    the flat vector under every number system.
     """
     leaves, treedef = tree_flatten(tree)
     specs = [_leaf_spec(leaf) for leaf in leaves]
@@ -148,14 +149,19 @@ def ravel(tree):
             raise DiffLabError(
                 f"unravel: expected a flat vector of shape ({n},), got "
                 f"{'a ' + type(vector).__name__ if shape is None else 'shape ' + str(shape)}")
-        is_plain = isinstance(vector, np.ndarray) and vector.dtype.kind in "iufc"
+        numeric = isinstance(vector, np.ndarray) and vector.dtype.kind in "iufc"
         rebuilt = []
         for spec, start, stop in zip(specs, offsets[:-1], offsets[1:]):
             piece = vector[start:stop]
-            if is_plain:
-                piece = np.asarray(piece).astype(spec.dtype, copy=True).reshape(spec.shape)
+            # a complex vector around real leaves is a complex step: keep the imaginary part
+            keeps_dtype = numeric and (vector.dtype.kind != "c" or spec.dtype.kind == "c")
+            if keeps_dtype:
+                piece = piece.astype(spec.dtype, copy=True).reshape(spec.shape)
                 if spec.python_type is not None:
                     piece = spec.python_type(piece[()])
+            elif numeric:
+                piece = piece.copy().reshape(spec.shape)
+                piece = piece[()] if spec.shape == () else piece
             elif spec.shape == ():
                 piece = piece[0]
             else:

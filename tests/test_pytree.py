@@ -111,3 +111,12 @@ def test_ravel_refuses_non_numeric_leaves():
         difflab.ravel(["abc"])
     with pytest.raises(DiffLabError, match="numeric"):
         difflab.ravel([np.array(["x"])])
+
+
+def test_unravel_keeps_the_imaginary_part_of_a_complex_step():
+    tree = [np.ones((2, 2)), 3.0]
+    theta, unravel = difflab.ravel(tree)
+    stepped = theta + 1e-20j
+    W, c = unravel(stepped)
+    assert W.dtype == np.complex128 and np.all(W.imag == 1e-20)
+    assert c == 3.0 + 1e-20j
