@@ -65,29 +65,33 @@ def _classify(value):
             return None
         if kind == "c":
             return COMPLEX
-        if kind == "O":
-            for element in value.flat:
-                if isinstance(element, (bool, int, float)):
-                    continue
-                return _classify_scalar(element)
-            return None
+        if kind == "O":  # every entry counts; their types are few, so classify those
+            return _one_kind({_classify_type(cls) for cls in set(map(type, value.flat))})
         return False
     if isinstance(value, (list, tuple)):
-        kinds = {_classify(v) for v in value} - {None}
-        if len(kinds) > 1:
-            return kinds
-        return kinds.pop() if kinds else None
-    return _classify_scalar(value)
+        return _one_kind({_classify(v) for v in value})
+    return _classify_type(type(value))
 
 
-def _classify_scalar(value):
-    if isinstance(value, (bool, int, float, np.floating, np.integer, np.bool_)):
+def _one_kind(kinds):
+    """The system shared by the parts of one operand: False if any part is not a number,
+    the set of systems if they mix, None if all are plain floats."""
+    if False in kinds:
+        return False
+    kinds = kinds - {None}
+    if len(kinds) > 1:
+        return kinds
+    return kinds.pop() if kinds else None
+
+
+def _classify_type(cls):
+    if issubclass(cls, (bool, int, float, np.floating, np.integer, np.bool_)):
         return None
-    if isinstance(value, (complex, np.complexfloating)):
+    if issubclass(cls, (complex, np.complexfloating)):
         return COMPLEX
-    if isinstance(value, sympy.Basic):
+    if issubclass(cls, sympy.Basic):
         return SYMPY
-    if isinstance(value, (_mpf, _mpc)):
+    if issubclass(cls, (_mpf, _mpc)):
         return MPMATH
     return False
 
@@ -95,7 +99,11 @@ def _classify_scalar(value):
 def _describe(value):
     shape = getattr(value, "shape", None)
     if isinstance(value, np.ndarray):
-        return f"ndarray (dtype {value.dtype}, shape {shape})"
+        described = f"ndarray (dtype {value.dtype}, shape {shape})"
+        if value.dtype.kind == "O":
+            held = sorted({cls.__name__ for cls in set(map(type, value.flat))})
+            described += f" holding {', '.join(held)}"
+        return described
     return type(value).__name__
 
 
@@ -158,7 +166,11 @@ class Primitive:
             raise UnsupportedOperationError(
                 f"dnp.{self.name} is not defined for the "
                 f"{_resolve(self.name, operands)} number system")
-        return impl(*args, **kwargs)
+        try:
+            return impl(*args, **kwargs)
+        except np.exceptions.AxisError as error:
+            raise ShapeError(f"dnp.{self.name}: {error}; axes run from -ndim to ndim - 1") \
+                from None
 
 
 def _same_everywhere(fn):
@@ -199,19 +211,40 @@ def _stable_sigmoid(x):
     return np.where(positive, 1, e) / (1 + e)
 
 
+def _log1p(z):
+    """log(1+z). NumPy's complex log1p is log(1+z) as written, whose real part loses its
+    accuracy when |z| is small (as in complex steps); there (Re z > −1/2, |Im z| < 1) use
+    log|1+z| = log1p(a) + ½·log1p(t²) with z = a + ib, t = b/(1+a)."""
+    if not np.iscomplexobj(z):
+        return np.log1p(z)
+    a, b = np.real(z), np.imag(z)
+    near = (a > -0.5) & (np.abs(b) < 1)
+    a_near, b_near = np.where(near, a, 0), np.where(near, b, 0)
+    t = b_near / (1 + a_near)
+    modulus = np.where(near, np.log1p(a_near) + np.log1p(t * t) / 2, np.log(np.abs(1 + z)))
+    return modulus + 1j * np.arctan2(b, 1 + a)
+
+
 def _stable_softplus(x):
     """log(1+e^{x}) = max(x, 0) + log1p(e^{-|x|}), with the branch chosen on Re x."""
     x = np.asarray(x)
     positive = np.real(x) > 0
-    return np.where(positive, x, 0) + np.log1p(np.exp(np.where(positive, -x, x)))
+    return np.where(positive, x, 0) + _log1p(np.exp(np.where(positive, -x, x)))
 
 
 def _stable_logsumexp(x, axis=None, keepdims=False):
-    """log Σ e^{x} = m + log Σ e^{x−m}, with m the largest real part (a constant shift)."""
+    """log Σ e^{x} = m + log1p(Σ e^{x−m} − 1), with m the largest real part (a constant shift).
+
+    The terms at the maximum (e^0 = 1) are subtracted before the sum, so the log1p argument
+    keeps its relative accuracy when the others are tiny: logsumexp([0, −40]) ≈ 4.2e−18, not 0.
+    """
     x = np.asarray(x)
     shift = np.max(np.real(x), axis=axis, keepdims=True) if x.size else np.zeros(())
     shift = np.where(np.isfinite(shift), shift, 0)
-    out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    top = np.real(x) == shift
+    others = np.sum(np.exp(x - shift) - top, axis=axis, keepdims=True)
+    tops = np.sum(top, axis=axis, keepdims=True, dtype=shift.dtype)
+    out = _log1p(others + (tops - 1)) + shift
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -475,8 +508,22 @@ logsumexp = Primitive("logsumexp", {
 def _matmul_checked(impl, name):
     def matmul_(a, b):
         _check_matmul_shapes(a, b, name)
+        sa, sb = np.shape(a), np.shape(b)
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise ShapeError(f"dnp.{name}: the batch dimensions of shapes {sa} and {sb} do not "
+                             "broadcast") from None
         return impl(a, b)
     return matmul_
+
+
+def _dot_checked(impl):
+    def dot_(a, b):
+        if np.ndim(a) and np.ndim(b):  # a scalar operand scales the other
+            _check_matmul_shapes(a, b, "dot")
+        return impl(a, b)
+    return dot_
 
 
 matmul = Primitive("matmul", {
@@ -485,7 +532,8 @@ matmul = Primitive("matmul", {
     MPMATH: _matmul_checked(np.matmul, "matmul"),
 }, operands=2, doc="matrix product a @ b (NumPy's broadcasting rules)")
 dot = Primitive("dot", {
-    FLOAT: np.dot, COMPLEX: np.dot, SYMPY: _sympy_dot, MPMATH: np.dot,
+    FLOAT: _dot_checked(np.dot), COMPLEX: _dot_checked(np.dot),
+    SYMPY: _dot_checked(_sympy_dot), MPMATH: _dot_checked(np.dot),
 }, operands=2, doc="np.dot semantics")
 
 reshape = Primitive("reshape", _same_everywhere(np.reshape), doc="reshape(x, shape)")
@@ -536,11 +584,39 @@ def min(x, axis=None, keepdims=False):
     return -max(-x, axis=axis, keepdims=keepdims)
 
 
+def _rounds(x):
+    """Whether x is a (non-empty) int, float or complex array: values that round as they go."""
+    return isinstance(x, np.ndarray) and x.dtype.kind in "iufc" and x.size > 0
+
+
+def _shift_to_zero(x, axis):
+    """x minus its largest real part along axis, for arrays that round; x otherwise.
+
+    The shift is a constant, so log_softmax and softmax are unchanged by it, and their float
+    versions keep the small log-probabilities: x − logsumexp(x) gives 0 for the first entry
+    of [40, 0] (not −4.2e−18) and only 13 digits of −log 2 for [1000, 1000]. SymPy and mpmath
+    do not need it, and AD tensors have no value to take as a constant.
+    """
+    if not _rounds(x):
+        return x
+    shift = np.real(max(x, axis=axis, keepdims=True))
+    return x - np.where(np.isfinite(shift), shift, 0)
+
+
 def log_softmax(x, axis=-1):
     """x − logsumexp(x) along axis: log-probabilities, stable for large x."""
+    x = _shift_to_zero(x, axis)
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
 def softmax(x, axis=-1):
-    """exp(log_softmax(x)): probabilities along axis, stable for large x."""
+    """Probabilities e^{x}/Σe^{x} along axis, stable for large x.
+
+    Arrays that round, shifted to a maximum of 0, take e^{x}/Σe^{x} itself (a few ulps);
+    exp(log_softmax(x)) would multiply the rounding error of log p by |log p|. Other
+    systems use exp(log_softmax(x)), which is stable for AD tensors too.
+    """
+    if _rounds(x):
+        e = exp(_shift_to_zero(x, axis))
+        return e / sum(e, axis=axis, keepdims=True)
     return exp(log_softmax(x, axis=axis))
