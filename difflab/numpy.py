@@ -156,12 +156,19 @@ class Primitive:
 
     def __call__(self, *args, **kwargs):
         operands = args[0] if self.sequence else args[:self.operands]
-        if _handlers:
-            for operand in operands:
-                handler = _handlers.get(type(operand))
-                if handler is not None:
-                    return handler(self, args, kwargs)
-        impl = self.impls.get(_resolve(self.name, operands))
+        plain = True
+        for operand in operands:
+            kind = type(operand)
+            if kind is np.ndarray:
+                if operand.dtype.kind in "fiub":
+                    continue
+            elif kind is float or kind is int:
+                continue
+            plain = False
+            handler = _handlers.get(kind)
+            if handler is not None:
+                return handler(self, args, kwargs)
+        impl = self.impls[FLOAT] if plain else self.impls.get(_resolve(self.name, operands))
         if impl is None:
             raise UnsupportedOperationError(
                 f"dnp.{self.name} is not defined for the "
@@ -328,6 +335,15 @@ def _mp_sum_row(row):
     return _mp(row[0]).fsum(row) if row else 0
 
 
+def _float_reduction(ufunc, fallback):
+    """ufunc.reduce on float arrays (np.sum and np.max add a Python layer per call)."""
+    def reduce(x, axis=None, keepdims=False):
+        if type(x) is np.ndarray and x.size:
+            return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+        return fallback(x, axis=axis, keepdims=keepdims)
+    return reduce
+
+
 def _object_reduction(reduce_row, name):
     def reduce(x, axis=None, keepdims=False):
         return _reduce_objects(x, axis, keepdims, reduce_row, name)
@@ -409,6 +425,26 @@ def _mp_tie_mean(a, b, pick):
     return a if pick(a, b) else b
 
 
+def is_basic_index(index):
+    """Whether x[index] is a view (slices, integers, None, Ellipsis), not a gather."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer))
+               for p in parts)
+
+
+def _untake(values, index, shape):
+    """Zeros of ``shape`` with ``values`` added at ``index`` (repeated indices accumulate)."""
+    values = np.asarray(values)
+    out = np.zeros(shape, dtype=values.dtype if values.dtype.kind in "fc" else object)
+    if out.dtype == object:  # a zero of the values' own system (an mpmath zero keeps its context)
+        out[...] = values.flat[0] * 0 if values.size else 0
+    if is_basic_index(index):
+        out[index] += values
+    else:
+        np.add.at(out, index, values)
+    return out
+
+
 def _zeros_like(x):
     return np.zeros_like(x) if isinstance(x, np.ndarray) and x.dtype.kind in "iufc" \
         else np.zeros(np.shape(x))
@@ -451,6 +487,9 @@ relu = _unary(
 abs = _unary(
     "abs", np.abs, sympy.Abs, _objectwise(lambda x: x.__abs__()), complex_=_complex_abs,
     doc="|x|; the complex version is the analytic continuation z·sign(Re z)")
+sign = _unary("sign", lambda x: np.sign(np.real(x)), sympy.sign,
+              _objectwise(lambda x: _mp(x).sign(x)),
+              doc="−1, 0 or 1 by the sign of (the real part of) x; its derivative is 0")
 negative = _unary("negative", np.negative, lambda x: -x, _objectwise(lambda x: -x), doc="-x")
 
 leaky_relu = Primitive("leaky_relu", {
@@ -486,12 +525,12 @@ clip = Primitive("clip", {
 }, doc="clip(x, a_min, a_max): x limited to [a_min, a_max] (either bound may be None)")
 
 sum = Primitive("sum", {
-    FLOAT: np.sum, COMPLEX: np.sum,
+    FLOAT: _float_reduction(np.add, np.sum), COMPLEX: np.sum,
     SYMPY: _object_reduction(_sympy_sum_row, "sum"),
     MPMATH: _object_reduction(_mp_sum_row, "sum"),
 }, doc="sum(x, axis=None, keepdims=False)")
 max = Primitive("max", {
-    FLOAT: np.max, COMPLEX: _complex_max,
+    FLOAT: _float_reduction(np.maximum, np.max), COMPLEX: _complex_max,
     SYMPY: _object_reduction(lambda row: sympy.Max(*row), "max"),
     MPMATH: _object_reduction(builtins.max, "max"),
 }, doc="max(x, axis=None, keepdims=False); ties give the mean of the tied entries")
@@ -505,17 +544,34 @@ logsumexp = Primitive("logsumexp", {
 }, doc="log Σ exp(x) over axis (default all); the float version never overflows")
 
 
-def _matmul_checked(impl, name):
-    def matmul_(a, b):
-        _check_matmul_shapes(a, b, name)
+def _check_product_shapes(a, b, name):
+    _check_matmul_shapes(a, b, name)
+    if name == "matmul":
         sa, sb = np.shape(a), np.shape(b)
         try:
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
-            raise ShapeError(f"dnp.{name}: the batch dimensions of shapes {sa} and {sb} do not "
-                             "broadcast") from None
+            raise ShapeError(f"dnp.{name}: the batch dimensions of shapes {sa} and {sb} do "
+                             "not broadcast") from None
+
+
+def _matmul_checked(impl, name):
+    """Object arrays are checked first (broadcasting could hide a mismatch of 1 against k)."""
+    def matmul_(a, b):
+        _check_product_shapes(a, b, name)
         return impl(a, b)
     return matmul_
+
+
+def _numeric_product(impl, name):
+    """NumPy refuses every mismatch itself; explain it only then (no cost on the happy path)."""
+    def product(a, b):
+        try:
+            return impl(a, b)
+        except ValueError:
+            _check_product_shapes(a, b, name)
+            raise
+    return product
 
 
 def _dot_checked(impl):
@@ -527,18 +583,22 @@ def _dot_checked(impl):
 
 
 matmul = Primitive("matmul", {
-    FLOAT: _matmul_checked(np.matmul, "matmul"), COMPLEX: _matmul_checked(np.matmul, "matmul"),
+    FLOAT: _numeric_product(np.matmul, "matmul"), COMPLEX: _numeric_product(np.matmul, "matmul"),
     SYMPY: _matmul_checked(_sympy_matmul, "matmul"),
     MPMATH: _matmul_checked(np.matmul, "matmul"),
 }, operands=2, doc="matrix product a @ b (NumPy's broadcasting rules)")
 dot = Primitive("dot", {
-    FLOAT: _dot_checked(np.dot), COMPLEX: _dot_checked(np.dot),
+    FLOAT: _numeric_product(np.dot, "dot"), COMPLEX: _numeric_product(np.dot, "dot"),
     SYMPY: _dot_checked(_sympy_dot), MPMATH: _dot_checked(np.dot),
 }, operands=2, doc="np.dot semantics")
 
-reshape = Primitive("reshape", _same_everywhere(np.reshape), doc="reshape(x, shape)")
-transpose = Primitive("transpose", _same_everywhere(np.transpose),
-                      doc="transpose(x, axes=None)")
+reshape = Primitive("reshape", dict(_same_everywhere(np.reshape), **{
+    FLOAT: lambda x, shape: x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+}), doc="reshape(x, shape)")
+transpose = Primitive("transpose", dict(_same_everywhere(np.transpose), **{
+    FLOAT: lambda x, axes=None: x.transpose(axes) if type(x) is np.ndarray
+    else np.transpose(x, axes)
+}), doc="transpose(x, axes=None)")
 broadcast_to = Primitive("broadcast_to", _same_everywhere(np.broadcast_to),
                          doc="broadcast_to(x, shape)")
 expand_dims = Primitive("expand_dims", _same_everywhere(np.expand_dims),
@@ -546,6 +606,9 @@ expand_dims = Primitive("expand_dims", _same_everywhere(np.expand_dims),
 squeeze = Primitive("squeeze", _same_everywhere(np.squeeze), doc="squeeze(x, axis=None)")
 getitem = Primitive("getitem", _same_everywhere(lambda x, index: x[index]),
                     doc="x[index]: indexing and slicing")
+untake = Primitive("untake", _same_everywhere(_untake),
+                  doc="untake(values, index, shape): zeros of shape with values added at "
+                      "index — the adjoint of indexing, used by derivatives of x[index]")
 concatenate = Primitive("concatenate", _same_everywhere(np.concatenate), sequence=True,
                         doc="concatenate(arrays, axis=0)")
 stack = Primitive("stack", _same_everywhere(np.stack), sequence=True,
@@ -570,13 +633,20 @@ def _count(x, axis):
 
 def shape_of(x):
     """The shape of any dnp value (arrays, AD tensors, bare scalars)."""
-    shape = getattr(x, "shape", None)
-    return tuple(shape) if shape is not None else np.shape(x)
+    try:
+        return x.shape
+    except AttributeError:
+        return np.shape(x)
 
 
-def mean(x, axis=None, keepdims=False):
-    """Arithmetic mean over axis (default all)."""
-    return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+def _mean_by(total):
+    def mean_(x, axis=None, keepdims=False):
+        return total(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+    return mean_
+
+
+mean = Primitive("mean", {system: _mean_by(sum.impls[system]) for system in SYSTEMS},
+                 doc="mean(x, axis=None, keepdims=False): arithmetic mean over axis")
 
 
 def min(x, axis=None, keepdims=False):

@@ -164,7 +164,7 @@ def ravel(tree):
                 piece = piece[()] if spec.shape == () else piece
             elif spec.shape == ():
                 piece = piece[0]
-            else:
+            elif len(spec.shape) != 1:
                 piece = dnp.reshape(piece, spec.shape)
             rebuilt.append(piece)
         return tree_unflatten(treedef, rebuilt)

@@ -1,0 +1,326 @@
+"""The AD engine's public functions, named as in JAX: functions in, functions out, pytrees."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import numpy as dnp
+from ..errors import DiffLabError, ShapeError
+from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
+from .tracing import Dual, Tensor, Trace, backward, new_input
+
+# How many directions one batched pass of ``hessian`` may carry, in numbers held per value of
+# the tape: k directions turn each saved array of size s into one of size k·s.
+HESSIAN_BLOCK_BUDGET = 2 ** 22
+
+
+def _float_leaf(x, name):
+    """Check a differentiable input: a float array or scalar (or a value of an outer level)."""
+    if isinstance(x, (Tensor, Dual)):
+        return x
+    array = np.asarray(x)
+    if array.dtype.kind == "f":
+        return array
+    kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex"}.get(
+        array.dtype.kind, str(array.dtype))
+    raise DiffLabError(
+        f"{name}: cannot differentiate with respect to a {kind} input (dtype {array.dtype}, "
+        f"shape {array.shape}); pass float values, e.g. np.asarray(x, dtype=float)")
+
+
+def _argnums(argnums, nargs, name):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise DiffLabError(f"{name}: argnums={argnums} but the function was called with "
+                               f"{nargs} positional arguments")
+    return single, tuple(i % nargs for i in nums)
+
+
+def _value(x, trace):
+    """Strip this trace's tensor off a result (other levels' values stay as they are)."""
+    if isinstance(x, Tensor) and x.trace is trace:
+        return x.value
+    if isinstance(x, Dual) and x.trace is trace:
+        return x.value
+    return x
+
+
+def _record(f, args, kwargs, nums, name, trace):
+    """Run f with the chosen arguments put on ``trace``'s tape; return (inputs, output)."""
+    args = list(args)
+    inputs = []
+    for i in nums:
+        leaves, treedef = tree_flatten(args[i])
+        boxed = [new_input(_float_leaf(leaf, name), trace) for leaf in leaves]
+        inputs.append((boxed, treedef))
+        args[i] = tree_unflatten(treedef, boxed)
+    with trace:
+        out = f(*args, **kwargs)
+    return inputs, out
+
+
+def _cotangents_of(inputs, cotangents, batch_shape=()):
+    """Rebuild the input pytrees from the cotangents of their leaves (zeros where none)."""
+    trees = []
+    for boxed, treedef in inputs:
+        leaves = []
+        for tensor in boxed:
+            c = cotangents[tensor.index]
+            if c is None:
+                c = dnp.zeros_like(dnp.broadcast_to(tensor.value, batch_shape + tensor.shape)) \
+                    if batch_shape else dnp.zeros_like(tensor.value)
+            leaves.append(c)
+        trees.append(tree_unflatten(treedef, leaves))
+    return trees
+
+
+def _split_aux(out, has_aux, name):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise DiffLabError(f"{name}: has_aux=True needs f to return a pair (output, aux)")
+    return out[0], out[1]
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """f ↦ (x ↦ (f(x), ∇f(x))), for scalar-valued f; ∇f has the pytree shape of x."""
+    def value_and_grad_f(*args, **kwargs):
+        single, nums = _argnums(argnums, len(args), "grad")
+        trace = Trace()
+        inputs, out = _record(f, args, kwargs, nums, "grad", trace)
+        out, aux = _split_aux(out, has_aux, "grad")
+        shape = dnp.shape_of(out)
+        if shape != ():
+            raise ShapeError(f"grad: f must return a scalar, but it returned shape {shape}; "
+                             "use difflab.ad.jacobian or difflab.ad.vjp for vector outputs")
+        cotangents = [None] * len(trace.tape)
+        if isinstance(out, Tensor) and out.trace is trace:
+            dtype = _primal_dtype(out)
+            seed = np.ones((), dtype=dtype if dtype.kind == "f" else np.float64)
+            cotangents = backward(trace, out, seed)
+        grads = _cotangents_of(inputs, cotangents)
+        result = (_value(out, trace), grads[0] if single else tuple(grads))
+        return (result, aux) if has_aux else result
+    return value_and_grad_f
+
+
+def _primal_dtype(x):
+    while isinstance(x, (Tensor, Dual)):
+        x = x.value
+    return np.asarray(x).dtype
+
+
+def grad(f, argnums=0, has_aux=False):
+    """f ↦ ∇f for scalar-valued f (reverse mode); ``has_aux`` returns (∇f, aux)."""
+    both = value_and_grad(f, argnums=argnums, has_aux=has_aux)
+
+    def grad_f(*args, **kwargs):
+        if has_aux:
+            (_, g), aux = both(*args, **kwargs)
+            return g, aux
+        return both(*args, **kwargs)[1]
+    return grad_f
+
+
+def vjp(f, *primals, has_aux=False):
+    """(f(x), u ↦ uᵀ ∂f(x)): the value and its vector-Jacobian product function (reverse mode)."""
+    trace = Trace()
+    inputs, out = _record(f, primals, {}, range(len(primals)), "vjp", trace)
+    out, aux = _split_aux(out, has_aux, "vjp")
+    out_shape = dnp.shape_of(out)
+
+    def vjp_fn(cotangent):
+        if dnp.shape_of(cotangent) != out_shape:
+            raise ShapeError(f"vjp: the cotangent has shape {dnp.shape_of(cotangent)} but the "
+                             f"output has shape {out_shape}")
+        cotangents = [None] * len(trace.tape)
+        if isinstance(out, Tensor) and out.trace is trace:
+            cotangents = backward(trace, out, cotangent)
+        return tuple(_cotangents_of(inputs, cotangents))
+
+    value = _value(out, trace)
+    return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)
+
+
+def jvp(f, primals, tangents):
+    """(f(x), ∂f(x)·v): the value and the Jacobian-vector product (forward mode, one pass)."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise DiffLabError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    out, tangent = _forward(f, primals, tangents, batch_ndim=0)
+    return out, tangent
+
+
+def _forward(f, primals, tangents, batch_ndim):
+    trace = Trace(forward=True, batch_ndim=batch_ndim)
+    duals = []
+    for primal, tangent in zip(primals, tangents):
+        p_leaves, treedef = tree_flatten(primal)
+        t_leaves, t_def = tree_flatten(tangent)
+        if t_def != treedef:
+            raise DiffLabError("jvp: the tangents do not have the structure of the primals")
+        leaves = []
+        for p, t in zip(p_leaves, t_leaves):
+            p = _float_leaf(p, "jvp")
+            want = dnp.shape_of(t)[:batch_ndim] + dnp.shape_of(p)
+            if dnp.shape_of(t) != want or len(dnp.shape_of(t)) != batch_ndim + len(dnp.shape_of(p)):
+                raise ShapeError(f"jvp: a tangent has shape {dnp.shape_of(t)} but its primal "
+                                 f"has shape {dnp.shape_of(p)}")
+            leaves.append(Dual(p, t, trace))
+        duals.append(tree_unflatten(treedef, leaves))
+    with trace:
+        out = f(*duals)
+
+    def split(x):
+        if isinstance(x, Dual) and x.trace is trace:
+            return x.value, x.tangent
+        return x, None
+
+    values = tree_map(lambda x: split(x)[0], out)
+    out_tangents = tree_map(lambda x: split(x)[1], out)
+    return values, out_tangents
+
+
+def hvp(f, x, v):
+    """H(x)·v by forward-over-reverse (Pearlmutter): exact, about the cost of a few gradients."""
+    _, tangent = jvp(grad(f), (x,), (v,))
+    return tangent if tangent is not None else tree_map(dnp.zeros_like, x)
+
+
+def jacobian(f, argnums=0):
+    """f ↦ ∂f, reverse mode, every output seeded at once along a leading batch axis.
+
+    For an array input the result has shape ``out.shape + x.shape`` (as jax.jacrev);
+    for a pytree input, a pytree of such arrays.
+    """
+    def jacobian_f(*args, **kwargs):
+        single, nums = _argnums(argnums, len(args), "jacobian")
+        trace = Trace()
+        inputs, out = _record(f, args, kwargs, nums, "jacobian", trace)
+        out_shape = dnp.shape_of(out)
+        m = int(np.prod(out_shape))
+        cotangents = [None] * len(trace.tape)
+        if isinstance(out, Tensor) and out.trace is trace:
+            seed = np.eye(m, dtype=_primal_dtype(out)).reshape((m,) + out_shape)
+            cotangents = backward(trace, out, seed, batch_ndim=1)
+        trees = _cotangents_of(inputs, cotangents, batch_shape=(m,))
+        trees = [tree_map(lambda J: dnp.reshape(J, out_shape + dnp.shape_of(J)[1:]), t)
+                 for t in trees]
+        return trees[0] if single else tuple(trees)
+    return jacobian_f
+
+
+def hessian(f, argnums=0):
+    """f ↦ ∇²f by forward-over-reverse, vectorized over blocks of directions.
+
+    Each block seeds a batch of unit tangents at once (one forward-over-reverse pass per
+    block, not per direction). Blocks follow the parameter leaves, so a block's tangent is a
+    structural zero in every leaf but its own and the layers before it are skipped.
+    For an array input the result has shape ``x.shape + x.shape``; for a pytree input it is
+    the (n, n) matrix over ``difflab.ravel``'s flat order.
+    """
+    def hessian_f(*args, **kwargs):
+        _, (num,) = _argnums(argnums, len(args), "hessian")
+        x = args[num]
+        theta, unravel = ravel(x)
+        if theta.dtype.kind != "f":
+            _float_leaf(theta, "hessian")
+
+        def flat_f(t):
+            return f(*args[:num], unravel(t), *args[num + 1:], **kwargs)
+
+        flat_grad = grad(flat_f)
+        n = theta.size
+        H = np.zeros((n, n), dtype=theta.dtype)
+        for start, stop in _direction_blocks(x, flat_f, theta):
+            seeds = np.zeros((stop - start, n), dtype=theta.dtype)
+            seeds[np.arange(stop - start), np.arange(start, stop)] = 1
+            _, rows = _forward(flat_grad, (theta,), (seeds,), batch_ndim=1)
+            if rows is not None:
+                H[start:stop] = rows
+        if isinstance(x, np.ndarray) or np.isscalar(x):
+            return H.reshape(np.shape(x) + np.shape(x))
+        return H
+    return hessian_f
+
+
+def _direction_blocks(x, flat_f, theta):
+    """Ranges of directions, one pass each: whole leaves, merged while small, split if huge."""
+    leaves, _ = tree_flatten(x)
+    sizes = [int(np.size(leaf)) for leaf in leaves] or [theta.size]
+    largest = _largest_value(flat_f, theta)
+    cap = max(1, HESSIAN_BLOCK_BUDGET // max(largest, 1))
+    blocks, start = [], 0
+    for size in sizes:
+        stop = start + size
+        if blocks and stop - blocks[-1][0] <= cap and \
+                (blocks[-1][1] - blocks[-1][0]) * largest < HESSIAN_BLOCK_BUDGET // 16:
+            blocks[-1] = (blocks[-1][0], stop)          # merge a small leaf into the block
+        else:
+            blocks.append((start, stop))
+        start = stop
+    return [(a, min(a + cap, b)) for a, b in blocks for a in range(a, b, cap)]
+
+
+def _largest_value(flat_f, theta):
+    """The size of the largest value f's tape holds (one plain traced evaluation)."""
+    summary = trace(flat_f, theta)
+    return summary.largest_value
+
+
+# ---------------------------------------------------------------------------------------
+# Tape inspection.
+
+@dataclass
+class Tape:
+    """What one evaluation of f put on the tape."""
+
+    nodes: int
+    operations: Counter
+    saved_bytes: int
+    largest_value: int
+    edges: list = field(repr=False, default_factory=list)
+    labels: list = field(repr=False, default_factory=list)
+
+    def to_dot(self):
+        """The tape as Graphviz DOT text (render with ``dot -Tsvg``; no graphviz needed here)."""
+        lines = ["digraph tape {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+        for index, label in enumerate(self.labels):
+            lines.append(f'  n{index} [label="{label}"];')
+        for parent, child in self.edges:
+            lines.append(f"  n{parent} -> n{child};")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def __str__(self):
+        top = ", ".join(f"{name} {count}" for name, count in self.operations.most_common(8))
+        return (f"tape: {self.nodes} nodes, {self.saved_bytes / 1024:.1f} KiB saved; "
+                f"operations: {top}")
+
+
+def trace(f, *args, **kwargs):
+    """Run f once on a tape and describe it: node count, operation histogram, saved bytes, DOT."""
+    tape_trace = Trace()
+    _, out = _record(f, args, kwargs, range(len(args)), "trace", tape_trace)
+    tape = tape_trace.tape
+    operations = Counter(node.primitive.name for node in tape if node is not None)
+    seen, saved, largest = set(), 0, 1
+    labels, edges = [], []
+    for index, node in enumerate(tape):
+        if node is None:
+            labels.append("input")
+            continue
+        shape = dnp.shape_of(node.value)
+        labels.append(f"{node.primitive.name} {shape}")
+        edges.extend((parent, index) for _, parent in node.parents)
+        held = [node.value] + [a for a in node.args if isinstance(a, np.ndarray)]
+        for value in held:
+            if isinstance(value, np.ndarray) and id(value) not in seen:
+                seen.add(id(value))
+                saved += value.nbytes
+        largest = max(largest, int(np.prod(shape)))
+    return Tape(nodes=len(tape), operations=operations, saved_bytes=saved,
+                largest_value=largest, edges=edges, labels=labels)

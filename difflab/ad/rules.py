@@ -1,0 +1,358 @@
+"""The derivative of every dnp primitive, once: one line per primitive.
+
+Element-wise primitives give their partial derivatives ∂ans/∂argᵢ; both modes follow from
+them (reverse: g·∂, forward: t·∂). The other primitives (reductions, products, shape
+changes) are linear in the argument being differentiated, or nearly so, and give a
+vector-Jacobian product (reverse) and a Jacobian-vector product (forward) directly.
+
+Every rule is written with dnp, so the backward pass is itself differentiable.
+Cotangents ``g`` and tangents ``t`` carry leading batch axes (one per batched direction);
+``nb = ndim(g) − ndim(ans)`` counts them. Broadcasting is undone by the engine, not here.
+
+Conventions at kinks (DESIGN.md; the other differentiators are held to them):
+relu′(0) = 0, leaky_relu′(0) = negative_slope, abs′(0) = 0; at a tie, maximum, minimum and
+max split the derivative evenly among the tied arguments; clip′ = 1 on the closed interval
+[a_min, a_max] and 0 outside.
+"""
+
+import numpy as np
+
+from .. import numpy as dnp
+
+# ---------------------------------------------------------------------------------------
+# Small pieces the rules share.
+
+
+def _primal(x):
+    """The plain value inside any number of AD levels (for masks, whose derivative is 0)."""
+    while hasattr(x, "trace") and hasattr(x, "value"):
+        x = x.value
+    return x
+
+
+def _mask(condition):
+    return np.asarray(condition, dtype=bool)
+
+
+def _nb(g, ans):
+    return len(dnp.shape_of(g)) - len(dnp.shape_of(ans))
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _shifted(axis, ndim, nb):
+    """A reduction axis of the value, as an axis of a tangent with nb batch axes."""
+    return tuple(a + nb for a in _axes(axis, ndim))
+
+
+def _restore(g, ans, x, axis, keepdims):
+    """Reshape a reduced cotangent so it broadcasts against batch + x.shape."""
+    shape = dnp.shape_of(x)
+    nb = _nb(g, ans)
+    kept = tuple(1 if i in _axes(axis, len(shape)) else n for i, n in enumerate(shape))
+    return g.reshape(dnp.shape_of(g)[:nb] + kept)
+
+
+def _batch_index(index, nb):
+    index = index if isinstance(index, tuple) else (index,)
+    return (slice(None),) * nb + index
+
+
+def _tie_weights(x, y):
+    """∂max(x, y)/∂x: 1 where x > y, 1/2 at a tie, 0 where x < y."""
+    x, y = _primal(x), _primal(y)
+    return (np.greater(x, y) + 0.5 * np.equal(x, y)).astype(np.result_type(x, y, 0.5))
+
+
+def _clip_inside(x, a_min, a_max):
+    x = _primal(x)
+    inside = np.ones(np.shape(x), dtype=bool)
+    if a_min is not None:
+        inside &= np.greater_equal(x, a_min)
+    if a_max is not None:
+        inside &= np.less_equal(x, a_max)
+    return inside
+
+
+def _max_weights(x, ans, axis):
+    """The entries that attain the max, each weighted 1/(number of them)."""
+    x, ans = _primal(x), _primal(ans)
+    top = np.equal(x, np.reshape(ans, _kept_shape(np.shape(x), axis)))
+    return top / np.sum(top, axis=_axes(axis, np.ndim(x)), keepdims=True)
+
+
+def _kept_shape(shape, axis):
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _softmax_weights(x, ans, axis):
+    """∂logsumexp/∂x = exp(x − logsumexp(x)), the softmax along the reduced axes."""
+    return dnp.exp(x - dnp.reshape(ans, _kept_shape(dnp.shape_of(x), axis)))
+
+
+def _swap_last(x):
+    return x.swapaxes(-1, -2)
+
+
+def _pad(t, nb, ndim):
+    """Insert unit axes after t's batch axes until it has ``ndim`` non-batch axes."""
+    shape = dnp.shape_of(t)
+    missing = ndim - (len(shape) - nb)
+    return t if missing <= 0 else dnp.reshape(t, shape[:nb] + (1,) * missing + shape[nb:])
+
+
+# ---------------------------------------------------------------------------------------
+# Element-wise primitives: ∂ans/∂argᵢ as a function of (ans, *args). ONE marks identity.
+
+ONE, MINUS_ONE = "one", "minus one"
+
+PARTIALS = {
+    "add":        (ONE, ONE),
+    "subtract":   (ONE, MINUS_ONE),
+    "negative":   (MINUS_ONE,),
+    "multiply":   (lambda ans, x, y: y, lambda ans, x, y: x),
+    "divide":     (lambda ans, x, y: 1 / y, lambda ans, x, y: -ans / y),
+    "power":      (lambda ans, x, y: y * x ** (y - 1),
+                   lambda ans, x, y: ans * dnp.log(dnp.where(_primal(x) > 0, x, 1))),
+    "exp":        (lambda ans, x: ans,),
+    "log":        (lambda ans, x: 1 / x,),
+    "log1p":      (lambda ans, x: 1 / (1 + x),),
+    "sqrt":       (lambda ans, x: 0.5 / ans,),
+    "square":     (lambda ans, x: 2 * x,),
+    "sin":        (lambda ans, x: dnp.cos(x),),
+    "cos":        (lambda ans, x: -dnp.sin(x),),
+    "tanh":       (lambda ans, x: 1 - ans * ans,),
+    "sigmoid":    (lambda ans, x: ans * (1 - ans),),
+    "softplus":   (lambda ans, x: dnp.sigmoid(x),),
+    "relu":       (lambda ans, x: _mask(_primal(x) > 0),),
+    "leaky_relu": (lambda ans, x, negative_slope=0.01:
+                   np.where(_primal(x) > 0, 1.0, negative_slope),),
+    "abs":        (lambda ans, x: np.sign(_primal(x)),),
+    "maximum":    (lambda ans, x, y: _tie_weights(x, y), lambda ans, x, y: _tie_weights(y, x)),
+    "minimum":    (lambda ans, x, y: _tie_weights(y, x), lambda ans, x, y: _tie_weights(x, y)),
+    "where":      (None, lambda ans, c, x, y: _mask(c), lambda ans, c, x, y: ~_mask(c)),
+    "clip":       (lambda ans, x, a_min=None, a_max=None: _clip_inside(x, a_min, a_max),),
+}
+
+ELEMENTWISE_NAMES = frozenset(PARTIALS)
+NONDIFFERENTIABLE = frozenset({"zeros_like", "ones_like", "sign"})
+
+
+def _times(partial):
+    """The rule g ↦ g·∂ (the same line serves reverse and forward mode)."""
+    if partial is None:
+        return None
+    if partial is ONE:
+        return lambda g, ans, *args, **kw: g
+    if partial is MINUS_ONE:
+        return lambda g, ans, *args, **kw: -g
+    return lambda g, ans, *args, **kw: g * partial(ans, *args, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# Reductions, products and shape changes: (VJP rules by argument, JVP rules by argument).
+
+def _sum_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore(g, ans, x, axis, keepdims)
+
+
+def _sum_jvp(t, ans, x, axis=None, keepdims=False):
+    nb = _nb(t, x)
+    return dnp.sum(t, axis=_shifted(axis, len(dnp.shape_of(x)), nb), keepdims=keepdims)
+
+
+def _count(x, axis):
+    shape = dnp.shape_of(x)
+    return int(np.prod([shape[a] for a in _axes(axis, len(shape))]))
+
+
+def _mean_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore(g, ans, x, axis, keepdims) / _count(x, axis)
+
+
+def _mean_jvp(t, ans, x, axis=None, keepdims=False):
+    return _sum_jvp(t, ans, x, axis, keepdims) / _count(x, axis)
+
+
+def _max_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore(g, ans, x, axis, keepdims) * _max_weights(x, ans, axis)
+
+
+def _max_jvp(t, ans, x, axis=None, keepdims=False):
+    return _sum_jvp(t * _max_weights(x, ans, axis), ans, x, axis, keepdims)
+
+
+def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore(g, ans, x, axis, keepdims) * _softmax_weights(x, ans, axis)
+
+
+def _logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
+    return _sum_jvp(t * _softmax_weights(x, ans, axis), ans, x, axis, keepdims)
+
+
+def _matmul_vjp_a(g, ans, a, b):
+    if len(dnp.shape_of(b)) == 1:                      # (…, i, k) @ (k,) → (…, i)
+        return dnp.expand_dims(g, -1) * b
+    if len(dnp.shape_of(a)) == 1:                      # (k,) @ (…, k, j) → (…, j)
+        return dnp.squeeze(dnp.expand_dims(g, -2) @ _swap_last(b), -2)
+    return g @ _swap_last(b)
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    if len(dnp.shape_of(a)) == 1:                      # a (k,): ∂b = a ⊗ g
+        if len(dnp.shape_of(b)) == 1:
+            return dnp.expand_dims(g, -1) * a
+        return dnp.expand_dims(a, -1) * dnp.expand_dims(g, -2)
+    if len(dnp.shape_of(b)) == 1:                      # ∂b = aᵀ g
+        return dnp.squeeze(_swap_last(a) @ dnp.expand_dims(g, -1), -1)
+    return _swap_last(a) @ g
+
+
+def _matmul_jvp_a(t, ans, a, b):
+    nb = _nb(t, a)
+    a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
+    if a_nd == 1 and b_nd >= 2:                        # treat a as a row (1, k)
+        row = _pad(dnp.expand_dims(t, -2), nb, b_nd)
+        return dnp.squeeze(row @ b, -2)
+    return _pad(t, nb, b_nd) @ b if a_nd >= 2 else t @ b
+
+
+def _matmul_jvp_b(t, ans, a, b):
+    nb = _nb(t, b)
+    a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
+    if b_nd == 1:
+        if a_nd == 1:
+            return t @ a
+        column = _pad(dnp.expand_dims(t, -1), nb, a_nd)    # treat b as a column (k, 1)
+        return dnp.squeeze(a @ column, -1)
+    return a @ _pad(t, nb, a_nd)
+
+
+def _dot_check(a, b):
+    if len(dnp.shape_of(a)) > 2 or len(dnp.shape_of(b)) > 2:
+        raise NotImplementedError("derivatives of dnp.dot are defined for arrays of at most "
+                                  "2 dimensions; use dnp.matmul for stacks of matrices")
+
+
+def _dot_rule(matmul_rule, elementwise_rule):
+    def rule(g, ans, a, b):
+        _dot_check(a, b)
+        if len(dnp.shape_of(a)) == 0 or len(dnp.shape_of(b)) == 0:
+            return elementwise_rule(g, ans, a, b)
+        return matmul_rule(g, ans, a, b)
+    return rule
+
+
+def _reshape_vjp(g, ans, x, *args, **kwargs):
+    nb = _nb(g, ans)
+    return dnp.reshape(g, dnp.shape_of(g)[:nb] + dnp.shape_of(x))
+
+
+def _reshape_jvp(t, ans, x, *args, **kwargs):
+    nb = _nb(t, x)
+    return dnp.reshape(t, dnp.shape_of(t)[:nb] + dnp.shape_of(ans))
+
+
+def _permutation(axes, ndim):
+    return tuple(range(ndim))[::-1] if axes is None else tuple(a % ndim for a in axes)
+
+
+def _transpose_vjp(g, ans, x, axes=None):
+    nb, ndim = _nb(g, ans), len(dnp.shape_of(x))
+    inverse = np.argsort(_permutation(axes, ndim))
+    return dnp.transpose(g, tuple(range(nb)) + tuple(int(i) + nb for i in inverse))
+
+
+def _transpose_jvp(t, ans, x, axes=None):
+    nb, ndim = _nb(t, x), len(dnp.shape_of(x))
+    return dnp.transpose(t, tuple(range(nb)) + tuple(a + nb for a in _permutation(axes, ndim)))
+
+
+def _broadcast_to_jvp(t, ans, x, shape):
+    nb = _nb(t, x)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    return dnp.broadcast_to(_pad(t, nb, len(shape)), dnp.shape_of(t)[:nb] + shape)
+
+
+def _getitem_vjp(g, ans, x, index):
+    nb = _nb(g, ans)
+    return dnp.untake(g, _batch_index(index, nb), dnp.shape_of(g)[:nb] + dnp.shape_of(x))
+
+
+def _getitem_jvp(t, ans, x, index):
+    piece = dnp.getitem(t, _batch_index(index, _nb(t, x)))
+    # Slicing one direction block out of the parameter vector leaves the other leaves'
+    # tangents exactly zero: say so (None), so later primitives skip them.
+    if isinstance(piece, np.ndarray) and not piece.any():
+        return None
+    return piece
+
+
+def _untake_vjp(g, ans, values, index, shape):
+    nb = _nb(g, ans)
+    return dnp.getitem(g, _batch_index(index, nb))
+
+
+def _untake_jvp(t, ans, values, index, shape):
+    nb = len(dnp.shape_of(t)) - len(dnp.shape_of(values))
+    return dnp.untake(t, _batch_index(index, nb), dnp.shape_of(t)[:nb] + tuple(shape))
+
+
+def _concatenate_vjp(g, ans, arrays, axis=0, *, position):
+    nb = _nb(g, ans)
+    ndim = len(dnp.shape_of(ans))
+    axis = axis % ndim
+    sizes = [dnp.shape_of(a)[axis] for a in arrays]
+    start = int(np.sum(sizes[:position]))
+    index = (slice(None),) * (nb + axis) + (slice(start, start + sizes[position]),)
+    return dnp.getitem(g, index)
+
+
+def _stack_vjp(g, ans, arrays, axis=0, *, position):
+    nb = _nb(g, ans)
+    axis = axis % len(dnp.shape_of(ans))
+    return dnp.getitem(g, (slice(None),) * (nb + axis) + (position,))
+
+
+def _concatenate_jvp(tangents, ans, arrays, axis=0):
+    nb = _nb(next(t for t in tangents if t is not None), arrays[0]) if arrays else 0
+    return dnp.concatenate(tangents, axis=(axis % len(dnp.shape_of(ans))) + nb)
+
+
+def _stack_jvp(tangents, ans, arrays, axis=0):
+    nb = _nb(next(t for t in tangents if t is not None), arrays[0]) if arrays else 0
+    return dnp.stack(tangents, axis=(axis % len(dnp.shape_of(ans))) + nb)
+
+
+STRUCTURAL = {
+    #               VJP rules by argument                        JVP rules by argument
+    "sum":          ((_sum_vjp,),                                (_sum_jvp,)),
+    "mean":         ((_mean_vjp,),                               (_mean_jvp,)),
+    "max":          ((_max_vjp,),                                (_max_jvp,)),
+    "logsumexp":    ((_logsumexp_vjp,),                          (_logsumexp_jvp,)),
+    "matmul":       ((_matmul_vjp_a, _matmul_vjp_b),             (_matmul_jvp_a, _matmul_jvp_b)),
+    "dot":          ((_dot_rule(_matmul_vjp_a, _times(PARTIALS["multiply"][0])),
+                      _dot_rule(_matmul_vjp_b, _times(PARTIALS["multiply"][1]))),
+                     (_dot_rule(_matmul_jvp_a, _times(PARTIALS["multiply"][0])),
+                      _dot_rule(_matmul_jvp_b, _times(PARTIALS["multiply"][1])))),
+    "reshape":      ((_reshape_vjp,),                            (_reshape_jvp,)),
+    "expand_dims":  ((_reshape_vjp,),                            (_reshape_jvp,)),
+    "squeeze":      ((_reshape_vjp,),                            (_reshape_jvp,)),
+    "transpose":    ((_transpose_vjp,),                          (_transpose_jvp,)),
+    "broadcast_to": ((lambda g, ans, x, shape: g,),              (_broadcast_to_jvp,)),
+    "getitem":      ((_getitem_vjp,),                            (_getitem_jvp,)),
+    "untake":       ((_untake_vjp,),                             (_untake_jvp,)),
+    "concatenate":  ((_concatenate_vjp,),                        (_concatenate_jvp,)),
+    "stack":        ((_stack_vjp,),                              (_stack_jvp,)),
+}
+
+VJP_RULES = {name: tuple(_times(p) for p in partials) for name, partials in PARTIALS.items()}
+VJP_RULES.update({name: vjps for name, (vjps, _) in STRUCTURAL.items()})
+JVP_RULES = dict(VJP_RULES)
+JVP_RULES.update({name: jvps for name, (_, jvps) in STRUCTURAL.items()})

@@ -1,0 +1,457 @@
+"""The tape: tensors that record every dnp primitive applied to them, and the passes over it.
+
+Reverse mode (``Tensor``): each primitive applied to a tensor appends a node to its trace's
+tape, so the tape is already in topological order and the backward pass is one reversed loop
+(no recursion, any graph size). Forward mode (``Dual``): each primitive carries a tangent
+along, computed at once from the JVP rules. A tangent or cotangent known to be zero is not
+stored: forward mode returns a plain value, reverse mode leaves the slot empty.
+
+Traces nest. Each differentiation opens a trace one level above the innermost open one; a
+primitive is recorded at the highest level among its operands, on their *values*, which may
+themselves be tensors of lower levels — so the rules (written with dnp) are recorded by the
+outer levels, and derivatives of derivatives come out right without perturbation confusion.
+
+Directions can be batched: a cotangent (tangent) has shape ``batch + value.shape``, with the
+batch axes leading. The rules are written for that form; ``unbroadcast`` and
+``expand_tangent`` bring contributions to it, once, here.
+"""
+
+import numpy as np
+
+from .. import numpy as dnp
+from ..errors import DiffLabError, UnsupportedOperationError
+from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES
+
+_open_levels = []
+
+
+class TracerBoolError(DiffLabError, TypeError):
+    """Python control flow (``if``, ``bool``, ``float``) on a value being differentiated."""
+
+
+class MutationError(DiffLabError, TypeError):
+    """An attempt to change a traced array in place."""
+
+
+class Trace:
+    """One level of differentiation: reverse mode keeps a tape, forward mode a batch size."""
+
+    __slots__ = ("level", "tape", "active", "batch_ndim", "forward")
+
+    def __init__(self, forward=False, batch_ndim=0):
+        self.level = (_open_levels[-1] + 1) if _open_levels else 1
+        self.tape = []
+        self.active = True
+        self.forward = forward
+        self.batch_ndim = batch_ndim
+
+    def __enter__(self):
+        _open_levels.append(self.level)
+        return self
+
+    def __exit__(self, *exc):
+        _open_levels.pop()
+        self.active = False
+        return False
+
+
+class Node:
+    """One recorded primitive: its arguments (values), keyword arguments, result and parents.
+
+    ``parents`` pairs each differentiable argument position with the tape index of the
+    tensor that stood there (for sequence primitives the position is the list index).
+    """
+
+    __slots__ = ("primitive", "args", "kwargs", "value", "parents")
+
+    def __init__(self, primitive, args, kwargs, value, parents):
+        self.primitive = primitive
+        self.args = args
+        self.kwargs = kwargs
+        self.value = value
+        self.parents = parents
+
+
+class _Traced:
+    """What Tensor and Dual share: shape facts, operators through dnp, refusals."""
+
+    __slots__ = ()
+    __array_priority__ = 1000
+
+    @property
+    def shape(self):
+        return dnp.shape_of(self.value)
+
+    def swapaxes(self, first, second):
+        axes = list(range(self.ndim))
+        axes[first], axes[second] = axes[second], axes[first]
+        return dnp.transpose(self, tuple(axes))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self):
+        return getattr(self.value, "dtype", np.dtype(type(self.value)))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced value")
+        return self.shape[0]
+
+    @property
+    def T(self):
+        return dnp.transpose(self)
+
+    def reshape(self, *shape):
+        return dnp.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def sum(self, axis=None, keepdims=False):
+        return dnp.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return dnp.mean(self, axis=axis, keepdims=keepdims)
+
+    def __add__(self, other): return dnp.add(self, other)
+    def __radd__(self, other): return dnp.add(other, self)
+    def __sub__(self, other): return dnp.subtract(self, other)
+    def __rsub__(self, other): return dnp.subtract(other, self)
+    def __mul__(self, other): return dnp.multiply(self, other)
+    def __rmul__(self, other): return dnp.multiply(other, self)
+    def __truediv__(self, other): return dnp.divide(self, other)
+    def __rtruediv__(self, other): return dnp.divide(other, self)
+    def __pow__(self, other): return dnp.power(self, other)
+    def __rpow__(self, other): return dnp.power(other, self)
+    def __matmul__(self, other): return dnp.matmul(self, other)
+    def __rmatmul__(self, other): return dnp.matmul(other, self)
+    def __neg__(self): return dnp.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return dnp.abs(self)
+    def __getitem__(self, index): return dnp.getitem(self, index)
+
+    # Comparisons look at values: they give conditions for dnp.where, which refuse bool().
+    def __gt__(self, other): return _condition(np.greater, self, other)
+    def __ge__(self, other): return _condition(np.greater_equal, self, other)
+    def __lt__(self, other): return _condition(np.less, self, other)
+    def __le__(self, other): return _condition(np.less_equal, self, other)
+    def __eq__(self, other): return _condition(np.equal, self, other)
+    def __ne__(self, other): return _condition(np.not_equal, self, other)
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TracerBoolError(
+            "bool() of a traced value: Python control flow (if, while, and/or) on a value "
+            "being differentiated is not traceable. Use dnp.where(condition, a, b) to choose "
+            "between branches element by element.")
+
+    def __float__(self):
+        raise TracerBoolError(
+            "float() of a traced value would cut it off from differentiation; keep it an "
+            "array and use dnp functions")
+
+    __int__ = __index__ = __complex__ = __float__
+
+    def __setitem__(self, index, value):
+        raise MutationError(
+            "in-place assignment to a traced array is not differentiable; build a new array "
+            "instead (dnp.where, dnp.concatenate, or arithmetic)")
+
+    def __array__(self, dtype=None, copy=None):
+        raise UnsupportedOperationError(
+            "a NumPy function was called directly on a traced value (it would drop the "
+            "derivative); call the dnp function of the same name instead")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        operator = _UFUNC_OPERATORS.get(ufunc)
+        if operator is None or method != "__call__" or kwargs:
+            raise UnsupportedOperationError(
+                f"numpy.{ufunc.__name__} was called directly on a traced value; call "
+                f"dnp.{ufunc.__name__} (difflab.numpy) instead so it can be differentiated")
+        return operator(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise UnsupportedOperationError(
+            f"numpy.{func.__name__} was called directly on a traced value; call "
+            f"dnp.{func.__name__} (difflab.numpy) instead so it can be differentiated")
+
+
+class ConditionArray(np.ndarray):
+    """A boolean array from comparing traced values: fine in dnp.where, refuses bool()."""
+
+    def __bool__(self):
+        raise TracerBoolError(
+            "a comparison of traced values was used as a Python bool (if/while/and/or); "
+            "branching on a value being differentiated is not traceable. Use "
+            "dnp.where(condition, a, b) instead.")
+
+
+def _condition(compare, a, b):
+    result = np.asarray(compare(_primal(a), _primal(b)))
+    return result.view(ConditionArray)
+
+
+def _primal(x):
+    while isinstance(x, _Traced):
+        x = x.value
+    return x
+
+
+_UFUNC_OPERATORS = {
+    np.add: dnp.add, np.subtract: dnp.subtract, np.multiply: dnp.multiply,
+    np.true_divide: dnp.divide, np.power: dnp.power, np.matmul: dnp.matmul,
+    np.negative: dnp.negative,
+    np.greater: lambda a, b: _condition(np.greater, a, b),
+    np.greater_equal: lambda a, b: _condition(np.greater_equal, a, b),
+    np.less: lambda a, b: _condition(np.less, a, b),
+    np.less_equal: lambda a, b: _condition(np.less_equal, a, b),
+    np.equal: lambda a, b: _condition(np.equal, a, b),
+    np.not_equal: lambda a, b: _condition(np.not_equal, a, b),
+}
+
+
+class Tensor(_Traced):
+    """A value on a reverse-mode tape: ``value`` and its node's ``index`` in ``trace.tape``."""
+
+    __slots__ = ("value", "trace", "index")
+
+    def __init__(self, value, trace, index):
+        self.value = value
+        self.trace = trace
+        self.index = index
+
+    def __repr__(self):
+        return f"Tensor(level={self.trace.level}, shape={self.shape}, value={self.value!r})"
+
+
+class Dual(_Traced):
+    """A value with a tangent (forward mode): ``tangent`` has shape ``batch + value.shape``."""
+
+    __slots__ = ("value", "tangent", "trace")
+
+    def __init__(self, value, tangent, trace):
+        self.value = value
+        self.tangent = tangent
+        self.trace = trace
+
+    def __repr__(self):
+        return f"Dual(level={self.trace.level}, shape={self.shape}, value={self.value!r})"
+
+
+def new_input(value, trace):
+    """Put ``value`` on ``trace``'s tape as an input (a node with no parents)."""
+    trace.tape.append(None)
+    return Tensor(value, trace, len(trace.tape) - 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Recording: the handler dnp calls for every primitive that meets a tensor.
+
+def _top_trace(operands):
+    """The highest open trace among the operands, and whether any operand's trace is closed."""
+    top, stale = None, False
+    for x in operands:
+        if type(x) in _TRACED:
+            trace = x.trace
+            if not trace.active:
+                stale = True
+            elif top is None or trace.level > top.level:
+                top = trace
+    return top, stale
+
+
+def _unbox(x, trace):
+    """The value under ``trace``'s tensor; tensors of closed traces count as their values."""
+    if type(x) in _TRACED:
+        if x.trace is trace:
+            return x.value
+        if not x.trace.active:
+            return _unbox(x.value, trace)
+    return x
+
+
+def apply(primitive, args, kwargs):
+    """Evaluate ``primitive`` on the values and record it at the highest open level."""
+    sequence = primitive.sequence
+    operands = args[0] if sequence else args[:primitive.operands]
+    trace, stale = _top_trace(operands)
+    if stale or sequence:
+        values = [_unbox(x, trace) for x in operands]
+    else:
+        values = [x.value if type(x) in _TRACED and x.trace is trace else x for x in operands]
+    unboxed = (values,) + args[1:] if sequence else tuple(values) + args[len(values):]
+    value = primitive(*unboxed, **kwargs)
+    if trace is None or primitive.name in NONDIFFERENTIABLE:
+        return value
+    if trace.forward:
+        tangents = [(i, x.tangent) for i, x in enumerate(operands)
+                    if type(x) is Dual and x.trace is trace]
+        return _push_tangent(primitive, unboxed, kwargs, value, trace, tangents, values)
+    parents = [(i, x.index) for i, x in enumerate(operands)
+               if type(x) is Tensor and x.trace is trace]
+    tape = trace.tape
+    tape.append(Node(primitive, unboxed, kwargs, value, parents))
+    return Tensor(value, trace, len(tape) - 1)
+
+
+def _push_tangent(primitive, args, kwargs, value, trace, tangents, operands):
+    """The output tangent Σᵢ JVPᵢ(tᵢ); a plain value when every tangent is a known zero."""
+    rules = JVP_RULES[primitive.name]
+    if primitive.sequence:
+        return _push_sequence_tangent(rules[0], args, kwargs, value, trace, tangents)
+    total = None
+    for position, tangent in tangents:
+        if tangent is None:
+            continue
+        rule = rules[position] if position < len(rules) else rules[-1]
+        if rule is None:
+            continue
+        if primitive.name in ELEMENTWISE_NAMES:
+            tangent = expand_tangent(tangent, trace.batch_ndim, dnp.shape_of(value))
+        contribution = rule(tangent, value, *args, **kwargs)
+        if contribution is None:
+            continue
+        total = contribution if total is None else total + contribution
+    if total is None:
+        return value
+    wanted = _batch_shape(total, trace.batch_ndim) + dnp.shape_of(value)
+    if dnp.shape_of(total) != wanted:
+        total = dnp.broadcast_to(total, wanted)
+    return Dual(value, total, trace)
+
+
+def _push_sequence_tangent(rule, args, kwargs, value, trace, tangents):
+    """Concatenate/stack: one call with every element's tangent (zeros for known zeros)."""
+    known = dict(tangents)
+    present = [t for t in known.values() if t is not None]
+    if not present:
+        return value
+    batch = _batch_shape(present[0], trace.batch_ndim)
+    dtype = np.result_type(*[_primal(t) for t in present])
+    full = [known[i] if known.get(i) is not None else
+            np.zeros(batch + dnp.shape_of(x), dtype=dtype) for i, x in enumerate(args[0])]
+    return Dual(value, rule(full, value, *args, **kwargs), trace)
+
+
+def _batch_shape(x, batch_ndim):
+    return dnp.shape_of(x)[:batch_ndim]
+
+
+def expand_tangent(tangent, batch_ndim, out_shape):
+    """Insert unit axes after the batch axes so the tangent broadcasts like its value."""
+    shape = dnp.shape_of(tangent)
+    missing = len(out_shape) - (len(shape) - batch_ndim)
+    if missing <= 0:
+        return tangent
+    return dnp.reshape(tangent, shape[:batch_ndim] + (1,) * missing + shape[batch_ndim:])
+
+
+def unbroadcast(contribution, batch_shape, shape):
+    """Sum a cotangent contribution down to ``batch_shape + shape`` (undo broadcasting)."""
+    have = dnp.shape_of(contribution)
+    want = tuple(batch_shape) + tuple(shape)
+    if have == want:
+        return contribution
+    nb = len(batch_shape)
+    extra = len(have) - len(want)
+    if extra > 0:
+        contribution = contribution.sum(axis=tuple(range(nb, nb + extra)))
+        have = dnp.shape_of(contribution)
+    if len(have) < len(want):
+        return dnp.broadcast_to(contribution, want)
+    ones = tuple(i for i, (h, w) in enumerate(zip(have, want)) if w == 1 and h != 1)
+    if ones:
+        contribution = contribution.sum(axis=ones, keepdims=True)
+    if dnp.shape_of(contribution) != want:
+        contribution = dnp.broadcast_to(contribution, want)
+    return contribution
+
+
+def backward(trace, output, seed, batch_ndim=0):
+    """Cotangents of every tape entry reachable from ``output`` seeded with ``seed``.
+
+    Returns the list of cotangents by tape index (None where none arrived). Contributions
+    to one entry are summed into an array the pass owns, in place; a plain cotangent of an
+    indexing node is added straight into its slice of the parent's cotangent (the dense
+    ``untake`` array would cost a full-size allocation per slice).
+    """
+    tape = trace.tape
+    cotangents = [None] * len(tape)
+    owned = [False] * len(tape)
+    cotangents[output.index] = seed
+    batch_shape = dnp.shape_of(seed)[:batch_ndim]
+    for index in range(output.index, -1, -1):
+        g = cotangents[index]
+        node = tape[index]
+        if g is None or node is None:
+            continue
+        if index != output.index:
+            cotangents[index] = None
+        primitive = node.primitive
+        if primitive is _GETITEM and type(g) is np.ndarray and \
+                type(cotangents[node.parents[0][1]]) in (np.ndarray, type(None)):
+            _accumulate_slice(cotangents, owned, node, g, batch_shape)
+            continue
+        rules = VJP_RULES[primitive.name]
+        sequence = primitive.sequence
+        for position, parent in node.parents:
+            rule = rules[position] if position < len(rules) else rules[-1]
+            if rule is None:
+                continue
+            if sequence:
+                contribution = rule(g, node.value, *node.args, position=position, **node.kwargs)
+                parent_value = node.args[0][position]
+            else:
+                contribution = rule(g, node.value, *node.args, **node.kwargs)
+                parent_value = node.args[position]
+            if not (type(contribution) is np.ndarray and type(parent_value) is np.ndarray
+                    and not batch_shape and contribution.shape == parent_value.shape):
+                contribution = unbroadcast(contribution, batch_shape,
+                                           dnp.shape_of(parent_value))
+            _accumulate(cotangents, owned, parent, contribution)
+    return cotangents
+
+
+def _accumulate(cotangents, owned, index, contribution):
+    previous = cotangents[index]
+    if previous is None:
+        cotangents[index] = contribution
+    elif owned[index] and type(contribution) is np.ndarray and \
+            np.can_cast(contribution.dtype, previous.dtype, "same_kind"):
+        np.add(previous, contribution, out=previous)
+    else:
+        total = previous + contribution
+        cotangents[index] = total
+        owned[index] = type(total) is np.ndarray
+
+
+def _accumulate_slice(cotangents, owned, node, g, batch_shape):
+    """x[index] = g: add g into the index-th slice of x's cotangent."""
+    (_, parent), = node.parents
+    x, index = node.args[0], node.args[1]
+    slot = cotangents[parent]
+    if slot is None or not owned[parent]:
+        fresh = np.zeros(tuple(batch_shape) + dnp.shape_of(x), dtype=np.result_type(g, _primal(x)))
+        if slot is not None:
+            fresh += slot
+        cotangents[parent] = slot = fresh
+        owned[parent] = True
+    slot_index = (slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
+                                                      else (index,))
+    if dnp.is_basic_index(slot_index):
+        slot[slot_index] += g
+    else:
+        np.add.at(slot, slot_index, g)
+
+
+from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing from here)
+
+_TRACED = (Tensor, Dual)
+_GETITEM = dnp.getitem
+
+dnp.register_number_system(Tensor, apply)
+dnp.register_number_system(Dual, apply)
