@@ -152,7 +152,7 @@ def ravel(tree):
         numeric = isinstance(vector, np.ndarray) and vector.dtype.kind in "iufc"
         rebuilt = []
         for spec, start, stop in zip(specs, offsets[:-1], offsets[1:]):
-            piece = vector[start:stop]
+            piece = vector if (start, stop) == (0, n) else vector[start:stop]
             # a complex vector around real leaves is a complex step: keep the imaginary part
             keeps_dtype = numeric and (vector.dtype.kind != "c" or spec.dtype.kind == "c")
             if keeps_dtype:

@@ -13,6 +13,8 @@ from .tracing import Dual, Tensor, Trace, backward, new_input
 # How many directions one batched pass of ``hessian`` may carry, in numbers held per value of
 # the tape: k directions turn each saved array of size s into one of size k·s.
 HESSIAN_BLOCK_BUDGET = 2 ** 22
+# Directions whose batched values total fewer numbers than this share one pass.
+HESSIAN_MERGE_BUDGET = 2 ** 16
 
 
 def _float_leaf(x, name):
@@ -232,43 +234,89 @@ def hessian(f, argnums=0):
         def flat_f(t):
             return f(*args[:num], unravel(t), *args[num + 1:], **kwargs)
 
-        flat_grad = grad(flat_f)
         n = theta.size
         H = np.zeros((n, n), dtype=theta.dtype)
-        for start, stop in _direction_blocks(x, flat_f, theta):
+        blocks = _direction_blocks(x, flat_f, theta)
+        for start, stop in blocks:
             seeds = np.zeros((stop - start, n), dtype=theta.dtype)
             seeds[np.arange(stop - start), np.arange(start, stop)] = 1
-            _, rows = _forward(flat_grad, (theta,), (seeds,), batch_ndim=1)
+            _, rows = _forward(_tail_gradient(flat_f, start), (theta,), (seeds,), batch_ndim=1)
             if rows is not None:
-                H[start:stop] = rows
+                H[start:stop, start:] = rows[:, start:]
+        for start, stop in blocks:                       # the rest by symmetry
+            H[stop:, start:stop] = H[start:stop, stop:].T
         if isinstance(x, np.ndarray) or np.isscalar(x):
             return H.reshape(np.shape(x) + np.shape(x))
         return H
     return hessian_f
 
 
+def _tail_gradient(flat_f, start):
+    """θ ↦ ∂f/∂θ[start:] (earlier entries zero), for the rows of a Hessian block whose
+    columns before ``start`` are known by symmetry. The backward pass skips every node that
+    leads only to θ[:start] — typically all the layers before the block's own."""
+    def gradient(theta):
+        tape_trace = Trace()
+        inputs, out = _record(flat_f, (theta,), {}, (0,), "hessian", tape_trace)
+        (boxed, _), = inputs
+        node = boxed[0]
+        if not (isinstance(out, Tensor) and out.trace is tape_trace):
+            return dnp.zeros_like(node.value)
+        if dnp.shape_of(out) != ():
+            raise ShapeError(f"hessian: f must return a scalar, but it returned shape "
+                             f"{dnp.shape_of(out)}")
+        needed = _leads_to_tail(tape_trace.tape, node.index, start)
+        cotangents = backward(tape_trace, out, np.ones((), dtype=_primal_dtype(out)),
+                              needed=needed)
+        g = cotangents[node.index]
+        return dnp.zeros_like(node.value) if g is None else g
+    return gradient
+
+
+def _leads_to_tail(tape, input_index, start):
+    """Per tape entry: does it depend on θ[start:]? (Slices of θ before start do not.)"""
+    flags = [False] * len(tape)
+    flags[input_index] = True
+    for index, node in enumerate(tape):
+        if node is None:
+            continue
+        span = _input_slice(node, tape)
+        if span is not None:
+            flags[index] = span[1] > start
+        else:
+            flags[index] = any(flags[parent] for _, parent in node.parents)
+    return flags
+
+
 def _direction_blocks(x, flat_f, theta):
-    """Ranges of directions, one pass each: whole leaves, merged while small, split if huge."""
-    leaves, _ = tree_flatten(x)
-    sizes = [int(np.size(leaf)) for leaf in leaves] or [theta.size]
-    largest = _largest_value(flat_f, theta)
-    cap = max(1, HESSIAN_BLOCK_BUDGET // max(largest, 1))
-    blocks, start = [], 0
-    for size in sizes:
-        stop = start + size
-        if blocks and stop - blocks[-1][0] <= cap and \
-                (blocks[-1][1] - blocks[-1][0]) * largest < HESSIAN_BLOCK_BUDGET // 16:
-            blocks[-1] = (blocks[-1][0], stop)          # merge a small leaf into the block
+    """Ranges of directions, one forward-over-reverse pass each.
+
+    Cuts fall where the parameters split into leaves: the pytree's leaves, and the slices
+    that f itself takes of the flat vector (as ``unravel`` does). A block's tangent is then a
+    structural zero in every other slice, so the layers before its own are skipped. Blocks
+    whose tangents are cheap are merged (a pass has a fixed cost in Python); any block is
+    split so that its batched values stay within HESSIAN_BLOCK_BUDGET numbers.
+    """
+    n = theta.size
+    tape = trace(flat_f, theta)
+    cuts = {0, n}
+    offset = 0
+    for leaf in tree_flatten(x)[0]:
+        offset += int(np.size(leaf))
+        cuts.add(offset)
+    for start, stop in tape.input_slices:
+        cuts.update((start, stop))
+    cuts = sorted(c for c in cuts if 0 <= c <= n)
+    largest = max(tape.largest_value, 1)
+    cheap = max(1, HESSIAN_MERGE_BUDGET // largest)
+    cap = max(1, HESSIAN_BLOCK_BUDGET // largest)
+    blocks = []
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        if blocks and stop - blocks[-1][0] <= cheap:
+            blocks[-1] = (blocks[-1][0], stop)
         else:
             blocks.append((start, stop))
-        start = stop
-    return [(a, min(a + cap, b)) for a, b in blocks for a in range(a, b, cap)]
-
-
-def _largest_value(flat_f, theta):
-    """The size of the largest value f's tape holds (one plain traced evaluation)."""
-    summary = trace(flat_f, theta)
-    return summary.largest_value
+    return [(a, min(a + cap, b)) for a0, b in blocks for a in range(a0, b, cap)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,6 +330,7 @@ class Tape:
     operations: Counter
     saved_bytes: int
     largest_value: int
+    input_slices: list = field(repr=False, default_factory=list)
     edges: list = field(repr=False, default_factory=list)
     labels: list = field(repr=False, default_factory=list)
 
@@ -308,13 +357,16 @@ def trace(f, *args, **kwargs):
     tape = tape_trace.tape
     operations = Counter(node.primitive.name for node in tape if node is not None)
     seen, saved, largest = set(), 0, 1
-    labels, edges = [], []
+    labels, edges, input_slices = [], [], []
     for index, node in enumerate(tape):
         if node is None:
             labels.append("input")
             continue
         shape = dnp.shape_of(node.value)
         labels.append(f"{node.primitive.name} {shape}")
+        span = _input_slice(node, tape)
+        if span is not None:
+            input_slices.append(span)
         edges.extend((parent, index) for _, parent in node.parents)
         held = [node.value] + [a for a in node.args if isinstance(a, np.ndarray)]
         for value in held:
@@ -323,4 +375,22 @@ def trace(f, *args, **kwargs):
                 saved += value.nbytes
         largest = max(largest, int(np.prod(shape)))
     return Tape(nodes=len(tape), operations=operations, saved_bytes=saved,
-                largest_value=largest, edges=edges, labels=labels)
+                largest_value=largest, input_slices=input_slices, edges=edges, labels=labels)
+
+
+def _input_slice(node, tape):
+    """(start, stop) when the node takes a contiguous slice of a flat input vector."""
+    if node.primitive is not dnp.getitem or len(node.parents) != 1:
+        return None
+    (_, parent), = node.parents
+    x, index = node.args[0], node.args[1]
+    if tape[parent] is not None or len(dnp.shape_of(x)) != 1:
+        return None
+    index = index[0] if isinstance(index, tuple) and len(index) == 1 else index
+    if isinstance(index, slice) and index.step in (None, 1):
+        start, stop, _ = index.indices(dnp.shape_of(x)[0])
+        return start, stop
+    if isinstance(index, (int, np.integer)):
+        start = int(index) % dnp.shape_of(x)[0]
+        return start, start + 1
+    return None

@@ -127,7 +127,7 @@ PARTIALS = {
     "square":     (lambda ans, x: 2 * x,),
     "sin":        (lambda ans, x: dnp.cos(x),),
     "cos":        (lambda ans, x: -dnp.sin(x),),
-    "tanh":       (lambda ans, x: 1 - ans * ans,),
+    "tanh":       (lambda ans, x: 1 - dnp.square(ans),),
     "sigmoid":    (lambda ans, x: ans * (1 - ans),),
     "softplus":   (lambda ans, x: dnp.sigmoid(x),),
     "relu":       (lambda ans, x: _mask(_primal(x) > 0),),

@@ -371,10 +371,12 @@ def unbroadcast(contribution, batch_shape, shape):
     return contribution
 
 
-def backward(trace, output, seed, batch_ndim=0):
+def backward(trace, output, seed, batch_ndim=0, needed=None):
     """Cotangents of every tape entry reachable from ``output`` seeded with ``seed``.
 
-    Returns the list of cotangents by tape index (None where none arrived). Contributions
+    Returns the list of cotangents by tape index (None where none arrived). With
+    ``needed`` (a flag per tape entry), no cotangent is sent to an entry whose flag is
+    False: the pass skips what leads only to inputs nobody asked for. Contributions
     to one entry are summed into an array the pass owns, in place; a plain cotangent of an
     indexing node is added straight into its slice of the parent's cotangent (the dense
     ``untake`` array would cost a full-size allocation per slice).
@@ -392,6 +394,8 @@ def backward(trace, output, seed, batch_ndim=0):
         if index != output.index:
             cotangents[index] = None
         primitive = node.primitive
+        if needed is not None and not needed[index]:
+            continue
         if primitive is _GETITEM and type(g) is np.ndarray and \
                 type(cotangents[node.parents[0][1]]) in (np.ndarray, type(None)):
             _accumulate_slice(cotangents, owned, node, g, batch_shape)
@@ -400,7 +404,7 @@ def backward(trace, output, seed, batch_ndim=0):
         sequence = primitive.sequence
         for position, parent in node.parents:
             rule = rules[position] if position < len(rules) else rules[-1]
-            if rule is None:
+            if rule is None or (needed is not None and not needed[parent]):
                 continue
             if sequence:
                 contribution = rule(g, node.value, *node.args, position=position, **node.kwargs)
