@@ -6,8 +6,9 @@ Dict keys are visited in sorted order (insertion order if the keys cannot be sor
 two dicts with the same items give the same vector.
 """
 
+import builtins
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,12 +23,11 @@ class TreeDef:
     kind: str                 # "leaf", "list", "tuple", "namedtuple", "dict", "none"
     children: tuple = ()
     meta: object = None       # dict keys, or the namedtuple class
+    num_leaves: int = field(init=False, compare=False)
 
-    @property
-    def num_leaves(self):
-        if self.kind == "leaf":
-            return 1
-        return sum(child.num_leaves for child in self.children)
+    def __post_init__(self):
+        count = 1 if self.kind == "leaf" else builtins.sum(c.num_leaves for c in self.children)
+        object.__setattr__(self, "num_leaves", count)
 
 
 _LEAF = TreeDef("leaf")
@@ -43,6 +43,8 @@ def _dict_keys(d):
 
 def tree_flatten(tree):
     """Split a pytree into its list of leaves and its structure."""
+    if isinstance(tree, np.ndarray):
+        return [tree], _LEAF
     leaves = []
 
     def walk(node):
@@ -63,6 +65,8 @@ def tree_flatten(tree):
 
 def tree_unflatten(treedef, leaves):
     """Rebuild a pytree of structure ``treedef`` from its leaves (the inverse of tree_flatten)."""
+    if treedef.kind == "leaf" and len(leaves) == 1:
+        return leaves[0]
     leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
         raise DiffLabError(

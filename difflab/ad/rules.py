@@ -15,6 +15,8 @@ max split the derivative evenly among the tied arguments; clip′ = 1 on the clo
 [a_min, a_max] and 0 outside.
 """
 
+import math
+
 import numpy as np
 
 from .. import numpy as dnp
@@ -159,7 +161,7 @@ def _times(partial):
 # Reductions, products and shape changes: (VJP rules by argument, JVP rules by argument).
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):
-    return _restore(g, ans, x, axis, keepdims)
+    return g if axis is None and not keepdims else _restore(g, ans, x, axis, keepdims)
 
 
 def _sum_jvp(t, ans, x, axis=None, keepdims=False):
@@ -169,10 +171,13 @@ def _sum_jvp(t, ans, x, axis=None, keepdims=False):
 
 def _count(x, axis):
     shape = dnp.shape_of(x)
-    return int(np.prod([shape[a] for a in _axes(axis, len(shape))]))
+    return math.prod(shape) if axis is None else math.prod(shape[a] for a in
+                                                           _axes(axis, len(shape)))
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
+    if axis is None:              # g has no reduced axes left: the engine broadcasts it
+        return g / _count(x, axis)
     return _restore(g, ans, x, axis, keepdims) / _count(x, axis)
 
 

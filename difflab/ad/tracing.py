@@ -16,6 +16,8 @@ batch axes leading. The rules are written for that form; ``unbroadcast`` and
 ``expand_tangent`` bring contributions to it, once, here.
 """
 
+import math
+
 import numpy as np
 
 from .. import numpy as dnp
@@ -80,7 +82,10 @@ class _Traced:
 
     @property
     def shape(self):
-        return dnp.shape_of(self.value)
+        try:
+            return self.value.shape
+        except AttributeError:
+            return np.shape(self.value)
 
     def swapaxes(self, first, second):
         axes = list(range(self.ndim))
@@ -117,22 +122,23 @@ class _Traced:
     def mean(self, axis=None, keepdims=False):
         return dnp.mean(self, axis=axis, keepdims=keepdims)
 
-    def __add__(self, other): return dnp.add(self, other)
-    def __radd__(self, other): return dnp.add(other, self)
-    def __sub__(self, other): return dnp.subtract(self, other)
-    def __rsub__(self, other): return dnp.subtract(other, self)
-    def __mul__(self, other): return dnp.multiply(self, other)
-    def __rmul__(self, other): return dnp.multiply(other, self)
-    def __truediv__(self, other): return dnp.divide(self, other)
-    def __rtruediv__(self, other): return dnp.divide(other, self)
-    def __pow__(self, other): return dnp.power(self, other)
-    def __rpow__(self, other): return dnp.power(other, self)
-    def __matmul__(self, other): return dnp.matmul(self, other)
-    def __rmatmul__(self, other): return dnp.matmul(other, self)
-    def __neg__(self): return dnp.negative(self)
+    # Operators go straight to the recorder: the operand is known to be traced.
+    def __add__(self, other): return apply(dnp.add, (self, other), {})
+    def __radd__(self, other): return apply(dnp.add, (other, self), {})
+    def __sub__(self, other): return apply(dnp.subtract, (self, other), {})
+    def __rsub__(self, other): return apply(dnp.subtract, (other, self), {})
+    def __mul__(self, other): return apply(dnp.multiply, (self, other), {})
+    def __rmul__(self, other): return apply(dnp.multiply, (other, self), {})
+    def __truediv__(self, other): return apply(dnp.divide, (self, other), {})
+    def __rtruediv__(self, other): return apply(dnp.divide, (other, self), {})
+    def __pow__(self, other): return apply(dnp.power, (self, other), {})
+    def __rpow__(self, other): return apply(dnp.power, (other, self), {})
+    def __matmul__(self, other): return apply(dnp.matmul, (self, other), {})
+    def __rmatmul__(self, other): return apply(dnp.matmul, (other, self), {})
+    def __neg__(self): return apply(dnp.negative, (self,), {})
     def __pos__(self): return self
-    def __abs__(self): return dnp.abs(self)
-    def __getitem__(self, index): return dnp.getitem(self, index)
+    def __abs__(self): return apply(dnp.abs, (self,), {})
+    def __getitem__(self, index): return apply(dnp.getitem, (self, index), {})
 
     # Comparisons look at values: they give conditions for dnp.where, which refuse bool().
     def __gt__(self, other): return _condition(np.greater, self, other)
@@ -276,16 +282,63 @@ def _unbox(x, trace):
 
 def apply(primitive, args, kwargs):
     """Evaluate ``primitive`` on the values and record it at the highest open level."""
-    sequence = primitive.sequence
-    operands = args[0] if sequence else args[:primitive.operands]
-    trace, stale = _top_trace(operands)
-    if stale or sequence:
-        values = [_unbox(x, trace) for x in operands]
+    if primitive.sequence:
+        return _apply_sequence(primitive, args, kwargs)
+    count = primitive.operands
+    operands = args[:count]
+    trace = None
+    for x in operands:
+        if type(x) in _TRACED:
+            x_trace = x.trace
+            if not x_trace.active:
+                return _apply_stale(primitive, args, kwargs)
+            if trace is None or x_trace.level > trace.level:
+                trace = x_trace
+    values, marked, plain = [], [], True
+    for i, x in enumerate(operands):
+        if type(x) in _TRACED and x.trace is trace:
+            marked.append((i, x))
+            x = x.value
+        kind = type(x)
+        if kind is np.ndarray:
+            if x.dtype.kind not in "fiub":
+                plain = False
+        elif not (kind is float or kind is int or kind is np.float64):
+            plain = False
+        values.append(x)
+    unboxed = (*values, *args[count:])
+    if plain:   # plain arrays need no second dispatch: the float implementation at once
+        try:
+            value = primitive.impls[_FLOAT](*unboxed, **kwargs)
+        except np.exceptions.AxisError:
+            value = primitive(*unboxed, **kwargs)       # for dnp's own error message
     else:
-        values = [x.value if type(x) in _TRACED and x.trace is trace else x for x in operands]
-    unboxed = (values,) + args[1:] if sequence else tuple(values) + args[len(values):]
+        value = primitive(*unboxed, **kwargs)
+    if primitive.name in NONDIFFERENTIABLE:
+        return value
+    if trace.forward:
+        return _push_tangent(primitive, unboxed, kwargs, value, trace,
+                             [(i, x.tangent) for i, x in marked], values)
+    tape = trace.tape
+    tape.append(Node(primitive, unboxed, kwargs, value, [(i, x.index) for i, x in marked]))
+    return Tensor(value, trace, len(tape) - 1)
+
+
+def _apply_stale(primitive, args, kwargs):
+    """Some operand belongs to a closed trace: use its value and dispatch again."""
+    count = primitive.operands
+    trace, _ = _top_trace(args[:count])
+    return primitive(*[_unbox(x, trace) for x in args[:count]], *args[count:], **kwargs)
+
+
+def _apply_sequence(primitive, args, kwargs):
+    """concatenate/stack: the operands are the elements of the first argument."""
+    operands = args[0]
+    trace, _ = _top_trace(operands)
+    values = [_unbox(x, trace) for x in operands]
+    unboxed = (values,) + tuple(args[1:])
     value = primitive(*unboxed, **kwargs)
-    if trace is None or primitive.name in NONDIFFERENTIABLE:
+    if trace is None:
         return value
     if trace.forward:
         tangents = [(i, x.tangent) for i, x in enumerate(operands)
@@ -361,14 +414,29 @@ def unbroadcast(contribution, batch_shape, shape):
     if extra > 0:
         contribution = contribution.sum(axis=tuple(range(nb, nb + extra)))
         have = dnp.shape_of(contribution)
-    if len(have) < len(want):
-        return dnp.broadcast_to(contribution, want)
-    ones = tuple(i for i, (h, w) in enumerate(zip(have, want)) if w == 1 and h != 1)
-    if ones:
-        contribution = contribution.sum(axis=ones, keepdims=True)
-    if dnp.shape_of(contribution) != want:
-        contribution = dnp.broadcast_to(contribution, want)
-    return contribution
+    if len(have) < len(want):   # axes missing after the batch axes (a reduced cotangent)
+        contribution = contribution.reshape(have[:nb] + (1,) * (len(want) - len(have))
+                                            + have[nb:])
+        have = dnp.shape_of(contribution)
+    if len(have) == len(want):
+        ones = tuple(i for i, (h, w) in enumerate(zip(have, want)) if w == 1 and h != 1)
+        if ones:
+            contribution = contribution.sum(axis=ones, keepdims=True)
+        if dnp.shape_of(contribution) == want:
+            return contribution
+    return _broadcast(contribution, want)
+
+
+def _broadcast(x, shape):
+    """x broadcast to shape: a filled copy for small plain arrays (np.broadcast_to costs more
+    than copying them), a view otherwise, dnp.broadcast_to for traced values."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        if math.prod(shape) <= 4096:
+            out = np.empty(shape, dtype=x.dtype)
+            out[...] = x
+            return out
+        return np.broadcast_to(x, shape)
+    return dnp.broadcast_to(x, shape)
 
 
 def backward(trace, output, seed, batch_ndim=0, needed=None):
@@ -446,7 +514,7 @@ def _accumulate_slice(cotangents, owned, node, g, batch_shape):
         owned[parent] = True
     slot_index = (slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
                                                       else (index,))
-    if dnp.is_basic_index(slot_index):
+    if type(index) is slice or dnp.is_basic_index(slot_index):
         slot[slot_index] += g
     else:
         np.add.at(slot, slot_index, g)
@@ -455,6 +523,7 @@ def _accumulate_slice(cotangents, owned, node, g, batch_shape):
 from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing from here)
 
 _TRACED = (Tensor, Dual)
+_FLOAT = dnp.FLOAT
 _GETITEM = dnp.getitem
 
 dnp.register_number_system(Tensor, apply)
