@@ -3,10 +3,10 @@
     python benchmarks/ad_speed.py            # tiny, small, medium MLPs (about a minute)
     python benchmarks/ad_speed.py --quick    # fewer repetitions
 
-Methods are timed in process CPU time (time.process_time: on this shared machine wall time
-also counts the moments another tenant runs), in interleaved rounds (each round runs every method once for a short
-burst), and each ratio is the median over rounds of that round's ratio, so a slow spell on
-this shared machine hits both sides of a ratio alike. BLAS runs on one thread.
+Methods are timed in process CPU time (time.process_time: on a shared machine wall time
+also counts the moments another tenant runs), in interleaved rounds (each round runs every
+method once for a short burst), and each ratio is the median over rounds of that round's
+ratio, so a slow spell hits both sides of a ratio alike. BLAS runs on one thread.
 """
 
 import os

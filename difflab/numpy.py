@@ -331,8 +331,16 @@ def _sympy_sum_row(row):
     return sympy.Add(*row)
 
 
+def _row_context(row):
+    """The mpmath context of the first mpmath number in a row (float constants have none)."""
+    for v in row:
+        if isinstance(v, (_mpf, _mpc)):
+            return v.context
+    return mpmath.mp
+
+
 def _mp_sum_row(row):
-    return _mp(row[0]).fsum(row) if row else 0
+    return _row_context(row).fsum(row) if row else 0
 
 
 def _float_reduction(ufunc, fallback):
@@ -539,7 +547,8 @@ logsumexp = Primitive("logsumexp", {
     SYMPY: _object_reduction(
         lambda row: sympy.log(sympy.Add(*[sympy.exp(v) for v in row])), "logsumexp"),
     MPMATH: _object_reduction(
-        lambda row: _mp(row[0]).ln(_mp(row[0]).fsum(_mp(v).exp(v) for v in row)),
+        lambda row: _row_context(row).ln(_row_context(row).fsum(
+            _row_context(row).exp(v) for v in row)),
         "logsumexp"),
 }, doc="log Σ exp(x) over axis (default all); the float version never overflows")
 

@@ -94,6 +94,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         trace = Trace()
         inputs, out = _record(f, args, kwargs, nums, "grad", trace)
         out, aux = _split_aux(out, has_aux, "grad")
+        aux = tree_map(lambda v: _value(v, trace), aux) if has_aux else None
         shape = dnp.shape_of(out)
         if shape != ():
             raise ShapeError(f"grad: f must return a scalar, but it returned shape {shape}; "
@@ -132,6 +133,7 @@ def vjp(f, *primals, has_aux=False):
     trace = Trace()
     inputs, out = _record(f, primals, {}, range(len(primals)), "vjp", trace)
     out, aux = _split_aux(out, has_aux, "vjp")
+    aux = tree_map(lambda v: _value(v, trace), aux) if has_aux else None
     out_shape = dnp.shape_of(out)
 
     def vjp_fn(cotangent):
@@ -152,11 +154,12 @@ def jvp(f, primals, tangents):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise DiffLabError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, tangent = _forward(f, primals, tangents, batch_ndim=0)
-    return out, tangent
+    return _forward(f, primals, tangents, batch_ndim=0, zeros_for_constants=True)
 
 
-def _forward(f, primals, tangents, batch_ndim):
+def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
+    """(f(x), tangent of f(x)) with the tangents given; an output leaf that does not depend
+    on x has tangent None (a structural zero), or zeros with ``zeros_for_constants``."""
     trace = Trace(forward=True, batch_ndim=batch_ndim)
     duals = []
     for primal, tangent in zip(primals, tangents):
@@ -179,7 +182,7 @@ def _forward(f, primals, tangents, batch_ndim):
     def split(x):
         if isinstance(x, Dual) and x.trace is trace:
             return x.value, x.tangent
-        return x, None
+        return x, (dnp.zeros_like(x) if zeros_for_constants else None)
 
     values = tree_map(lambda x: split(x)[0], out)
     out_tangents = tree_map(lambda x: split(x)[1], out)
@@ -227,9 +230,9 @@ def hessian(f, argnums=0):
     def hessian_f(*args, **kwargs):
         _, (num,) = _argnums(argnums, len(args), "hessian")
         x = args[num]
+        for leaf in tree_flatten(x)[0]:
+            _float_leaf(leaf, "hessian")
         theta, unravel = ravel(x)
-        if theta.dtype.kind != "f":
-            _float_leaf(theta, "hessian")
 
         def flat_f(t):
             return f(*args[:num], unravel(t), *args[num + 1:], **kwargs)

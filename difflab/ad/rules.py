@@ -65,6 +65,48 @@ def _batch_index(index, nb):
     return (slice(None),) * nb + index
 
 
+def _index_with_batch_last(index, nb):
+    """The index for an array whose nb batch axes were moved to the end."""
+    index = index if isinstance(index, tuple) else (index,)
+    tail = (slice(None),) * nb
+    return index + tail if any(part is Ellipsis for part in index) else index + (Ellipsis,) + tail
+
+
+def _batch_to_end(x, nb):
+    n = len(dnp.shape_of(x))
+    return dnp.transpose(x, tuple(range(nb, n)) + tuple(range(nb)))
+
+
+def _batch_to_front(x, nb):
+    n = len(dnp.shape_of(x))
+    return dnp.transpose(x, tuple(range(n - nb, n)) + tuple(range(n - nb)))
+
+
+def _take(t, index, nb):
+    """t[index] applied to each of t's nb leading batch slices.
+
+    Basic indices just gain leading slices; advanced ones (integer arrays) would move
+    NumPy's result axes around a leading batch, so the batch rides at the end instead."""
+    if nb == 0:
+        return dnp.getitem(t, index)
+    if dnp.is_basic_index(index):
+        return dnp.getitem(t, _batch_index(index, nb))
+    return _batch_to_front(dnp.getitem(_batch_to_end(t, nb), _index_with_batch_last(index, nb)),
+                           nb)
+
+
+def _put(values, index, shape, nb):
+    """untake for each of the values' nb leading batch slices (the adjoint of _take)."""
+    batch = dnp.shape_of(values)[:nb]
+    if nb == 0:
+        return dnp.untake(values, index, tuple(shape))
+    if dnp.is_basic_index(index):
+        return dnp.untake(values, _batch_index(index, nb), batch + tuple(shape))
+    moved = dnp.untake(_batch_to_end(values, nb), _index_with_batch_last(index, nb),
+                       tuple(shape) + batch)
+    return _batch_to_front(moved, nb)
+
+
 def _tie_weights(x, y):
     """∂max(x, y)/∂x: 1 where x > y, 1/2 at a tie, 0 where x < y."""
     x, y = _primal(x), _primal(y)
@@ -85,7 +127,13 @@ def _max_weights(x, ans, axis):
     """The entries that attain the max, each weighted 1/(number of them)."""
     x, ans = _primal(x), _primal(ans)
     top = np.equal(x, np.reshape(ans, _kept_shape(np.shape(x), axis)))
-    return top / np.sum(top, axis=_axes(axis, np.ndim(x)), keepdims=True)
+    return _like(top / np.sum(top, axis=_axes(axis, np.ndim(x)), keepdims=True), x)
+
+
+def _like(weights, x):
+    """Constant weights in the float type of x, so float32 derivatives stay float32."""
+    dtype = np.result_type(_primal(x))
+    return weights.astype(dtype) if dtype.kind == "f" else weights
 
 
 def _kept_shape(shape, axis):
@@ -133,8 +181,8 @@ PARTIALS = {
     "sigmoid":    (lambda ans, x: ans * (1 - ans),),
     "softplus":   (lambda ans, x: dnp.sigmoid(x),),
     "relu":       (lambda ans, x: _mask(_primal(x) > 0),),
-    "leaky_relu": (lambda ans, x, negative_slope=0.01:
-                   np.where(_primal(x) > 0, 1.0, negative_slope),),
+    "leaky_relu": (lambda ans, x, negative_slope=0.01: _like(
+                   np.where(_primal(x) > 0, 1.0, negative_slope), x),),
     "abs":        (lambda ans, x: np.sign(_primal(x)),),
     "maximum":    (lambda ans, x, y: _tie_weights(x, y), lambda ans, x, y: _tie_weights(y, x)),
     "minimum":    (lambda ans, x, y: _tie_weights(y, x), lambda ans, x, y: _tie_weights(x, y)),
@@ -245,10 +293,16 @@ def _dot_check(a, b):
                                   "2 dimensions; use dnp.matmul for stacks of matrices")
 
 
-def _dot_rule(matmul_rule, elementwise_rule):
+def _dot_rule(matmul_rule, elementwise_rule, operand=None):
+    """dot is matmul for 1-D and 2-D operands and multiply when one is a scalar. In forward
+    mode (``operand`` = the position whose tangent comes in) a scalar's tangent gets unit
+    axes after its batch axes, as element-wise tangents do."""
     def rule(g, ans, a, b):
         _dot_check(a, b)
         if len(dnp.shape_of(a)) == 0 or len(dnp.shape_of(b)) == 0:
+            if operand is not None:
+                x = (a, b)[operand]
+                g = _pad(g, _nb(g, x), len(dnp.shape_of(ans)))
             return elementwise_rule(g, ans, a, b)
         return matmul_rule(g, ans, a, b)
     return rule
@@ -286,12 +340,11 @@ def _broadcast_to_jvp(t, ans, x, shape):
 
 
 def _getitem_vjp(g, ans, x, index):
-    nb = _nb(g, ans)
-    return dnp.untake(g, _batch_index(index, nb), dnp.shape_of(g)[:nb] + dnp.shape_of(x))
+    return _put(g, index, dnp.shape_of(x), _nb(g, ans))
 
 
 def _getitem_jvp(t, ans, x, index):
-    piece = dnp.getitem(t, _batch_index(index, _nb(t, x)))
+    piece = _take(t, index, _nb(t, x))
     # Slicing one direction block out of the parameter vector leaves the other leaves'
     # tangents exactly zero: say so (None), so later primitives skip them.
     if isinstance(piece, np.ndarray) and not piece.any():
@@ -300,13 +353,11 @@ def _getitem_jvp(t, ans, x, index):
 
 
 def _untake_vjp(g, ans, values, index, shape):
-    nb = _nb(g, ans)
-    return dnp.getitem(g, _batch_index(index, nb))
+    return _take(g, index, _nb(g, ans))
 
 
 def _untake_jvp(t, ans, values, index, shape):
-    nb = len(dnp.shape_of(t)) - len(dnp.shape_of(values))
-    return dnp.untake(t, _batch_index(index, nb), dnp.shape_of(t)[:nb] + tuple(shape))
+    return _put(t, index, shape, _nb(t, values))
 
 
 def _concatenate_vjp(g, ans, arrays, axis=0, *, position):
@@ -344,8 +395,8 @@ STRUCTURAL = {
     "matmul":       ((_matmul_vjp_a, _matmul_vjp_b),             (_matmul_jvp_a, _matmul_jvp_b)),
     "dot":          ((_dot_rule(_matmul_vjp_a, _times(PARTIALS["multiply"][0])),
                       _dot_rule(_matmul_vjp_b, _times(PARTIALS["multiply"][1]))),
-                     (_dot_rule(_matmul_jvp_a, _times(PARTIALS["multiply"][0])),
-                      _dot_rule(_matmul_jvp_b, _times(PARTIALS["multiply"][1])))),
+                     (_dot_rule(_matmul_jvp_a, _times(PARTIALS["multiply"][0]), 0),
+                      _dot_rule(_matmul_jvp_b, _times(PARTIALS["multiply"][1]), 1))),
     "reshape":      ((_reshape_vjp,),                            (_reshape_jvp,)),
     "expand_dims":  ((_reshape_vjp,),                            (_reshape_jvp,)),
     "squeeze":      ((_reshape_vjp,),                            (_reshape_jvp,)),

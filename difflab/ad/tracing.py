@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..errors import DiffLabError, UnsupportedOperationError
-from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES
+from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _put
 
 _open_levels = []
 
@@ -512,12 +512,11 @@ def _accumulate_slice(cotangents, owned, node, g, batch_shape):
             fresh += slot
         cotangents[parent] = slot = fresh
         owned[parent] = True
-    slot_index = (slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
-                                                      else (index,))
-    if type(index) is slice or dnp.is_basic_index(slot_index):
-        slot[slot_index] += g
+    if type(index) is slice or dnp.is_basic_index(index):
+        slot[(slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
+                                                  else (index,))] += g
     else:
-        np.add.at(slot, slot_index, g)
+        slot += _put(g, index, dnp.shape_of(x), len(batch_shape))
 
 
 from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing from here)
