@@ -573,3 +573,28 @@ def test_trace_to_dot_has_one_node_line_per_tape_entry():
     others = [line for line in lines[1:-1]
               if not re.fullmatch(r'n\d+ \[label="[^"]*"\];|n\d+ -> n\d+;', line)]
     assert all(line.endswith(";") for line in others)
+
+
+@pytest.mark.parametrize("case", ["gaps", "overlap", "repeat", "whole-vector-too", "reversed"])
+def test_gradient_assembled_from_slices_of_a_flat_vector(case):
+    """The backward pass copies disjoint slices of θ's cotangent into an uninitialized array
+    and zeroes the gaps at the end: every way of slicing θ must still give ∇f exactly."""
+    theta = np.linspace(-1.0, 2.0, 9)
+    c = np.arange(9.0) / 7
+    functions = {
+        "gaps": lambda t: dnp.sum(t[0:2] ** 2) + dnp.sum(dnp.sin(t[5:7])),
+        "overlap": lambda t: dnp.sum(t[0:4] ** 2) + dnp.sum(t[2:6] * 3.0),
+        "repeat": lambda t: dnp.sum(t[1:3] ** 2) + dnp.sum(t[1:3] * 5.0),
+        "whole-vector-too": lambda t: dnp.sum(t[3:5] ** 3) + dnp.sum(t * c),
+        "reversed": lambda t: dnp.sum(t[6:9] ** 2) + dnp.sum(t[0:6] * c[:6]),
+    }
+    expected = {
+        "gaps": np.concatenate([2 * theta[0:2], np.zeros(3), np.cos(theta[5:7]), np.zeros(2)]),
+        "overlap": np.concatenate([2 * theta[0:4], np.zeros(5)])
+        + np.concatenate([np.zeros(2), 3.0 * np.ones(4), np.zeros(3)]),
+        "repeat": np.concatenate([[0.0], 2 * theta[1:3] + 5.0, np.zeros(6)]),
+        "whole-vector-too": c + np.concatenate([np.zeros(3), 3 * theta[3:5] ** 2, np.zeros(4)]),
+        "reversed": np.concatenate([c[:6], 2 * theta[6:9]]),
+    }
+    g = ad.grad(functions[case])(theta)
+    np.testing.assert_allclose(g, expected[case], rtol=1e-15, atol=0)

@@ -24,10 +24,10 @@ def _float_leaf(x, name):
     array = np.asarray(x)
     if array.dtype.kind == "f":
         return array
-    kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex"}.get(
+    kind = {"i": "an integer", "u": "an unsigned integer", "b": "a boolean", "c": "a complex"}.get(
         array.dtype.kind, str(array.dtype))
     raise DiffLabError(
-        f"{name}: cannot differentiate with respect to a {kind} input (dtype {array.dtype}, "
+        f"{name}: cannot differentiate with respect to {kind} input (dtype {array.dtype}, "
         f"shape {array.shape}); pass float values, e.g. np.asarray(x, dtype=float)")
 
 

@@ -447,11 +447,13 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
     False: the pass skips what leads only to inputs nobody asked for. Contributions
     to one entry are summed into an array the pass owns, in place; a plain cotangent of an
     indexing node is added straight into its slice of the parent's cotangent (the dense
-    ``untake`` array would cost a full-size allocation per slice).
+    ``untake`` array would cost a full-size allocation per slice), and the slices of a flat
+    parameter vector are copied into an uninitialized array, its gaps zeroed at the end.
     """
     tape = trace.tape
     cotangents = [None] * len(tape)
     owned = [False] * len(tape)
+    pieces = {}
     cotangents[output.index] = seed
     batch_shape = dnp.shape_of(seed)[:batch_ndim]
     for index in range(output.index, -1, -1):
@@ -466,7 +468,7 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
             continue
         if primitive is _GETITEM and type(g) is np.ndarray and \
                 type(cotangents[node.parents[0][1]]) in (np.ndarray, type(None)):
-            _accumulate_slice(cotangents, owned, node, g, batch_shape)
+            _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape)
             continue
         rules = VJP_RULES[primitive.name]
         sequence = primitive.sequence
@@ -484,11 +486,15 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
                     and not batch_shape and contribution.shape == parent_value.shape):
                 contribution = unbroadcast(contribution, batch_shape,
                                            dnp.shape_of(parent_value))
-            _accumulate(cotangents, owned, parent, contribution)
+            _accumulate(cotangents, owned, pieces, parent, contribution)
+    for index, spans in pieces.items():
+        _zero_gaps(cotangents[index], spans)
     return cotangents
 
 
-def _accumulate(cotangents, owned, index, contribution):
+def _accumulate(cotangents, owned, pieces, index, contribution):
+    if index in pieces:
+        _zero_gaps(cotangents[index], pieces.pop(index))
     previous = cotangents[index]
     if previous is None:
         cotangents[index] = contribution
@@ -501,11 +507,23 @@ def _accumulate(cotangents, owned, index, contribution):
         owned[index] = type(total) is np.ndarray
 
 
-def _accumulate_slice(cotangents, owned, node, g, batch_shape):
+def _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape):
     """x[index] = g: add g into the index-th slice of x's cotangent."""
     (_, parent), = node.parents
     x, index = node.args[0], node.args[1]
     slot = cotangents[parent]
+    span = None if batch_shape else _flat_span(index, x)
+    if span is not None and (slot is None or parent in pieces):
+        if slot is None:
+            slot = np.empty(dnp.shape_of(x), dtype=np.result_type(g, _primal(x)))
+            cotangents[parent], owned[parent], pieces[parent] = slot, True, []
+        spans = pieces[parent]
+        if not any(a < span[1] and span[0] < b for a, b in spans):
+            slot[span[0]:span[1]] = g
+            spans.append(span)
+            return
+    if parent in pieces:
+        _zero_gaps(slot, pieces.pop(parent))
     if slot is None or not owned[parent]:
         fresh = np.zeros(tuple(batch_shape) + dnp.shape_of(x), dtype=np.result_type(g, _primal(x)))
         if slot is not None:
@@ -517,6 +535,25 @@ def _accumulate_slice(cotangents, owned, node, g, batch_shape):
                                                   else (index,))] += g
     else:
         slot += _put(g, index, dnp.shape_of(x), len(batch_shape))
+
+
+def _flat_span(index, x):
+    """(start, stop) when index takes a contiguous run of a 1-D array, else None."""
+    if isinstance(index, tuple) and len(index) == 1:
+        index = index[0]
+    if type(index) is not slice or index.step not in (None, 1) or len(dnp.shape_of(x)) != 1:
+        return None
+    start, stop, _ = index.indices(dnp.shape_of(x)[0])
+    return (start, stop) if stop > start else None
+
+
+def _zero_gaps(slot, spans):
+    """Zero what no slice wrote in a cotangent assembled from pieces."""
+    end = 0
+    for start, stop in sorted(spans):
+        slot[end:start] = 0
+        end = max(end, stop)
+    slot[end:] = 0
 
 
 from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing from here)
