@@ -294,10 +294,11 @@ def apply(primitive, args, kwargs):
                 return _apply_stale(primitive, args, kwargs)
             if trace is None or x_trace.level > trace.level:
                 trace = x_trace
-    values, marked, plain = [], [], True
+    forward = trace.forward
+    values, links, plain = [], [], True     # links: (position, tangent or tape index)
     for i, x in enumerate(operands):
         if type(x) in _TRACED and x.trace is trace:
-            marked.append((i, x))
+            links.append((i, x.tangent if forward else x.index))
             x = x.value
         kind = type(x)
         if kind is np.ndarray:
@@ -316,11 +317,10 @@ def apply(primitive, args, kwargs):
         value = primitive(*unboxed, **kwargs)
     if primitive.name in NONDIFFERENTIABLE:
         return value
-    if trace.forward:
-        return _push_tangent(primitive, unboxed, kwargs, value, trace,
-                             [(i, x.tangent) for i, x in marked], values)
+    if forward:
+        return _push_tangent(primitive, unboxed, kwargs, value, trace, links, values)
     tape = trace.tape
-    tape.append(Node(primitive, unboxed, kwargs, value, [(i, x.index) for i, x in marked]))
+    tape.append(Node(primitive, unboxed, kwargs, value, links))
     return Tensor(value, trace, len(tape) - 1)
 
 
@@ -541,9 +541,10 @@ def _flat_span(index, x):
     """(start, stop) when index takes a contiguous run of a 1-D array, else None."""
     if isinstance(index, tuple) and len(index) == 1:
         index = index[0]
-    if type(index) is not slice or index.step not in (None, 1) or len(dnp.shape_of(x)) != 1:
+    if type(index) is not slice or index.step not in (None, 1) or type(x) is not np.ndarray \
+            or x.ndim != 1:
         return None
-    start, stop, _ = index.indices(dnp.shape_of(x)[0])
+    start, stop, _ = index.indices(x.shape[0])
     return (start, stop) if stop > start else None
 
 
