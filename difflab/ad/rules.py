@@ -56,8 +56,7 @@ def _restore(g, ans, x, axis, keepdims):
     """Reshape a reduced cotangent so it broadcasts against batch + x.shape."""
     shape = dnp.shape_of(x)
     nb = _nb(g, ans)
-    kept = tuple(1 if i in _axes(axis, len(shape)) else n for i, n in enumerate(shape))
-    return g.reshape(dnp.shape_of(g)[:nb] + kept)
+    return g.reshape(dnp.shape_of(g)[:nb] + _kept_shape(shape, axis))
 
 
 def _batch_index(index, nb):
