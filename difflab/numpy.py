@@ -207,7 +207,6 @@ def _sympy_piecewise_min(a, b):
     return sympy.Piecewise((a, a < b), (b, a > b), ((a + b) / 2, True))
 
 
-# ---------------------------------------------------------------------------------------
 # Float and complex implementations that need care (stability, analytic continuation).
 
 def _stable_sigmoid(x):
@@ -294,7 +293,6 @@ def _complex_clip(z, a_min=None, a_max=None):
     return z
 
 
-# ---------------------------------------------------------------------------------------
 # Object-array (SymPy, mpmath) reductions and products.
 
 def _normalize_axes(axis, ndim, name):
@@ -463,7 +461,6 @@ def _ones_like(x):
         else np.ones(np.shape(x))
 
 
-# ---------------------------------------------------------------------------------------
 # The primitives. Each row: float, complex, SymPy, mpmath implementation.
 
 def _unary(name, numeric, symbolic, precise, complex_=None, doc=""):
@@ -628,7 +625,6 @@ ones_like = Primitive("ones_like", _same_everywhere(_ones_like),
                       doc="ones of x's shape (a constant)")
 
 
-# ---------------------------------------------------------------------------------------
 # Composites: written with the primitives, so every number system gets them for free.
 
 def _count(x, axis):

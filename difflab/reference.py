@@ -220,7 +220,6 @@ def hvp(f, theta, v, dps=DEFAULT_DPS):
     return _rounded(out, dps)
 
 
-# ---------------------------------------------------------------------------------------
 # Error metrics: the one place that says how far a result is from the truth.
 
 def _as_mp(values, dps):

@@ -16,7 +16,6 @@ import difflab.numpy as dnp
 from difflab import DiffLabError, ad, models, ravel, reference, tree_leaves
 from difflab.errors import ShapeError, UnsupportedOperationError
 
-# ---------------------------------------------------------------------------------------
 # The zoo: every default model against the reference.
 
 MODEL_NAMES = [info.name for info in models.list_models()]
@@ -76,7 +75,6 @@ def test_hessian_of_a_quadratic_form_is_exactly_a_plus_a_transpose(n):
         assert np.array_equal(ad.hessian(form)(x), A + A.T)
 
 
-# ---------------------------------------------------------------------------------------
 # Errors: a DiffLabError subclass, saying what was wrong.
 
 def test_grad_of_a_non_scalar_output_is_a_shape_error():
@@ -189,7 +187,6 @@ def test_in_place_mutation_of_a_traced_value_is_refused():
     assert issubclass(ad.MutationError, DiffLabError)
 
 
-# ---------------------------------------------------------------------------------------
 # Semantics mirroring JAX.
 
 X = np.array([0.3, -1.2, 2.0])
@@ -383,7 +380,6 @@ def test_jvp_of_a_constant_function_is_zeros():
     np.testing.assert_array_equal(tangent, np.zeros(3))
 
 
-# ---------------------------------------------------------------------------------------
 # Nesting: derivatives of functions that differentiate.
 
 def test_no_perturbation_confusion_reverse_over_reverse():
@@ -494,7 +490,6 @@ def test_float32_inputs_give_float32_derivatives():
     np.testing.assert_allclose(ravel(g)[0], ravel(g64)[0], rtol=1e-5, atol=1e-6)
 
 
-# ---------------------------------------------------------------------------------------
 # Scale: a tape of 150 000 nodes, no recursion.
 
 STEPS, STEP = 50_000, 1e-5
@@ -526,7 +521,6 @@ def test_a_tape_of_150_000_nodes():
     assert ad.trace(_euler, x0).nodes == 3 * STEPS + 1
 
 
-# ---------------------------------------------------------------------------------------
 # trace: what one evaluation put on the tape.
 
 W = np.array([[0.5, -1.0, 0.25], [1.5, 0.5, -0.5]])

@@ -46,7 +46,6 @@ class Case:
         return f"Case({self.call}; operand shapes {shapes}; seed {self.seed})"
 
 
-# ---------------------------------------------------------------------------------------
 # Values: drawn from a seed on smooth domains, so hypothesis varies structure, not kinks.
 
 def _real(rng, shape):
@@ -110,7 +109,6 @@ def _with_constants(primitive, values, differentiable):
     return make, tuple(v for v, d in zip(values, differentiable) if d)
 
 
-# ---------------------------------------------------------------------------------------
 # Element-wise primitives.
 
 UNARY_DOMAINS = {
@@ -214,7 +212,6 @@ def where_cases(draw):
                 seed, make)
 
 
-# ---------------------------------------------------------------------------------------
 # Reductions.
 
 @st.composite
@@ -241,7 +238,6 @@ def reduction_cases(draw, name):
                 lambda x: primitive(x, axis=axis, keepdims=keepdims), (x,), seed)
 
 
-# ---------------------------------------------------------------------------------------
 # Products.
 
 @st.composite
@@ -283,7 +279,6 @@ def dot_cases(draw):
                 (_real(rng, a_shape), _real(rng, b_shape)), seed)
 
 
-# ---------------------------------------------------------------------------------------
 # Shape changes, indexing, joining.
 
 @st.composite
@@ -453,7 +448,6 @@ def _sequence_case(draw, name, piece_shapes, axis, seed):
                 operands, seed, make)
 
 
-# ---------------------------------------------------------------------------------------
 # The table: every differentiable primitive, its cases.
 
 CASES = {name: unary_cases(name) for name in UNARY_DOMAINS}
@@ -489,7 +483,6 @@ def test_every_primitive_has_vjp_and_jvp_rules():
         assert len(ad.JVP_RULES[name]) == expected, name
 
 
-# ---------------------------------------------------------------------------------------
 # The rules against the truths.
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -563,7 +556,6 @@ def test_rule_keeps_float32(name, data):
                            floor=test64.floor)
 
 
-# ---------------------------------------------------------------------------------------
 # The reference itself, where constants and traced values share an array.
 
 @pytest.mark.parametrize("name", ["concatenate", "stack", "where", "maximum"])
@@ -604,7 +596,6 @@ def test_constant_first_entry(name):
     assert tangent == pytest.approx(np.sum(expected), rel=1e-14)
 
 
-# ---------------------------------------------------------------------------------------
 # Constants: zero derivative, and treated as constants inside products.
 
 @pytest.mark.parametrize("name", sorted(CONSTANT_PRIMITIVES))
@@ -630,7 +621,6 @@ def test_constant_primitives(name):
     assert tangent == pytest.approx(np.sum(expected_factor * w), rel=1e-15)
 
 
-# ---------------------------------------------------------------------------------------
 # Kinks: the conventions of difflab.ad.rules, exactly at the kink, in both modes.
 
 def _both_modes(f, x):
@@ -705,7 +695,6 @@ def test_kink_conventions_are_documented_in_rules():
         assert convention in doc, convention
 
 
-# ---------------------------------------------------------------------------------------
 # A checker of the checker: a rule wrong by 0.1% fails the very checks test_rule runs.
 
 WRONG_BY = 1.001

@@ -66,7 +66,6 @@ def relative_difference(values, expected):
     return mpmath.norm([x - y for x, y in zip(a, b)]) / mpmath.norm(b)
 
 
-# ---------------------------------------------------------------------------------------
 # One model, every number system.
 
 @pytest.mark.parametrize("name, kwargs", cases())
@@ -136,7 +135,6 @@ def test_objective_takes_a_complex_step(name):
     assert problem.objective(theta).imag / tiny == pytest.approx(central, rel=1e-6)
 
 
-# ---------------------------------------------------------------------------------------
 # Seeds, sizes, structure.
 
 @pytest.mark.parametrize("name", NAMES)
@@ -217,7 +215,6 @@ def test_initial_scale_keeps_activations_of_order_one(activation, std):
     assert 0.3 < pre_activation.std() < 3
 
 
-# ---------------------------------------------------------------------------------------
 # Independent forward passes, in scalar Python.
 
 ACTIVATIONS = {
@@ -343,7 +340,6 @@ def test_outputs_are_the_batch_predictions_flattened():
     assert np.allclose(problem.outputs(problem.theta0), np.ravel(logits), rtol=1e-13)
 
 
-# ---------------------------------------------------------------------------------------
 # L2 and least-squares residuals.
 
 @pytest.mark.parametrize("name", ["linear-regression", "mlp", "residual-mlp", "rnn",
@@ -371,7 +367,6 @@ def test_mse_models_have_residuals_and_the_others_do_not():
     assert models.get("logistic-regression").residuals is None
 
 
-# ---------------------------------------------------------------------------------------
 # Test functions against their closed forms.
 
 def test_rosenbrock_closed_form_residuals_and_minimum():
@@ -430,7 +425,6 @@ def test_logistic_map_swells_under_sympy():
     assert polynomial.degree() == 2 ** 5
 
 
-# ---------------------------------------------------------------------------------------
 # Datasets.
 
 CLASSIFIERS = {
@@ -479,7 +473,6 @@ def test_sequence_target_continues_the_sine():
                        atol=1e-12)
 
 
-# ---------------------------------------------------------------------------------------
 # Errors.
 
 def test_unknown_model_names_the_valid_ones():

@@ -37,7 +37,6 @@ def covers(*names):
     return lambda test: test
 
 
-# ---------------------------------------------------------------------------------------
 # The same values in three number systems.
 
 # Working precision of the mpmath and SymPy evaluations: the float64 inputs convert exactly,
@@ -104,7 +103,6 @@ def check_systems(fn, *operands, constant=False):
                                    err_msg=f"{system} disagrees with float64")
 
 
-# ---------------------------------------------------------------------------------------
 # Strategies: small shapes (0–3 dimensions of sizes 1–4), bounded values.
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
@@ -141,7 +139,6 @@ NONZERO = st.builds(lambda magnitude, sign: sign * magnitude, floats(0.1, 10),
                     st.sampled_from([-1.0, 1.0]))
 
 
-# ---------------------------------------------------------------------------------------
 # 1. Every primitive and composite agrees across float64, mpmath and SymPy.
 
 UNARY = {  # the domain each function is drawn on
@@ -410,7 +407,6 @@ def test_primitives_are_the_namespace_functions():
         assert primitive.__doc__
 
 
-# ---------------------------------------------------------------------------------------
 # The mpmath forms keep their precision: 40-digit results against closed forms evaluated here
 # at 80 digits. (Agreement with float64 cannot show this: a float leaking in agrees too.)
 
@@ -483,7 +479,6 @@ def test_mpmath_reductions_and_products_keep_working_precision(name):
             assert abs(a - t) <= mpmath.mpf(10) ** -38 * max(abs(t), 1)
 
 
-# ---------------------------------------------------------------------------------------
 # 2. Accuracy at extreme values, against the textbook definitions evaluated in mpmath.
 
 # The truth is the plain definition (1/(1+e^{-x}), log(1+e^x), log Σe^x, ...) evaluated at 500
@@ -591,7 +586,6 @@ def test_logsumexp_and_softmax_accurate_along_each_axis(name, truth_of_row, axis
     assert_within_ulps(actual, truth)
 
 
-# ---------------------------------------------------------------------------------------
 # 3. float32 stays float32.
 
 def _on_domain(name):
@@ -631,7 +625,6 @@ def test_float32_stays_float32(name):
     np.testing.assert_allclose(single, call(x, y), rtol=1e-6, atol=1e-6)
 
 
-# ---------------------------------------------------------------------------------------
 # 4. Complex step: Im f(x + ih)/h is f′(x), Re f(x + ih) is f(x).
 
 H = 1e-20
@@ -764,7 +757,6 @@ def test_complex_step_logsumexp_gives_softmax(shape, data):
     assert_complex_step(f, x, derivative, direction)
 
 
-# ---------------------------------------------------------------------------------------
 # 5. Errors name the operation, the types and the shapes.
 
 SYM = to_sympy([1.0, 2.0])
@@ -863,7 +855,6 @@ def test_shape_operations_with_out_of_range_axis_raise_shape_error(system, call)
         call(x)
 
 
-# ---------------------------------------------------------------------------------------
 # 6. The registration hook sees every primitive with its arguments as given.
 
 class Traced:
@@ -942,7 +933,6 @@ def test_handlers_are_removed_after_the_hook_tests():
         dnp.exp(Traced())
 
 
-# ---------------------------------------------------------------------------------------
 # 7. Kink conventions in the SymPy forms: relu′(0) = 0, ties split the derivative evenly.
 
 X = sympy.Symbol("x", real=True)

@@ -322,7 +322,6 @@ def _direction_blocks(x, flat_f, theta):
     return [(a, min(a + cap, b)) for a0, b in blocks for a in range(a0, b, cap)]
 
 
-# ---------------------------------------------------------------------------------------
 # Tape inspection.
 
 @dataclass

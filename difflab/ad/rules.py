@@ -21,7 +21,6 @@ import numpy as np
 
 from .. import numpy as dnp
 
-# ---------------------------------------------------------------------------------------
 # Small pieces the rules share.
 
 
@@ -156,7 +155,6 @@ def _pad(t, nb, ndim):
     return t if missing <= 0 else dnp.reshape(t, shape[:nb] + (1,) * missing + shape[nb:])
 
 
-# ---------------------------------------------------------------------------------------
 # Element-wise primitives: ∂ans/∂argᵢ as a function of (ans, *args). ONE marks identity.
 
 ONE, MINUS_ONE = "one", "minus one"
@@ -204,7 +202,6 @@ def _times(partial):
     return lambda g, ans, *args, **kw: g * partial(ans, *args, **kw)
 
 
-# ---------------------------------------------------------------------------------------
 # Reductions, products and shape changes: (VJP rules by argument, JVP rules by argument).
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):

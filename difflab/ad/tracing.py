@@ -254,7 +254,6 @@ def new_input(value, trace):
     return Tensor(value, trace, len(trace.tape) - 1)
 
 
-# ---------------------------------------------------------------------------------------
 # Recording: the handler dnp calls for every primitive that meets a tensor.
 
 def _top_trace(operands):

@@ -71,7 +71,6 @@ class ModelInfo(NamedTuple):
     n_params: int
 
 
-# ---------------------------------------------------------------------------------------
 # Argument checks: each names the model, the argument and what would be accepted.
 
 def _check_count(model, name, value, minimum=1):
@@ -109,7 +108,6 @@ def _generators(model, seed):
     return np.random.default_rng(data), np.random.default_rng(init)
 
 
-# ---------------------------------------------------------------------------------------
 # Data: every set is drawn for given input and output widths, or refused with a reason.
 
 DATASETS = {
@@ -140,7 +138,6 @@ def _draw(model, data, rng, n, d_in, d_out):
     return draw(rng, n, d_in, d_out)
 
 
-# ---------------------------------------------------------------------------------------
 # Objectives of θ.
 
 def _ridge(theta, l2):
@@ -180,7 +177,6 @@ def _ridge_note(l2):
     return f" + {l2:g}/2·‖θ‖²" if l2 else ""
 
 
-# ---------------------------------------------------------------------------------------
 # The models.
 
 LOSSES = {"mse": networks.mse, "cross-entropy": networks.softmax_cross_entropy}
