@@ -29,3 +29,15 @@ class UnknownModelError(DiffLabError, KeyError):
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""
+
+
+class NonFiniteValueError(DiffLabError, FloatingPointError):
+    """A function returned NaN or infinity where a derivative needed its value."""
+
+
+class DiffLabWarning(UserWarning):
+    """Base class of the warnings difflab issues."""
+
+
+class ComplexStepWarning(DiffLabWarning):
+    """The complex step disagrees with real differences: the function is likely not analytic."""

@@ -317,7 +317,7 @@ def apply(primitive, args, kwargs):
     if primitive.name in NONDIFFERENTIABLE:
         return value
     if forward:
-        return _push_tangent(primitive, unboxed, kwargs, value, trace, links, values)
+        return _push_tangent(primitive, unboxed, kwargs, value, trace, links)
     tape = trace.tape
     tape.append(Node(primitive, unboxed, kwargs, value, links))
     return Tensor(value, trace, len(tape) - 1)
@@ -342,7 +342,7 @@ def _apply_sequence(primitive, args, kwargs):
     if trace.forward:
         tangents = [(i, x.tangent) for i, x in enumerate(operands)
                     if type(x) is Dual and x.trace is trace]
-        return _push_tangent(primitive, unboxed, kwargs, value, trace, tangents, values)
+        return _push_tangent(primitive, unboxed, kwargs, value, trace, tangents)
     parents = [(i, x.index) for i, x in enumerate(operands)
                if type(x) is Tensor and x.trace is trace]
     tape = trace.tape
@@ -350,7 +350,7 @@ def _apply_sequence(primitive, args, kwargs):
     return Tensor(value, trace, len(tape) - 1)
 
 
-def _push_tangent(primitive, args, kwargs, value, trace, tangents, operands):
+def _push_tangent(primitive, args, kwargs, value, trace, tangents):
     """The output tangent Σᵢ JVPᵢ(tᵢ); a plain value when every tangent is a known zero."""
     rules = JVP_RULES[primitive.name]
     if primitive.sequence:
