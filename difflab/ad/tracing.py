@@ -284,6 +284,10 @@ def apply(primitive, args, kwargs):
     if primitive.sequence:
         return _apply_sequence(primitive, args, kwargs)
     count = primitive.operands
+    x = args[0]
+    if count == 1 and type(x) is Tensor and x.trace.active and type(x.value) is np.ndarray \
+            and x.value.dtype.kind == "f" and primitive.name not in NONDIFFERENTIABLE:
+        return _apply_unary(primitive, x, args, kwargs)
     operands = args[:count]
     trace = None
     for x in operands:
@@ -320,6 +324,19 @@ def apply(primitive, args, kwargs):
         return _push_tangent(primitive, unboxed, kwargs, value, trace, links)
     tape = trace.tape
     tape.append(Node(primitive, unboxed, kwargs, value, links))
+    return Tensor(value, trace, len(tape) - 1)
+
+
+def _apply_unary(primitive, x, args, kwargs):
+    """The common case in short: one float tensor of an open trace, recorded on its tape."""
+    unboxed = (x.value, *args[1:])
+    try:
+        value = primitive.impls[_FLOAT](*unboxed, **kwargs)
+    except np.exceptions.AxisError:
+        value = primitive(*unboxed, **kwargs)           # for dnp's own error message
+    trace = x.trace
+    tape = trace.tape
+    tape.append(Node(primitive, unboxed, kwargs, value, [(0, x.index)]))
     return Tensor(value, trace, len(tape) - 1)
 
 
