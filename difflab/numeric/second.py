@@ -1,0 +1,191 @@
+"""Second derivatives by finite differences: Hessians and Hessian-vector products.
+
+Three routes to H = ∇²f(θ):
+
+- "values": second differences of f, step h ≈ ε^(1/4) (m = 2, p = 2), error O(h²), or
+  with ``order=4`` their Richardson extrapolation over h and 2h, error O(h⁴), h ≈ ε^(1/6);
+  diagonal (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ², off the diagonal the four-point formula
+  (f(θ+hᵢeᵢ+hⱼeⱼ) − f(θ+hᵢeᵢ−hⱼeⱼ) − f(θ−hᵢeᵢ+hⱼeⱼ) + f(θ−hᵢeᵢ−hⱼeⱼ))/(4hᵢhⱼ).
+- "gradient": central differences of a gradient callable (the Jacobian of ∇f), h ≈ ε^(1/3).
+- "complex-step": the "gradient" route with the complex-step gradient, accurate to the
+  central difference's own error because the inner gradient is exact to rounding.
+
+The Jacobian of a gradient is not exactly symmetric; its asymmetry max|H − Hᵀ|/max|H| is
+reported, then H is symmetrized, (H + Hᵀ)/2.
+"""
+
+import numpy as np
+
+from ..errors import DiffLabError, ShapeError
+from ..progress import Progress
+from . import steps as step_rules
+from .differences import NumericResult, Samples, as_theta, gradient, jacobian
+
+METHODS = ("values", "gradient", "complex-step")
+
+
+def hessian(f, theta, method="values", gradient_fn=None, order=2, step=None):
+    """The (n, n) Hessian of f at θ as a NumericResult (see the module docstring for methods).
+
+    ``order`` is the accuracy order: of the second differences for "values" (2, or 4 by
+    Richardson extrapolation of h and 2h), of the central difference of the gradient otherwise.
+    """
+    theta = as_theta(theta, "hessian")
+    if method == "values":
+        return _from_values(f, theta, step, order)
+    if method not in METHODS:
+        raise DiffLabError(f"hessian: unknown method {method!r}; choose one of "
+                           f"{', '.join(METHODS)}")
+    if method == "gradient" and gradient_fn is None:
+        raise DiffLabError("hessian: method='gradient' needs gradient_fn, a callable θ ↦ ∇f(θ); "
+                           "use method='complex-step' to difference complex-step gradients")
+    counted = _CountedGradient(f, gradient_fn)
+    result = jacobian(counted, theta, "central", order, step)
+    return _symmetrized(result, counted)
+
+
+class _CountedGradient:
+    """θ ↦ ∇f(θ) from a user callable or the complex step, counting what each call costs."""
+
+    def __init__(self, f, gradient_fn):
+        self.f, self.gradient_fn = f, gradient_fn
+        self.calls = self.complex_evaluations = self.evaluations = 0
+
+    def __call__(self, theta):
+        self.calls += 1
+        if self.gradient_fn is not None:
+            return np.asarray(self.gradient_fn(theta), dtype=theta.dtype).reshape(-1)
+        inner = gradient(self.f, theta, "complex-step")
+        self.complex_evaluations += inner.complex_evaluations
+        self.evaluations += inner.evaluations
+        return inner.value
+
+
+def _symmetrized(result, counted):
+    """(H + Hᵀ)/2, recording max|H − Hᵀ|/max|H| first; |H − Hᵀ|/2 joins the error estimate."""
+    H = result.value
+    scale = np.max(np.abs(H), initial=0.0)
+    result.asymmetry = float(np.max(np.abs(H - H.T), initial=0.0) / scale) if scale else 0.0
+    result.value = (H + H.T) / 2
+    result.error = (result.error + result.error.T) / 2 + np.abs(H - H.T) / 2
+    result.entry_status = np.where((result.entry_status == "kink") |
+                                   (result.entry_status.T == "kink"), "kink", "ok").astype(object)
+    result.gradient_evaluations = counted.calls
+    result.evaluations = counted.evaluations
+    result.complex_evaluations = counted.complex_evaluations
+    result.scheme = "gradient" if counted.gradient_fn is not None else "complex-step"
+    return result
+
+
+def _from_values(f, theta, step, order):
+    """Second differences of values at h, 2h (and 4h): 1 + 2n² evaluations per level.
+
+    Order 2: H(h), truncation |H(2h) − H(h)|/3. Order 4: Richardson, H₄(h) = (4H(h) − H(2h))/3
+    (the five-point stencil on the diagonal), truncation |H₄(2h) − H₄(h)|/15. Round-off
+    ε·Σ|wₖfₖ|/(hᵢhⱼ). Steps: (48ε)^(1/4) on the diagonal and 3^(1/4)·ε^(1/4) for the mixed
+    differences at order 2; the five-point rule's ε^(1/6) step for both at order 4.
+    """
+    if order not in (2, 4):
+        raise DiffLabError(f"hessian: method='values' has orders 2 and 4; got order={order!r}")
+    if order == 2:
+        diagonal, mixed = step_rules.step(theta, 2, 2, override=step), \
+            step_rules.mixed_step(theta, override=step)
+    else:
+        diagonal = mixed = step_rules.step(theta, 2, 4, override=step)
+    samples = Samples(f, theta, "hessian", scalar=True)
+    levels = [_second_differences(samples, theta, diagonal, mixed)]
+    if order == 4:
+        levels.append(_second_differences(samples, theta, 2 * diagonal, 2 * mixed))
+    spent = samples.evaluations
+    levels.append(_second_differences(samples, theta, 2 ** len(levels) * diagonal,
+                                      2 ** len(levels) * mixed))
+    H, error = _extrapolated(levels, order)
+    result = NumericResult(H, error, diagonal, samples.evaluations, calls=samples.calls,
+                           estimate_evaluations=samples.evaluations - spent, scheme="values",
+                           asymmetry=0.0, entry_status=np.full(H.shape, "ok", dtype=object))
+    return result
+
+
+def _extrapolated(levels, order):
+    """(value, error) from [(H, R)] at h, 2h, …: plain at order 2, one Richardson step at 4."""
+    if order == 2:
+        (H, R), (H2, _) = levels
+        return H, np.abs(H2 - H) / 3 + R
+    (H, R), (H2, R2), (H4, _) = levels
+    value, coarser = (4 * H - H2) / 3, (4 * H2 - H4) / 3
+    return value, np.abs(coarser - value) / 15 + (4 * R + R2) / 3
+
+
+def _second_differences(samples, theta, diagonal, mixed):
+    """(f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ² and the four-point mixed differences, with round-off."""
+    n = theta.size
+    eps = step_rules.epsilon(theta)
+    center = samples.at(0, 0, 0.0)[0]
+    H, R = np.empty((n, n)), np.empty((n, n))
+    with Progress(n, "numeric hessian") as bar:
+        for i in range(n):
+            _row(samples, theta, i, diagonal, mixed, center, eps, H, R)
+            bar.advance()
+    return H, R
+
+
+def _row(samples, theta, i, diagonal, mixed, center, eps, H, R):
+    """Row i of the second differences (diagonal and j > i), written into H and R."""
+    h = diagonal[i]
+    up, down = samples.at(i, 1, h)[0], samples.at(i, -1, h)[0]
+    H[i, i] = (up - 2 * center + down) / h ** 2
+    R[i, i] = eps * (abs(up) + 2 * abs(center) + abs(down)) / h ** 2
+    for j in range(i + 1, theta.size):
+        corners = [_corner(samples, theta, i, j, a * mixed[i], b * mixed[j]) for a, b in
+                   ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+        scale = 4 * mixed[i] * mixed[j]
+        H[i, j] = H[j, i] = (corners[0] - corners[1] - corners[2] + corners[3]) / scale
+        R[i, j] = R[j, i] = eps * sum(abs(c) for c in corners) / scale
+
+
+def _corner(samples, theta, i, j, hi, hj):
+    """f(θ + hᵢeᵢ + hⱼeⱼ), evaluated once and counted (a two-coordinate point)."""
+    key = ("pair", i, j, float(hi), float(hj))
+    if key not in samples.cache:
+        point = theta.copy()
+        point[i] += hi
+        point[j] += hj
+        samples.cache[key] = samples.checked(samples.F(point), f"θ + {hi:.3g}·e_{i} + "
+                                             f"{hj:.3g}·e_{j} (entries {i}, {j})")
+        samples.evaluations += 1
+    return samples.cache[key][0]
+
+
+def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
+    """H(θ)·v ≈ (∇f(θ + hv) − ∇f(θ − hv))/2h, error O(h²), h = (3ε)^(1/3)·max(‖θ‖∞, 1)/‖v‖∞.
+
+    The gradient is ``gradient_fn`` or, by default, the complex-step gradient of f. The
+    truncation is estimated by the same difference at 2h (two more gradients), |D(2h) − D(h)|/3.
+    """
+    theta = as_theta(theta, "hvp")
+    v = np.asarray(v, dtype=theta.dtype)
+    if v.shape != theta.shape:
+        raise ShapeError(f"hvp: v has shape {v.shape} but theta has shape {theta.shape}")
+    norm = np.max(np.abs(v), initial=0.0)
+    ok = np.full(theta.shape, "ok", dtype=object)
+    if norm == 0:
+        return NumericResult(np.zeros_like(theta), np.zeros_like(theta), np.zeros(1), 0,
+                             entry_status=ok, scheme="hvp")
+    h = step if step is not None else \
+        step_rules.step(np.array([np.max(np.abs(theta))]), 1, 2)[0] / norm
+    counted = _CountedGradient(f, gradient_fn)
+    value, error = _directional(counted, theta, v, h)
+    if estimate:
+        coarse, _ = _directional(counted, theta, v, 2 * h)
+        error = error + np.abs(coarse - value) / 3
+    return NumericResult(value, error, np.array([h]), counted.evaluations,
+                         complex_evaluations=counted.complex_evaluations,
+                         gradient_evaluations=counted.calls, scheme="hvp",
+                         estimate_evaluations=2 if estimate else 0, entry_status=ok)
+
+
+def _directional(gradient_at, theta, v, h):
+    """(∇f(θ + hv) − ∇f(θ − hv))/2h and its round-off ε·(|∇f(θ+hv)| + |∇f(θ−hv)|)/2h."""
+    up, down = gradient_at(theta + h * v), gradient_at(theta - h * v)
+    eps = step_rules.epsilon(theta)
+    return (up - down) / (2 * h), eps * (np.abs(up) + np.abs(down)) / (2 * h)
