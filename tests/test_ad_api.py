@@ -592,3 +592,27 @@ def test_gradient_assembled_from_slices_of_a_flat_vector(case):
     }
     g = ad.grad(functions[case])(theta)
     np.testing.assert_allclose(g, expected[case], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("case", ["l2", "weights-used-twice", "slice-overlaps-a-piece"])
+def test_weight_gradient_written_into_theta_matches_the_reference(case):
+    """A first layer's weight gradient is written straight into θ's cotangent (no temporary):
+    with a ridge term, with the weights used twice, or with another slice overlapping them,
+    the gradient must still be the reference's."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6, 3))
+    theta = rng.normal(size=3 * 4 + 4)
+
+    def layer(t):
+        return dnp.reshape(t[0:12], (3, 4)), t[12:16]
+
+    functions = {
+        "l2": lambda t: dnp.sum(dnp.tanh(X @ layer(t)[0] + layer(t)[1]) ** 2)
+        + 0.1 * dnp.sum(t * t),
+        "weights-used-twice": lambda t: dnp.sum(dnp.tanh(X @ layer(t)[0]))
+        + dnp.sum((X @ layer(t)[0]) ** 2) / 7,
+        "slice-overlaps-a-piece": lambda t: dnp.sum(dnp.sin(X @ dnp.reshape(t[0:12], (3, 4))))
+        + dnp.sum(t[8:16] ** 3),
+    }
+    f = functions[case]
+    assert reference.relative_error(ad.grad(f)(theta), reference.gradient(f, theta)) < 1e-14

@@ -486,6 +486,9 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
                 type(cotangents[node.parents[0][1]]) in (np.ndarray, type(None)):
             _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape)
             continue
+        if primitive is _MATMUL and not batch_shape and \
+                _matmul_into_parameters(tape, cotangents, owned, pieces, node, g):
+            continue
         rules = VJP_RULES[primitive.name]
         sequence = primitive.sequence
         for position, parent in node.parents:
@@ -553,6 +556,59 @@ def _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape):
         slot += _put(g, index, dnp.shape_of(x), len(batch_shape))
 
 
+def _matmul_into_parameters(tape, cotangents, owned, pieces, node, g):
+    """A dense layer's weight gradient aᵀg, written straight into its slice of θ's cotangent.
+
+    The pattern: W = reshape(θ[start:stop]) used once, as the second operand of this matmul,
+    with a first operand that is a constant 2-D array (the data, or an activation of another
+    level). The gradient then has one destination, so the product is computed there
+    (np.matmul's ``out``) instead of into a temporary that is copied afterwards: for a large
+    first layer that temporary is the largest array of the whole pass. Anything else, or any
+    doubt, returns False and the rule table handles the node.
+    """
+    if len(node.parents) != 1 or node.parents[0][0] != 1:
+        return False
+    a = node.args[0]
+    (_, reshaped), = node.parents
+    reshape_node = tape[reshaped]
+    if type(a) is not np.ndarray or a.ndim != 2 or type(g) is not np.ndarray or g.ndim != 2 \
+            or reshape_node is None or reshape_node.primitive is not _RESHAPE \
+            or cotangents[reshaped] is not None or len(reshape_node.parents) != 1:
+        return False
+    (_, sliced), = reshape_node.parents
+    slice_node = tape[sliced]
+    if slice_node is None or slice_node.primitive is not _GETITEM or \
+            cotangents[sliced] is not None or _consumers(tape, reshaped, sliced) != (1, 1):
+        return False
+    (_, source), = slice_node.parents
+    span = _flat_span(slice_node.args[1], slice_node.args[0])
+    slot = cotangents[source]
+    if tape[source] is not None or span is None or (slot is not None and source not in pieces):
+        return False
+    if slot is None:
+        x = slice_node.args[0]
+        slot = np.empty(x.shape, dtype=np.result_type(g, x))
+        cotangents[source], owned[source], pieces[source] = slot, True, []
+    spans = pieces[source]
+    if any(lo < span[1] and span[0] < hi for lo, hi in spans) or slot.dtype != \
+            np.result_type(a, g):
+        return False
+    np.matmul(a.T, g, out=slot[span[0]:span[1]].reshape(reshape_node.value.shape))
+    spans.append(span)
+    return True
+
+
+def _consumers(tape, *indices):
+    """How many later tape entries use each of the given entries."""
+    counts = dict.fromkeys(indices, 0)
+    for node in tape[min(indices) + 1:]:
+        if node is not None:
+            for _, parent in node.parents:
+                if parent in counts:
+                    counts[parent] += 1
+    return tuple(counts[i] for i in indices)
+
+
 def _flat_span(index, x):
     """(start, stop) when index takes a contiguous run of a 1-D array, else None."""
     if isinstance(index, tuple) and len(index) == 1:
@@ -578,6 +634,8 @@ from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing f
 _TRACED = (Tensor, Dual)
 _FLOAT = dnp.FLOAT
 _GETITEM = dnp.getitem
+_MATMUL = dnp.matmul
+_RESHAPE = dnp.reshape
 
 dnp.register_number_system(Tensor, apply)
 dnp.register_number_system(Dual, apply)
