@@ -295,7 +295,8 @@ def _complex_clip(z, a_min=None, a_max=None):
 
 # Object-array (SymPy, mpmath) reductions and products.
 
-def _normalize_axes(axis, ndim, name):
+def reduction_axes(axis, ndim, name="reduce"):
+    """The axes a reduction over ``axis`` covers, as sorted non-negative integers."""
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, tuple) else (axis,)
@@ -311,7 +312,7 @@ def _normalize_axes(axis, ndim, name):
 def _reduce_objects(x, axis, keepdims, reduce_row, name):
     """Reduce an object array over ``axis`` by calling ``reduce_row(list)`` once per row."""
     x = np.asarray(x, dtype=object)
-    axes = _normalize_axes(axis, x.ndim, name)
+    axes = reduction_axes(axis, x.ndim, name)
     kept = [i for i in range(x.ndim) if i not in axes]
     kept_shape = tuple(x.shape[i] for i in kept)
     rows = np.transpose(x, kept + list(axes)).reshape(kept_shape + (-1,))
@@ -382,10 +383,6 @@ def _sympy_matmul(a, b):
     if a.ndim == 1:
         out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
     return out[()] if out.ndim == 0 else out
-
-
-def _float_matmul(a, b):
-    return np.matmul(a, b)
 
 
 def _sympy_dot(a, b):
@@ -627,11 +624,11 @@ ones_like = Primitive("ones_like", _same_everywhere(_ones_like),
 
 # Composites: written with the primitives, so every number system gets them for free.
 
-def _count(x, axis):
+def reduction_size(x, axis):
+    """How many entries of x a reduction over ``axis`` combines (the divisor of a mean)."""
     shape = shape_of(x)
-    axes = _normalize_axes(axis, len(shape), "mean")
     count = 1
-    for a in axes:
+    for a in reduction_axes(axis, len(shape), "mean"):
         count *= shape[a]
     return count
 
@@ -646,7 +643,7 @@ def shape_of(x):
 
 def _mean_by(total):
     def mean_(x, axis=None, keepdims=False):
-        return total(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+        return total(x, axis=axis, keepdims=keepdims) / reduction_size(x, axis)
     return mean_
 
 

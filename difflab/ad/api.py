@@ -8,6 +8,7 @@ import numpy as np
 from .. import numpy as dnp
 from ..errors import DiffLabError, ShapeError
 from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
+from .rules import _primal
 from .tracing import Dual, Tensor, Trace, backward, new_input
 
 # How many directions one batched pass of ``hessian`` may carry, in numbers held per value of
@@ -43,11 +44,7 @@ def _argnums(argnums, nargs, name):
 
 def _value(x, trace):
     """Strip this trace's tensor off a result (other levels' values stay as they are)."""
-    if isinstance(x, Tensor) and x.trace is trace:
-        return x.value
-    if isinstance(x, Dual) and x.trace is trace:
-        return x.value
-    return x
+    return x.value if isinstance(x, (Tensor, Dual)) and x.trace is trace else x
 
 
 def _record(f, args, kwargs, nums, name, trace):
@@ -111,9 +108,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
 
 def _primal_dtype(x):
-    while isinstance(x, (Tensor, Dual)):
-        x = x.value
-    return np.asarray(x).dtype
+    return np.asarray(_primal(x)).dtype
 
 
 def grad(f, argnums=0, has_aux=False):
@@ -171,7 +166,7 @@ def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
         for p, t in zip(p_leaves, t_leaves):
             p = _float_leaf(p, "jvp")
             want = dnp.shape_of(t)[:batch_ndim] + dnp.shape_of(p)
-            if dnp.shape_of(t) != want or len(dnp.shape_of(t)) != batch_ndim + len(dnp.shape_of(p)):
+            if dnp.shape_of(t) != want:
                 raise ShapeError(f"jvp: a tangent has shape {dnp.shape_of(t)} but its primal "
                                  f"has shape {dnp.shape_of(p)}")
             leaves.append(Dual(p, t, trace))
@@ -191,8 +186,7 @@ def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
 
 def hvp(f, x, v):
     """H(x)·v by forward-over-reverse (Pearlmutter): exact, about the cost of a few gradients."""
-    _, tangent = jvp(grad(f), (x,), (v,))
-    return tangent if tangent is not None else tree_map(dnp.zeros_like, x)
+    return jvp(grad(f), (x,), (v,))[1]
 
 
 def jacobian(f, argnums=0):

@@ -15,8 +15,6 @@ max split the derivative evenly among the tied arguments; clip′ = 1 on the clo
 [a_min, a_max] and 0 outside.
 """
 
-import math
-
 import numpy as np
 
 from .. import numpy as dnp
@@ -39,16 +37,9 @@ def _nb(g, ans):
     return len(dnp.shape_of(g)) - len(dnp.shape_of(ans))
 
 
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return tuple(sorted(a % ndim for a in axes))
-
-
 def _shifted(axis, ndim, nb):
     """A reduction axis of the value, as an axis of a tangent with nb batch axes."""
-    return tuple(a + nb for a in _axes(axis, ndim))
+    return tuple(a + nb for a in dnp.reduction_axes(axis, ndim))
 
 
 def _restore(g, ans, x, axis, keepdims):
@@ -125,7 +116,7 @@ def _max_weights(x, ans, axis):
     """The entries that attain the max, each weighted 1/(number of them)."""
     x, ans = _primal(x), _primal(ans)
     top = np.equal(x, np.reshape(ans, _kept_shape(np.shape(x), axis)))
-    return _like(top / np.sum(top, axis=_axes(axis, np.ndim(x)), keepdims=True), x)
+    return _like(top / np.sum(top, axis=dnp.reduction_axes(axis, np.ndim(x)), keepdims=True), x)
 
 
 def _like(weights, x):
@@ -135,7 +126,7 @@ def _like(weights, x):
 
 
 def _kept_shape(shape, axis):
-    axes = _axes(axis, len(shape))
+    axes = dnp.reduction_axes(axis, len(shape))
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
@@ -213,20 +204,14 @@ def _sum_jvp(t, ans, x, axis=None, keepdims=False):
     return dnp.sum(t, axis=_shifted(axis, len(dnp.shape_of(x)), nb), keepdims=keepdims)
 
 
-def _count(x, axis):
-    shape = dnp.shape_of(x)
-    return math.prod(shape) if axis is None else math.prod(shape[a] for a in
-                                                           _axes(axis, len(shape)))
-
-
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
     if axis is None:              # g has no reduced axes left: the engine broadcasts it
-        return g / _count(x, axis)
-    return _restore(g, ans, x, axis, keepdims) / _count(x, axis)
+        return g / dnp.reduction_size(x, axis)
+    return _restore(g, ans, x, axis, keepdims) / dnp.reduction_size(x, axis)
 
 
 def _mean_jvp(t, ans, x, axis=None, keepdims=False):
-    return _sum_jvp(t, ans, x, axis, keepdims) / _count(x, axis)
+    return _sum_jvp(t, ans, x, axis, keepdims) / dnp.reduction_size(x, axis)
 
 
 def _max_vjp(g, ans, x, axis=None, keepdims=False):

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..errors import DiffLabError, UnsupportedOperationError
-from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _put
+from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _primal, _put
 
 _open_levels = []
 
@@ -79,6 +79,10 @@ class _Traced:
 
     __slots__ = ()
     __array_priority__ = 1000
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(level={self.trace.level}, shape={self.shape}, "
+                f"value={self.value!r})")
 
     @property
     def shape(self):
@@ -201,12 +205,6 @@ def _condition(compare, a, b):
     return result.view(ConditionArray)
 
 
-def _primal(x):
-    while isinstance(x, _Traced):
-        x = x.value
-    return x
-
-
 _UFUNC_OPERATORS = {
     np.add: dnp.add, np.subtract: dnp.subtract, np.multiply: dnp.multiply,
     np.true_divide: dnp.divide, np.power: dnp.power, np.matmul: dnp.matmul,
@@ -230,9 +228,6 @@ class Tensor(_Traced):
         self.trace = trace
         self.index = index
 
-    def __repr__(self):
-        return f"Tensor(level={self.trace.level}, shape={self.shape}, value={self.value!r})"
-
 
 class Dual(_Traced):
     """A value with a tangent (forward mode): ``tangent`` has shape ``batch + value.shape``."""
@@ -243,9 +238,6 @@ class Dual(_Traced):
         self.value = value
         self.tangent = tangent
         self.trace = trace
-
-    def __repr__(self):
-        return f"Dual(level={self.trace.level}, shape={self.shape}, value={self.value!r})"
 
 
 def new_input(value, trace):
