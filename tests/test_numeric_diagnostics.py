@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import difflab.numpy as dnp
-from difflab import models, ravel
+from difflab import models, ravel, reference
 from difflab.errors import ComplexStepWarning
 from difflab.numeric import gradient, step
 from difflab.numeric.diagnostics import v_curve
@@ -117,3 +117,13 @@ def test_relu_away_from_kinks_is_ok():
     problem = models.get("mlp", activation="relu")
     result = gradient(problem.objective, problem.theta0, "central")
     assert result.status == "ok"
+
+
+def test_v_curve_reference_along_one_coordinate_is_the_reference_gradient_entry():
+    """v_curve differentiates along its coordinate alone (2 mpmath evaluations, not 2n);
+    every entry must equal the whole reference gradient's, in every layer of the mlp."""
+    from difflab.numeric.diagnostics import _reference_partial
+    problem = models.get("mlp")
+    full = reference.gradient(problem.objective, problem.theta0)
+    for i in range(problem.n_params):
+        assert _reference_partial(problem.objective, problem.theta0, i) == float(full[i])

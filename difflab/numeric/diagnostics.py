@@ -46,7 +46,7 @@ def v_curve(f, theta, index=0, scheme="central", order=2, steps=None, exact=None
         raise DiffLabError(f"v_curve: index {index} is outside θ of length {theta.size}")
     steps = np.logspace(-16, 0, 49) if steps is None else np.asarray(steps, dtype=float)
     if exact is None:
-        exact = float(reference.gradient(f, theta)[index])
+        exact = _reference_partial(f, theta, index)
     st = stencil(1, order, scheme)
     x = theta[index]
     taken = (x + steps) - x
@@ -59,6 +59,18 @@ def v_curve(f, theta, index=0, scheme="central", order=2, steps=None, exact=None
     theory = float(step_rules.step(theta, 1, order, scheme)[index])
     return VCurve(taken, errors, exact, _meeting(left, right), float(taken[np.argmin(errors)]),
                   theory, right[0], left[0])
+
+
+def _reference_partial(f, theta, index):
+    """∂f/∂θ_index from difflab.reference, differentiating along that coordinate alone
+    (two mpmath evaluations, not the 2n of a whole reference gradient)."""
+    def along(s):
+        # the fixed coordinates as numbers of s's own mpmath context: mixed with floats or
+        # with another context, sums would round at the other operand's precision
+        point = np.array([s[0].context.mpf(v) for v in theta], dtype=object)
+        point[index] = s[0]
+        return f(point)
+    return float(reference.gradient(along, theta[index:index + 1])[0])
 
 
 def _difference(f, theta, index, st, h):
