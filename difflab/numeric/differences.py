@@ -225,7 +225,11 @@ def _richardson(F, theta, levels, step, name, scalar):
 def _complex_step(F, theta, step, name, scalar):
     """∂ⱼF ≈ Im F(θ + i·h·eⱼ)/h: no subtraction, so no round-off penalty; error O(h²).
 
-    Estimate: ε·(|∂ⱼF| + ‖∇F‖∞), the rounding of the imaginary part's own arithmetic.
+    Estimate: ε·(4|∂ⱼF| + ‖∇F‖∞/10), the rounding of the imaginary part's own arithmetic: a
+    few roundings of the entry along the chain, plus a share of the largest entry for the
+    cancellation in the sums that form small entries. The true error is rounding noise that
+    spans two decades around ε|∂ⱼF| on the zoo MLPs (5th–95th percentile 0.07–7), wider than
+    any 30× window: this estimate covers it on 94% of entries and is within 30× on 81%.
     """
     h = step_rules.complex_step(theta, override=step)
     cdtype = np.complex64 if theta.dtype == np.float32 else np.complex128
@@ -237,7 +241,7 @@ def _complex_step(F, theta, step, name, scalar):
         columns.append(_imaginary(out, name, scalar, j, h[j]) / h[j])
     D = np.array(columns)
     eps = step_rules.epsilon(theta)
-    error = eps * (np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0))
+    error = eps * (4 * np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0) / 10)
     return D, error, None, None, h, 0
 
 

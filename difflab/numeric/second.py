@@ -2,9 +2,10 @@
 
 Three routes to H = ∇²f(θ):
 
-- "values": second differences of f, step h ≈ ε^(1/4) (m = 2, p = 2), error O(h²), or
-  with ``order=4`` their Richardson extrapolation over h and 2h, error O(h⁴), h ≈ ε^(1/6);
-  diagonal (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ², off the diagonal the four-point formula
+- "values": second differences of f. By default (``order=4``) their Richardson extrapolation
+  over h and h/2, error O(h⁴), on a ladder of steps h₀/2ᵏ from h₀ ≈ ε^(1/6), the rung with the
+  least estimated error chosen per entry; ``order=2`` gives the plain second differences at
+  h ≈ ε^(1/4), error O(h²). Diagonal (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ², off the diagonal the four-point formula
   (f(θ+hᵢeᵢ+hⱼeⱼ) − f(θ+hᵢeᵢ−hⱼeⱼ) − f(θ−hᵢeᵢ+hⱼeⱼ) + f(θ−hᵢeᵢ−hⱼeⱼ))/(4hᵢhⱼ).
 - "gradient": central differences of a gradient callable (the Jacobian of ∇f), h ≈ ε^(1/3).
 - "complex-step": the "gradient" route with the complex-step gradient, accurate to the
@@ -24,15 +25,17 @@ from .differences import NumericResult, Samples, as_theta, gradient, jacobian
 METHODS = ("values", "gradient", "complex-step")
 
 
-def hessian(f, theta, method="values", gradient_fn=None, order=2, step=None):
+def hessian(f, theta, method="values", gradient_fn=None, order=None, step=None):
     """The (n, n) Hessian of f at θ as a NumericResult (see the module docstring for methods).
 
-    ``order`` is the accuracy order: of the second differences for "values" (2, or 4 by
-    Richardson extrapolation of h and 2h), of the central difference of the gradient otherwise.
+    ``order`` is the accuracy order: of the second differences for "values" (4 by default, by
+    Richardson extrapolation, or 2), of the central difference of the gradient otherwise
+    (2 by default).
     """
     theta = as_theta(theta, "hessian")
     if method == "values":
-        return _from_values(f, theta, step, order)
+        return _from_values(f, theta, step, 4 if order is None else order)
+    order = 2 if order is None else order
     if method not in METHODS:
         raise DiffLabError(f"hessian: unknown method {method!r}; choose one of "
                            f"{', '.join(METHODS)}")
@@ -78,42 +81,51 @@ def _symmetrized(result, counted):
 
 
 def _from_values(f, theta, step, order):
-    """Second differences of values at h, 2h (and 4h): 1 + 2n² evaluations per level.
+    """Second differences of values on a ladder of steps: 1 + 2n² evaluations per rung.
 
-    Order 2: H(h), truncation |H(2h) − H(h)|/3. Order 4: Richardson, H₄(h) = (4H(h) − H(2h))/3
-    (the five-point stencil on the diagonal), truncation |H₄(2h) − H₄(h)|/15. Round-off
-    ε·Σ|wₖfₖ|/(hᵢhⱼ). Steps: (48ε)^(1/4) on the diagonal and 3^(1/4)·ε^(1/4) for the mixed
-    differences at order 2; the five-point rule's ε^(1/6) step for both at order 4.
+    Order 2: H(h) at h = (48ε)^(1/4) on the diagonal and 3^(1/4)·ε^(1/4) for the mixed
+    differences, truncation |H(2h) − H(h)|/3. Order 4: see ``_best_rung``. Round-off
+    ε·Σ|wₖfₖ|/(hᵢhⱼ).
     """
     if order not in (2, 4):
         raise DiffLabError(f"hessian: method='values' has orders 2 and 4; got order={order!r}")
-    if order == 2:
-        diagonal, mixed = step_rules.step(theta, 2, 2, override=step), \
-            step_rules.mixed_step(theta, override=step)
-    else:
-        diagonal = mixed = step_rules.step(theta, 2, 4, override=step)
     samples = Samples(f, theta, "hessian", scalar=True)
-    levels = [_second_differences(samples, theta, diagonal, mixed)]
-    if order == 4:
-        levels.append(_second_differences(samples, theta, 2 * diagonal, 2 * mixed))
-    spent = samples.evaluations
-    levels.append(_second_differences(samples, theta, 2 ** len(levels) * diagonal,
-                                      2 ** len(levels) * mixed))
-    H, error = _extrapolated(levels, order)
-    result = NumericResult(H, error, diagonal, samples.evaluations, calls=samples.calls,
-                           estimate_evaluations=samples.evaluations - spent, scheme="values",
-                           asymmetry=0.0, entry_status=np.full(H.shape, "ok", dtype=object))
-    return result
-
-
-def _extrapolated(levels, order):
-    """(value, error) from [(H, R)] at h, 2h, …: plain at order 2, one Richardson step at 4."""
     if order == 2:
-        (H, R), (H2, _) = levels
-        return H, np.abs(H2 - H) / 3 + R
-    (H, R), (H2, R2), (H4, _) = levels
-    value, coarser = (4 * H - H2) / 3, (4 * H2 - H4) / 3
-    return value, np.abs(coarser - value) / 15 + (4 * R + R2) / 3
+        diagonal = step_rules.step(theta, 2, 2, override=step)
+        mixed = step_rules.mixed_step(theta, override=step)
+        (H, R) = _second_differences(samples, theta, diagonal, mixed)
+        bare = samples.evaluations
+        H2, _ = _second_differences(samples, theta, 2 * diagonal, 2 * mixed)
+        H, error = H, np.abs(H2 - H) / 3 + R
+    else:
+        diagonal = step_rules.step(theta, 2, 4, override=step)
+        rungs = [step_rules.representable(theta, diagonal / 2 ** k) for k in range(RUNGS)]
+        H, error = _best_rung([_second_differences(samples, theta, h, h) for h in rungs])
+        bare = 1 + 4 * theta.size ** 2     # what one extrapolated pair of rungs costs
+    return NumericResult(H, error, diagonal, samples.evaluations, calls=samples.calls,
+                         estimate_evaluations=samples.evaluations - bare, scheme="values",
+                         asymmetry=0.0, entry_status=np.full(H.shape, "ok", dtype=object))
+
+
+RUNGS = 4    # second differences at h₀, h₀/2, h₀/4, h₀/8: three extrapolated candidates
+
+
+def _best_rung(levels):
+    """Per entry, the least-error Richardson value Vₖ = (4H(hₖ₊₁) − H(hₖ))/3 on the ladder.
+
+    The theory step h₀ ≈ ε^(1/6) assumes |f⁽⁶⁾| ≈ |f|; in networks the high derivatives grow
+    faster, so the best step is often h₀/4 and it differs per entry. Vₖ's truncation is
+    O(hₖ⁴): |Vₖ₋₁ − Vₖ|/15 (16·|V₀ − V₁|/15 for the coarsest), its round-off
+    (4Rₖ₊₁ + Rₖ)/3; the entry takes the Vₖ whose sum of both is least.
+    """
+    values = [(4 * fine - coarse) / 3 for (coarse, _), (fine, _) in zip(levels, levels[1:])]
+    roundoff = [(4 * fine + coarse) / 3 for (_, coarse), (_, fine) in zip(levels, levels[1:])]
+    truncation = [16 * np.abs(values[0] - values[1]) / 15] + \
+        [np.abs(previous - value) / 15 for previous, value in zip(values, values[1:])]
+    errors = np.array([t + r for t, r in zip(truncation, roundoff)])
+    best = np.argmin(errors, axis=0)
+    return (np.take_along_axis(np.array(values), best[None], 0)[0],
+            np.take_along_axis(errors, best[None], 0)[0])
 
 
 def _second_differences(samples, theta, diagonal, mixed):
