@@ -41,3 +41,16 @@ class DiffLabWarning(UserWarning):
 
 class ComplexStepWarning(DiffLabWarning):
     """The complex step disagrees with real differences: the function is likely not analytic."""
+
+
+class SwellLimitError(DiffLabError):
+    """A symbolic stage (trace, differentiate, share, compile) went past its size or time budget.
+
+    ``stage`` names the stage, ``reached`` what was measured (a size or seconds), ``limit`` the
+    budget it went past; the message says how to raise the limit or switch mode.
+    """
+
+    def __init__(self, stage, what, reached, limit, advice=""):
+        self.stage, self.what, self.reached, self.limit = stage, what, reached, limit
+        super().__init__(f"symbolic {stage}: {what} reached {reached:,.6g}, past the budget of "
+                         f"{limit:,.6g}. {advice}".strip())

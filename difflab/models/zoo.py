@@ -20,6 +20,7 @@ from .. import numpy as dnp
 from ..errors import DiffLabError, UnknownModelError
 from ..pytree import ravel
 from . import datasets, functions, networks
+from .objectives import BatchMean
 
 
 class ModelConfigError(DiffLabError, ValueError):
@@ -160,9 +161,10 @@ def supervised_problem(name, description, params, predict, loss, X, Y, l2, confi
     """objective(θ) = (1/B) Σ_i loss(predict(unravel(θ), x_i), y_i) + (l2/2)‖θ‖² over the batch."""
     theta0, unravel = ravel(params)
 
-    def objective(theta):
-        data_term = dnp.mean(loss(predict(unravel(theta), X), Y))
-        return data_term + _ridge(theta, l2) if l2 else data_term
+    def example_loss(theta, X, Y):
+        return loss(predict(unravel(theta), X), Y)
+
+    objective = BatchMean(example_loss, X, Y, (lambda theta: _ridge(theta, l2)) if l2 else None)
 
     def outputs(theta):
         return dnp.reshape(predict(unravel(theta), X), (-1,))

@@ -1,0 +1,81 @@
+"""Tracing a dnp model into SymPy: θ (and, for a ``BatchMean``, one example) as symbols.
+
+A model written with ``difflab.numpy`` runs unchanged on object arrays of SymPy symbols and
+returns SymPy expressions. For an objective declared as a ``BatchMean``,
+f(θ) = (1/B) Σᵢ ℓ(θ, xᵢ, yᵢ) + r(θ), only ℓ(θ, x, y) + r(θ) is traced, with x and y as
+symbols: its expressions are as large for a batch of 10 000 as for a batch of one, and the
+compiled derivative is evaluated over the batch at once and averaged.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from ..errors import ShapeError, UnsupportedOperationError
+from ..models.objectives import BatchMean
+
+
+@dataclass
+class Traced:
+    """``outputs``: the function's expressions (one for a scalar f); ``inputs``: the named
+    symbol groups; ``data``: per input group after θ, the batch values as one row per symbol
+    ((k, B) arrays), or () when the function is traced whole."""
+
+    outputs: list
+    inputs: tuple
+    data: tuple
+    batch: int
+
+
+def symbols(prefix, shape):
+    """An object array of real SymPy symbols prefix0, prefix1, … in C order."""
+    size = int(np.prod(shape, dtype=int))
+    flat = np.empty(size, dtype=object)
+    flat[:] = sympy.symbols(f"{prefix}0:{size}", real=True) if size else []
+    return flat.reshape(shape)
+
+
+def trace(f, theta, name, scalar):
+    """Trace f at symbolic θ (of θ's shape) into SymPy expressions."""
+    theta_symbols = symbols("theta", np.shape(theta))
+    if isinstance(f, BatchMean) and scalar:
+        return _trace_batch_mean(f, theta_symbols)
+    outputs = _expressions(f(theta_symbols), name, scalar)
+    return Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
+
+
+def _trace_batch_mean(f, theta_symbols):
+    X, Y = np.asarray(f.X), np.asarray(f.Y)
+    x, y = symbols("x", (1,) + X.shape[1:]), symbols("y", (1,) + Y.shape[1:])
+    loss = f.example_loss(theta_symbols, x, y)
+    if np.shape(loss) not in ((1,), ()):
+        raise ShapeError(f"BatchMean: example_loss on one example returned shape "
+                         f"{np.shape(loss)}; it must return one loss per example, shape (B,)")
+    value = np.reshape(np.asarray(loss, dtype=object), -1)[0]
+    if f.penalty is not None:
+        value = value + _expressions(f.penalty(theta_symbols), "penalty", True)[0]
+    batch = X.shape[0]
+    data = (X.reshape(batch, -1).T.astype(float), Y.reshape(batch, -1).T.astype(float))
+    inputs = (("theta", tuple(theta_symbols)), ("x", tuple(x.reshape(-1))),
+              ("y", tuple(y.reshape(-1))))
+    return Traced([sympy.sympify(value)], inputs, data, batch)
+
+
+def _expressions(value, name, scalar):
+    """The traced value as a flat list of SymPy expressions, or a clear error."""
+    array = np.asarray(value, dtype=object)
+    if scalar and array.size != 1:
+        raise ShapeError(f"{name}: the function must return a scalar, got shape {array.shape}; "
+                         "use jacobian for vector-valued functions")
+    outputs = []
+    for entry in array.reshape(-1):
+        if isinstance(entry, (int, float, np.integer, np.floating)):
+            entry = sympy.Float(float(entry)) if isinstance(entry, (float, np.floating)) \
+                else sympy.Integer(int(entry))
+        if not isinstance(entry, sympy.Expr):
+            raise UnsupportedOperationError(
+                f"{name}: tracing returned a {type(entry).__name__}, not a SymPy expression; "
+                "write the function with difflab.numpy (dnp) so it runs on symbols")
+        outputs.append(entry)
+    return outputs

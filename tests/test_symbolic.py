@@ -1,0 +1,214 @@
+"""The symbolic differentiator: against closed forms, difflab.reference and SymPy's own diff."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import difflab.numpy as dnp
+from difflab import ad, models, reference, symbolic
+from difflab.errors import DiffLabError, NonFiniteValueError, ShapeError, SwellLimitError
+from difflab.models import BatchMean
+from difflab.symbolic.program import Program, Reverse, linearize
+from difflab.symbolic.swell import measure
+
+x = sympy.Symbol("x", real=True)
+
+
+def test_logistic_map_table_matches_the_closed_forms():
+    rows, stopped = symbolic.logistic_map_table(4)
+    assert stopped is None and [r.n for r in rows] == [1, 2, 3, 4]
+    expected = {2: 4 - 8 * x,
+                3: 16 * (1 - 10 * x + 24 * x**2 - 16 * x**3),
+                4: 64 * (1 - 42 * x + 504 * x**2 - 2640 * x**3 + 7040 * x**4 - 9984 * x**5
+                         + 7168 * x**6 - 2048 * x**7)}
+    for row in rows[1:]:
+        assert sympy.expand(row.derivative - expected[row.n]) == 0
+        assert sympy.expand(row.simplified - expected[row.n]) == 0
+    assert rows[3].derivative.subs(x, sympy.Rational(1, 5)) == sympy.Rational(708288, 78125)
+    assert rows[3].simplified.subs(x, sympy.Rational(1, 5)) == sympy.Rational(708288, 78125)
+
+
+def test_logistic_map_tree_swells_exponentially_and_the_dag_linearly():
+    rows, _ = symbolic.logistic_map_table(9)
+    tree = [r.derivative_ops for r in rows[3:]]
+    dag = [r.dag_ops for r in rows[3:]]
+    assert all(b >= 2 * a for a, b in zip(tree, tree[1:])), tree      # at least doubling
+    steps = np.diff(dag)
+    assert np.all(steps == steps[0]) and steps[0] <= 10, dag          # a constant increment
+    assert rows[-1].derivative_ops > 100 * rows[-1].dag_ops
+
+
+def test_dag_derivative_program_equals_sympy_diff():
+    y = sympy.Symbol("y", real=True)
+    f = sympy.tanh(x * y + sympy.exp(x)) * x + sympy.log(1 + (x * y) ** 2) / (1 + y ** 2)
+    program = linearize([f], (("theta", (x, y)),))
+    sweep = Reverse(program, "a", (x, y))
+    gradient = sweep.sweep(program.outputs[0], (x, y))
+    expanded = {}
+    for symbol, body in sweep.assignments:
+        expanded[symbol] = body.xreplace(expanded)
+    for g, v in zip(gradient, (x, y)):
+        difference = g.xreplace(expanded) - sympy.diff(f, v)
+        point = {x: sympy.Rational(3, 7), y: sympy.Rational(-5, 3)}
+        assert abs(difference.subs(point).evalf(50)) < 1e-45
+
+
+def test_measure_counts_trees_without_writing_them_out():
+    l = x
+    for _ in range(6):
+        l = 4 * l * (1 - l)
+    tree = measure(Program((), [], [l]))
+    assert tree.tree_ops == sympy.count_ops(l.xreplace({}), visual=False) + _subtractions(l)
+    shared = measure(linearize([l], (("x", (x,)),)))
+    assert shared.tree_ops == tree.tree_ops        # binary product chains add nodes, not ops
+    assert shared.ops < tree.ops and shared.temporaries > 0 == tree.temporaries
+
+
+def _subtractions(expression):
+    """count_ops writes a − b as one SUB where measure counts an Add and a negation (Mul by −1)."""
+    return sum(1 for node in sympy.preorder_traversal(expression)
+               if node.is_Mul and node.args[0] == -1)
+
+
+SMOOTH = [("mlp", {}), ("residual-mlp", {}), ("mlp-classifier", {}), ("rnn", {}),
+          ("logistic-regression", {}), ("linear-regression", {"l2": 0.1}), ("rosenbrock", {}),
+          ("logistic-map", {})]
+
+
+@pytest.mark.parametrize("name, overrides", SMOOTH)
+def test_gradient_and_hessian_agree_with_the_reference(name, overrides):
+    problem = models.get(name, **overrides)
+    f, theta = problem.objective, problem.theta0
+    g = symbolic.gradient(f, theta)
+    assert reference.relative_error(g, reference.gradient(f, theta)) <= 1e-13
+    H = symbolic.hessian(f, theta)
+    assert np.array_equal(H, H.T)
+    assert reference.relative_error(H, ad.hessian(f)(theta)) <= 1e-13
+
+
+def test_hessian_against_reference_and_modes_agree():
+    problem = models.get("mlp")
+    f, theta = problem.objective, problem.theta0
+    H = reference.hessian(f, theta)
+    for mode in symbolic.MODES:
+        assert reference.relative_error(symbolic.hessian(f, theta, mode=mode), H) <= 1e-13
+    v = np.random.default_rng(0).normal(size=theta.size)
+    assert reference.relative_error(symbolic.hvp(f, theta, v), reference.hvp(f, theta, v)) <= 1e-13
+
+
+def test_jacobian_of_network_outputs():
+    problem = models.get("mlp")
+    J = symbolic.jacobian(problem.outputs, problem.theta0)
+    assert J.shape == (problem.X.shape[0], problem.n_params)
+    assert reference.relative_error(J, reference.jacobian(problem.outputs, problem.theta0)) <= 1e-13
+
+
+def test_modes_give_the_same_gradient_and_the_mpmath_target_is_exact():
+    problem = models.get("mlp")
+    f, theta = problem.objective, problem.theta0
+    ref = reference.gradient(f, theta)
+    for mode in symbolic.MODES:
+        assert reference.relative_error(symbolic.gradient(f, theta, mode=mode), ref) <= 1e-13
+    precise = symbolic.derivative(f, theta).mpmath(theta, dps=50)
+    assert reference.relative_error(precise, ref) <= 1e-40
+
+
+def test_expression_size_does_not_grow_with_the_batch():
+    sizes = []
+    for batch in (4, 64):
+        problem = models.get("mlp", batch=batch)
+        d = symbolic.derivative(problem.objective, problem.theta0)
+        sizes.append(d.sizes)
+        assert reference.relative_error(d(problem.theta0), ad.grad(problem.objective)(
+            problem.theta0)) <= 1e-13
+    assert sizes[0] == sizes[1]
+
+
+def test_plain_closure_is_traced_whole_and_its_size_grows_with_data():
+    sizes = []
+    for batch in (4, 8):
+        problem = models.get("mlp", batch=batch)
+        closure = lambda t, p=problem: p.objective(t)        # hides the BatchMean structure
+        d = symbolic.derivative(closure, problem.theta0)
+        assert np.allclose(d(problem.theta0), symbolic.gradient(problem.objective,
+                                                                  problem.theta0), atol=1e-15)
+        sizes.append(d.sizes.ops)
+    assert sizes[1] > 1.5 * sizes[0]
+
+
+def test_cache_builds_once():
+    problem = models.get("mlp")
+    first = symbolic.derivative(problem.objective, problem.theta0)
+    assert symbolic.derivative(problem.objective, problem.theta0 + 1) is first
+    assert symbolic.derivative(problem.objective, problem.theta0, mode="tree") is not first
+
+
+def test_flat_sum_of_ten_thousand_terms_compiles():
+    n = 10_000
+    theta = np.linspace(-1, 1, n)
+    f = lambda t: dnp.sum(dnp.square(t))
+    assert abs(symbolic.derivative(f, theta, "value")(theta) - math.fsum(theta * theta)) <= 1e-13 * n
+    assert np.array_equal(symbolic.gradient(f, theta), 2 * theta)
+
+
+@pytest.mark.slow
+def test_flat_sum_with_coefficients_in_every_mode():
+    n = 10_000                       # SymPy's products with real symbols: about 30 s of setup
+    c = np.linspace(0.5, 1.5, n)
+    f = lambda t: dnp.sum(c * t * t)
+    theta = np.linspace(-1, 1, n)
+    assert np.allclose(symbolic.gradient(f, theta), 2 * c * theta, rtol=1e-15, atol=0)
+    assert np.allclose(symbolic.gradient(f, theta, mode="tree"), 2 * c * theta, rtol=1e-15,
+                       atol=0)
+
+
+def test_budget_stops_a_swelling_model():
+    problem = models.get("mlp", widths=(10, 20, 20, 1))
+    with pytest.raises(SwellLimitError, match="symbolic trace") as caught:
+        symbolic.derivative(problem.objective, problem.theta0,
+                            budget=symbolic.Budget(nodes=300))
+    assert caught.value.stage == "trace" and caught.value.reached > 300
+    tree_budget = symbolic.Budget(derivative_nodes=20_000)
+    logistic = models.get("logistic-map", n=10)
+    with pytest.raises(SwellLimitError, match="differentiate"):
+        symbolic.derivative(logistic.objective, logistic.theta0, mode="tree",
+                            budget=tree_budget)
+    d = symbolic.derivative(logistic.objective, logistic.theta0, budget=tree_budget)
+    # l₁₀′ amplifies rounding by about 2¹⁰, so the exactness of the derivative is checked in
+    # its mpmath compilation
+    assert reference.relative_error(d.mpmath(logistic.theta0), reference.gradient(
+        logistic.objective, logistic.theta0)) <= 1e-40
+
+
+def test_time_budget_interrupts_a_stage():
+    logistic = models.get("logistic-map", n=30)
+    with pytest.raises(SwellLimitError, match="seconds"):
+        symbolic.derivative(logistic.objective, logistic.theta0, "hessian", mode="cse",
+                            budget=symbolic.Budget(seconds=0.5, derivative_nodes=None))
+
+
+def test_bad_input_is_refused():
+    problem = models.get("mlp")
+    compiled = symbolic.derivative(problem.objective, problem.theta0)
+    with pytest.raises(ShapeError, match="theta has shape"):
+        compiled(problem.theta0[:-1])
+    with pytest.raises(ShapeError, match="scalar"):
+        symbolic.gradient(problem.outputs, problem.theta0)
+    with pytest.raises(DiffLabError, match="unknown mode"):
+        symbolic.gradient(problem.objective, problem.theta0, mode="fast")
+    with pytest.raises(NonFiniteValueError, match="not finite"):
+        symbolic.gradient(lambda t: dnp.sum(dnp.sqrt(t)), np.array([1.0, 0.0]))
+
+
+def test_batch_mean_evaluates_like_the_closure():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    loss = lambda t, X, Y: dnp.sum(dnp.square(dnp.matmul(X, dnp.reshape(t, (3, 1))) - Y), axis=-1)
+    f = BatchMean(loss, X, Y, penalty=lambda t: dnp.sum(t * t) * 0.05)
+    theta = rng.normal(size=3)
+    exact = 2 * X.T @ (X @ theta - Y[:, 0]) / 5 + 0.1 * theta
+    assert np.allclose(symbolic.gradient(f, theta), exact, rtol=1e-14, atol=1e-15)
+    assert np.allclose(symbolic.hessian(f, theta), 2 * X.T @ X / 5 + 0.1 * np.eye(3),
+                       rtol=1e-14, atol=1e-15)
