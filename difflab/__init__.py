@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import numpy
+from .interface import differentiator, differentiators
 from .errors import DiffLabError
 from .pytree import ravel, tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -11,5 +12,5 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["DiffLabError", "numpy", "ravel", "tree_flatten", "tree_leaves", "tree_map",
+__all__ = ["DiffLabError", "differentiator", "differentiators", "numpy", "ravel", "tree_flatten", "tree_leaves", "tree_map",
            "tree_unflatten", "__version__"]

@@ -7,8 +7,11 @@
   intermediate (``program.Reverse``): the derivative is O(size of f), like AD's, and it is
   exact. The default, and the fastest to set up.
 
-A ``Derivative`` is built once per (function, θ's shape, quantity, mode, budget) and cached,
-so repeated calls only evaluate. Quantities: "value", "gradient", "jacobian", "hessian"
+``engine`` chooses who runs ``diff`` and CSE in the ``tree`` and ``cse`` modes: "sympy" (the
+default) or "symengine", the optional C++ core (``engines``); ``dag`` ignores it.
+
+A ``Derivative`` is built once per (function, θ's shape, quantity, mode, budget, engine) and
+cached, so repeated calls only evaluate. Quantities: "value", "gradient", "jacobian", "hessian"
 (upper triangle, mirrored on evaluation), "hvp" (the gradient of vᵀ∇f, v symbolic).
 """
 
@@ -22,7 +25,9 @@ import sympy
 
 from ..errors import DiffLabError, NonFiniteValueError, ShapeError
 from . import budget as budgets
+from . import engines
 from .codegen import compile_program
+from .engines import DEFAULT_ENGINE
 from .program import Program, Reverse, linearize, prune
 from .swell import measure
 from .trace import symbols, trace
@@ -36,7 +41,8 @@ QUANTITIES = ("value", "gradient", "jacobian", "hessian", "hvp")
 class Derivative:
     """A compiled derivative of one function: call it with θ (and v for "hvp").
 
-    ``program`` is what was compiled; ``seconds`` the setup time per stage; ``sizes`` (a
+    ``program`` is what was compiled; ``seconds`` the setup time per stage; ``engine`` the
+    engine that differentiated (always "sympy" in ``dag`` mode); ``sizes`` (a
     ``swell.Sizes``) is measured on first access.
     """
 
@@ -47,6 +53,7 @@ class Derivative:
     traced: object
     function: object
     seconds: dict = field(default_factory=dict)
+    engine: str = DEFAULT_ENGINE
     _sizes: object = None
     _mpmath: object = None
 
@@ -127,10 +134,13 @@ _cache = weakref.WeakKeyDictionary()
 _cache_by_id = {}     # functions that take no weak reference
 
 
-def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.DEFAULT):
+def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.DEFAULT,
+               engine=DEFAULT_ENGINE):
     """The compiled ``quantity`` of f at θ's shape in ``mode``, built once and cached.
 
-    The cache is keyed by the function object: a function whose constants change between
+    ``engine`` ("sympy" or "symengine", see ``engines``) runs ``diff`` and CSE in the
+    ``tree`` and ``cse`` modes; asking for SymEngine without it installed raises
+    DiffLabError, in any mode. The cache is keyed by the function object: a function whose constants change between
     calls (a closure over mutable data) must be passed anew.
     """
     if mode not in MODES:
@@ -142,17 +152,20 @@ def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.
     if theta.ndim != 1:
         raise ShapeError(f"symbolic {quantity}: theta must be a flat vector, got shape "
                          f"{theta.shape}; flatten a pytree with difflab.ravel")
-    key = (theta.shape, quantity, mode, budget)
+    runner = engines.get(engine)
+    if mode == "dag":
+        runner = engines.get(DEFAULT_ENGINE)    # its partials are SymPy's, whichever engine
+    key = (theta.shape, quantity, mode, budget, runner.name)
     try:
         store = _cache.setdefault(f, {})
     except TypeError:
         store = _cache_by_id.setdefault(id(f), {})
     if key not in store:
-        store[key] = _build(f, theta.size, quantity, mode, budget)
+        store[key] = _build(f, theta.size, quantity, mode, budget, runner)
     return store[key]
 
 
-def _build(f, n, quantity, mode, budget):
+def _build(f, n, quantity, mode, budget, engine):
     seconds = {}
     scalar = quantity != "jacobian"
     with budgets.timed("trace", budget, mode, seconds):
@@ -171,17 +184,17 @@ def _build(f, n, quantity, mode, budget):
                            budget.derivative_nodes, mode)
     else:
         with budgets.timed("differentiate", budget, mode, seconds):
-            outputs = _tree(traced.outputs, quantity, theta, v, budget, mode)
-        program = Program(inputs, [], outputs)
+            outputs = _tree(traced.outputs, quantity, theta, v, budget, mode, engine)
+            if mode == "tree":
+                program = Program(inputs, [], engine.sympy(outputs))
         if mode == "cse":
             with budgets.timed("share", budget, mode, seconds):
-                replacements, reduced = sympy.cse(
-                    outputs, symbols=sympy.numbered_symbols("c", real=True), order="none")
+                replacements, reduced = engine.cse(outputs)
             program = Program(inputs, replacements, reduced)
     with budgets.timed("compile", budget, mode, seconds):
         function = compile_program(program, target="numpy", max_lines=budget.lines,
                                    max_seconds=budget.seconds)
-    return Derivative(quantity, mode, n, program, traced, function, seconds)
+    return Derivative(quantity, mode, n, program, traced, function, seconds, engine.name)
 
 
 def _dag(function, quantity, theta, v):
@@ -203,46 +216,48 @@ def _dag(function, quantity, theta, v):
     return prune(Program(function.inputs, second.assignments, outputs))
 
 
-def _tree(outputs, quantity, theta, v, budget, mode):
-    """The derivative's expressions by SymPy's ``diff``, sizes checked as they grow."""
+def _tree(outputs, quantity, theta, v, budget, mode, engine):
+    """The derivative's expressions by the engine's ``diff``, sizes checked as they grow; in
+    the engine's own form (``engine.sympy`` converts them)."""
+    outputs, theta, v = (engine.expressions(group) for group in (outputs, theta, v))
     if quantity == "value":
-        return list(outputs)
+        return outputs
     if quantity == "jacobian":
-        return [_diff(F, t, budget, mode) for F in outputs for t in theta]
-    gradient = [_diff(outputs[0], t, budget, mode) for t in theta]
+        return [_diff(F, t, budget, mode, engine) for F in outputs for t in theta]
+    gradient = [_diff(outputs[0], t, budget, mode, engine) for t in theta]
     if quantity == "gradient":
         return gradient
     if quantity == "hvp":
-        directional = sympy.Add(*[vi * gi for vi, gi in zip(v, gradient)])
-        return [_diff(directional, t, budget, mode) for t in theta]
-    return [_diff(gi, theta[j], budget, mode) for i, gi in enumerate(gradient)
+        directional = engine.add([vi * gi for vi, gi in zip(v, gradient)])
+        return [_diff(directional, t, budget, mode, engine) for t in theta]
+    return [_diff(gi, theta[j], budget, mode, engine) for i, gi in enumerate(gradient)
             for j in range(i, len(theta))]
 
 
-def _diff(expression, symbol, budget, mode):
-    d = sympy.diff(expression, symbol)
+def _diff(expression, symbol, budget, mode, engine):
+    d = engine.diff(expression, symbol)
     if budget.derivative_nodes is not None:
-        size = measure(Program((), [], [d])).tree_nodes
+        size = engine.tree_nodes(d)
         budgets.check_size("differentiate", "tree nodes of one entry", size,
                            budget.derivative_nodes, mode)
     return d
 
 
-def gradient(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT):
+def gradient(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
     """∇f(θ) from the compiled symbolic gradient (built on first call, then cached)."""
-    return derivative(f, theta, "gradient", mode, budget)(theta)
+    return derivative(f, theta, "gradient", mode, budget, engine)(theta)
 
 
-def jacobian(F, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT):
+def jacobian(F, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
     """The (m, n) Jacobian of F at θ, symbolically."""
-    return derivative(F, theta, "jacobian", mode, budget)(theta)
+    return derivative(F, theta, "jacobian", mode, budget, engine)(theta)
 
 
-def hessian(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT):
+def hessian(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
     """The (n, n) Hessian of f at θ, symbolically (upper triangle compiled, then mirrored)."""
-    return derivative(f, theta, "hessian", mode, budget)(theta)
+    return derivative(f, theta, "hessian", mode, budget, engine)(theta)
 
 
-def hvp(f, theta, v, mode=DEFAULT_MODE, budget=budgets.DEFAULT):
+def hvp(f, theta, v, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
     """H(θ)·v, compiled once as the gradient of vᵀ∇f(θ) with v symbolic."""
-    return derivative(f, theta, "hvp", mode, budget)(theta, v)
+    return derivative(f, theta, "hvp", mode, budget, engine)(theta, v)

@@ -1,0 +1,213 @@
+"""One interface for every differentiator, one registry, one tolerance table.
+
+Every method is a ``Differentiator`` (DESIGN.md §3): ``gradient(f, θ)`` → (n,),
+``jacobian(F, θ)`` → (m, n), ``hessian(f, θ)`` → (n, n) symmetric, ``hvp(f, θ, v)`` → (n,).
+``measure(quantity, f, θ, v)`` returns the value and a ``Cost`` record. Consumers (compare,
+gradcheck, optim, report) look methods up by name with ``differentiator(name)`` and never
+reach into a backend.
+
+The tolerance table states each method's expected relative error as C·ε^p, with ε the
+dtype's machine epsilon and p the order its error theory gives (AD and symbolic: rounding,
+p = 1; central differences: truncation O(h²) against round-off ε/h, p = 2/3; …).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ad, numeric, reference, symbolic
+from .errors import DiffLabError
+
+QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
+
+
+@dataclass
+class Cost:
+    """What one call cost: seconds split into setup and evaluation, and the method's size.
+
+    ``evaluations``/``complex_evaluations``: calls of f (numeric); ``tape_nodes``: AD tape
+    length of one evaluation; ``expression_size``: operations of the compiled symbolic
+    derivative.
+    """
+
+    setup_seconds: float = 0.0
+    evaluation_seconds: float = 0.0
+    evaluations: int | None = None
+    complex_evaluations: int | None = None
+    tape_nodes: int | None = None
+    expression_size: int | None = None
+
+
+@dataclass
+class Differentiator:
+    """A named method. Subclasses implement ``_compute(quantity, f, θ, v) -> (value, Cost)``."""
+
+    name: str
+    description: str = ""
+    kind: str = field(default="", repr=False)
+
+    def gradient(self, f, theta):
+        return self.measure("gradient", f, theta)[0]
+
+    def jacobian(self, F, theta):
+        return self.measure("jacobian", F, theta)[0]
+
+    def hessian(self, f, theta):
+        return self.measure("hessian", f, theta)[0]
+
+    def hvp(self, f, theta, v):
+        return self.measure("hvp", f, theta, v)[0]
+
+    def measure(self, quantity, f, theta, v=None):
+        """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ."""
+        if quantity not in QUANTITIES:
+            raise DiffLabError(f"{self.name}: unknown quantity {quantity!r}; choose one of "
+                               f"{', '.join(QUANTITIES)}")
+        if quantity == "hvp" and v is None:
+            raise DiffLabError(f"{self.name}: hvp needs a direction v")
+        theta = np.asarray(theta)
+        start = time.perf_counter()
+        value, cost = self._compute(quantity, f, theta, v)
+        cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
+        self._sizes(cost, f, theta)
+        return np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float), cost
+
+    def tolerance(self, quantity, dtype=np.float64):
+        return tolerance(self.name, quantity, dtype)
+
+    def _sizes(self, cost, f, theta):
+        """Fill the size fields that cost extra work, outside the timed evaluation."""
+
+
+class Automatic(Differentiator):
+    def _compute(self, quantity, f, theta, v):
+        if quantity == "gradient":
+            value = ad.grad(f)(theta)
+        elif quantity == "jacobian":
+            value = ad.jacobian(f)(theta)
+        elif quantity == "hessian":
+            value = ad.hessian(f)(theta)
+        else:
+            value = ad.hvp(f, theta, np.asarray(v, dtype=theta.dtype))
+        return value, Cost()
+
+    def _sizes(self, cost, f, theta):
+        cost.tape_nodes = ad.trace(f, theta).nodes
+
+
+NUMERIC = {
+    # name: (gradient scheme, order, Hessian route, Hessian order)
+    "fd-forward": ("forward", 1, "values", 2),
+    "fd-central": ("central", 2, "values", 2),
+    "fd-central4": ("central", 4, "values", 4),
+    "fd-richardson": ("richardson", 2, "values", 4),
+    "complex-step": ("complex-step", 2, "complex-step", 2),
+}
+
+
+class Numeric(Differentiator):
+    """Finite differences; a Hessian from second differences of values (complex step: from
+    central differences of complex-step gradients); an HVP as the central difference of the
+    method's own gradient along v."""
+
+    def _compute(self, quantity, f, theta, v):
+        scheme, order, route, hessian_order = NUMERIC[self.name]
+        if quantity in ("gradient", "jacobian"):
+            differentiate = numeric.gradient if quantity == "gradient" else numeric.jacobian
+            result = differentiate(f, theta, scheme, order, estimate=False, check=False)
+        elif quantity == "hessian":
+            result = numeric.hessian(f, theta, route, order=hessian_order)
+        else:
+            spent = Cost(evaluations=0, complex_evaluations=0)
+
+            def inner(t):
+                g = numeric.gradient(f, t, scheme, order, estimate=False, check=False)
+                spent.evaluations += g.evaluations
+                spent.complex_evaluations += g.complex_evaluations
+                return g.value
+            result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=False)
+            return result.value, spent
+        return result.value, Cost(evaluations=result.evaluations,
+                                  complex_evaluations=result.complex_evaluations)
+
+
+class Symbolic(Differentiator):
+    def _compute(self, quantity, f, theta, v):
+        mode = self.name.split("-", 1)[1] if "-" in self.name else symbolic.DEFAULT_MODE
+        start = time.perf_counter()
+        built = symbolic.derivative(f, theta, quantity, mode=mode)
+        setup = time.perf_counter() - start
+        value = built(theta, v) if quantity == "hvp" else built(theta)
+        return value, Cost(setup_seconds=setup, expression_size=built.sizes.ops)
+
+
+class Reference(Differentiator):
+    """difflab.reference at 50 digits, rounded to float64."""
+
+    def _compute(self, quantity, f, theta, v):
+        theta = np.asarray(theta, dtype=float)
+        if quantity == "hvp":
+            value = reference.hvp(f, theta, np.asarray(v, dtype=float))
+        else:
+            value = getattr(reference, quantity)(f, theta)
+        return np.asarray(value, dtype=object).astype(float), Cost()
+
+
+REGISTRY = {
+    "ad": Automatic("ad", "reverse-mode AD (forward-over-reverse Hessians)", "automatic"),
+    **{name: Numeric(name, f"finite differences: {scheme} order {order}", "numeric")
+       for name, (scheme, order, _, _) in NUMERIC.items()},
+    "symbolic": Symbolic("symbolic", "SymPy, default mode (dag)", "symbolic"),
+    **{f"symbolic-{mode}": Symbolic(f"symbolic-{mode}", f"SymPy, {mode} mode", "symbolic")
+       for mode in symbolic.MODES},
+    "reference": Reference("reference", "mpmath central differences at 50 digits", "reference"),
+}
+
+
+def differentiator(name):
+    """The registered differentiator called ``name`` (see ``differentiators()``)."""
+    if isinstance(name, Differentiator):
+        return name
+    if name not in REGISTRY:
+        raise DiffLabError(f"unknown differentiator {name!r}; choose one of "
+                           f"{', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def differentiators():
+    """The names of every registered differentiator."""
+    return list(REGISTRY)
+
+
+# Expected relative error = 100·ε^p: p per (method, quantity). Hessians by finite differences
+# are second differences of values (p = 1/2 at order 2, 2/3 for the order-4 ladder) or central
+# differences of complex-step gradients (2/3); an HVP differences the method's own gradient
+# along v, so an inner error ε^q over the outer step ε^(1/3) leaves ε^(q − 1/3).
+POWERS = {
+    "ad": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
+    "symbolic": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
+    "reference": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
+    "fd-forward": dict(gradient=1 / 2, jacobian=1 / 2, hessian=1 / 2, hvp=1 / 6),
+    "fd-central": dict(gradient=2 / 3, jacobian=2 / 3, hessian=1 / 2, hvp=1 / 3),
+    "fd-central4": dict(gradient=4 / 5, jacobian=4 / 5, hessian=2 / 3, hvp=7 / 15),
+    "fd-richardson": dict(gradient=8 / 9, jacobian=8 / 9, hessian=2 / 3, hvp=5 / 9),
+    "complex-step": dict(gradient=1, jacobian=1, hessian=2 / 3, hvp=2 / 3),
+}
+# An HVP's step is set by max|θ|/max|v| for the whole direction, not per coordinate, so its
+# truncation carries a larger constant than the per-coordinate stencils'.
+SAFETY = dict(gradient=100, jacobian=100, hessian=100, hvp=1000)
+
+
+def tolerance(method, quantity, dtype=np.float64):
+    """The expected relative error of ``method`` for ``quantity`` in ``dtype``: C·ε^p.
+
+    C is 100 (1000 for HVPs); it assumes derivatives of every order are of the size of f on
+    the unit scale, as the step rules do. A function with much larger high derivatives (the
+    logistic map's lₙ is a polynomial of degree 2ⁿ) has a proportionally larger truncation.
+    """
+    family = "symbolic" if method.startswith("symbolic") else method
+    if family not in POWERS:
+        raise DiffLabError(f"no tolerance for {method!r}; known: {', '.join(POWERS)}")
+    eps = float(np.finfo(np.float32 if np.dtype(dtype) == np.float32 else np.float64).eps)
+    return SAFETY[quantity] * eps ** POWERS[family][quantity]

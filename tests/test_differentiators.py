@@ -1,0 +1,91 @@
+"""The shared interface: every zoo model × every differentiator × every quantity, against
+difflab.reference, within the one tolerance table."""
+
+import numpy as np
+import pytest
+
+import difflab
+from difflab import interface as registry
+from difflab import models, reference
+from difflab.errors import DiffLabError
+
+METHODS = [name for name in registry.differentiators() if name != "reference"]
+FAST = ("linear-regression", "logistic-regression", "mlp", "rosenbrock", "logistic-map")
+# The table assumes derivatives of every order as large as f on the unit scale. l₄ of the
+# logistic map is a degree-16 polynomial whose third derivative at θ₀ is ~10³× its value, so
+# truncation-limited methods (finite differences) are allowed that much more.
+ROUGHNESS = {"logistic-map": 1e4}
+
+
+@pytest.fixture(scope="module")
+def truths():
+    """Reference gradient, Jacobian, Hessian and HVP per zoo model, computed once."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            problem = models.get(name)
+            f, theta = problem.objective, problem.theta0
+            v = np.random.default_rng(1).normal(size=theta.size)
+            cache[name] = problem, v, {
+                "gradient": reference.gradient(f, theta),
+                "jacobian": reference.jacobian(problem.outputs, theta),
+                "hessian": reference.hessian(f, theta),
+                "hvp": reference.hvp(f, theta, v)}
+        return cache[name]
+    return get
+
+
+@pytest.mark.parametrize("model", [
+    m.name if m.name in FAST else pytest.param(m.name, marks=pytest.mark.slow)
+    for m in models.list_models()])
+def test_every_method_agrees_with_the_reference(model, truths):
+    problem, v, truth = truths(model)
+    failures = []
+    for name in METHODS:
+        method = difflab.differentiator(name)
+        for quantity in registry.QUANTITIES:
+            f = problem.outputs if quantity == "jacobian" else problem.objective
+            value, cost = method.measure(quantity, f, problem.theta0, v)
+            error = reference.relative_error(value, truth[quantity])
+            allowed = method.tolerance(quantity) * (
+                ROUGHNESS.get(model, 1) if method.kind == "numeric" else 1)
+            if not error <= allowed:
+                failures.append((name, quantity, float(error), allowed))
+            assert cost.evaluation_seconds >= 0
+    assert not failures, failures
+
+
+def test_registry_and_cost_records():
+    names = difflab.differentiators()
+    for expected in ("ad", "symbolic", "symbolic-tree", "symbolic-dag", "symbolic-cse",
+                     "fd-forward", "fd-central", "fd-central4", "fd-richardson",
+                     "complex-step", "reference"):
+        assert expected in names
+    problem = models.get("mlp")
+    n = problem.n_params
+    _, cost = difflab.differentiator("fd-central").measure("gradient", problem.objective,
+                                                           problem.theta0)
+    assert cost.evaluations == 2 * n
+    _, cost = difflab.differentiator("complex-step").measure("gradient", problem.objective,
+                                                             problem.theta0)
+    assert cost.complex_evaluations == n and cost.evaluations == 0
+    _, cost = difflab.differentiator("ad").measure("gradient", problem.objective,
+                                                   problem.theta0)
+    assert cost.tape_nodes > 10
+    _, cost = difflab.differentiator("symbolic").measure("gradient", problem.objective,
+                                                         problem.theta0)
+    assert cost.expression_size > 10
+    with pytest.raises(DiffLabError, match="unknown differentiator"):
+        difflab.differentiator("magic")
+
+
+def test_tolerance_table_follows_the_error_theory():
+    t = registry.tolerance
+    assert t("ad", "gradient") < t("fd-central4", "gradient") < t("fd-central", "gradient") \
+        < t("fd-forward", "gradient")
+    assert t("complex-step", "gradient") < t("complex-step", "hessian")
+    assert t("fd-central", "gradient", np.float32) > 1e3 * t("fd-central", "gradient")
+    assert t("symbolic-tree", "hessian") == t("symbolic", "hessian")
+    with pytest.raises(DiffLabError, match="no tolerance"):
+        t("magic", "gradient")
