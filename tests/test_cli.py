@@ -81,3 +81,19 @@ def test_readme_example_runs_and_its_gradient_is_right():
         e[i] = h
         central = (loss(theta + e) - loss(theta - e)) / (2 * h)
         assert float(g[i]) == pytest.approx(central, rel=1e-6, abs=1e-9)
+
+
+def test_compare_prints_every_method_against_the_reference(capsys):
+    import io
+    from difflab import differentiators
+    from difflab.cli import main
+    out = io.StringIO()
+    assert main(["compare"], out=out) == 0
+    text = out.getvalue()
+    assert text.startswith("gradient of mlp")
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:]}
+    assert set(rows) == set(differentiators()) - {"reference"}
+    assert all(row[-1] == "yes" for row in rows.values())
+    assert float(rows["complex-step"][1]) < 1e-14 < float(rows["fd-central"][1]) < 1e-9
+    assert main(["compare", "no-such-model"], out=io.StringIO()) == 2
+    assert "unknown model" in capsys.readouterr().err

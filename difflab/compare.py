@@ -1,0 +1,84 @@
+"""``difflab compare``: every differentiator on one model and quantity, against the reference.
+
+One row per method: relative error ‖a − b‖/‖b‖ against ``difflab.reference``, correct
+digits, setup and evaluation seconds, function evaluations (real + complex) and size (AD
+tape nodes or symbolic expression operations), and whether the error is within the method's
+entry of the tolerance table.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import interface, models, reference
+
+DEFAULT_MODEL = "mlp"
+
+
+@dataclass
+class Row:
+    method: str
+    error: float
+    digits: float
+    setup_seconds: float
+    evaluation_seconds: float
+    evaluations: str
+    size: str
+    within: bool
+
+
+def compare(model=DEFAULT_MODEL, what="gradient", methods=None, seed=0):
+    """Rows for ``methods`` (default: every registered one but the reference) on ``model``."""
+    problem = models.get(model)
+    f = problem.outputs if what == "jacobian" else problem.objective
+    theta = problem.theta0
+    v = np.random.default_rng(seed).normal(size=theta.size) if what == "hvp" else None
+    names = methods or [n for n in interface.differentiators() if n != "reference"]
+    differentiators = [interface.differentiator(name) for name in names]
+    exact = _reference(what, f, theta, v)
+    rows = []
+    for method in differentiators:
+        value, cost = method.measure(what, f, theta, v)
+        error = float(reference.relative_error(value, exact))
+        rows.append(Row(method.name, error, float(reference.correct_digits(value, exact)),
+                        cost.setup_seconds, cost.evaluation_seconds, _evaluations(cost),
+                        _size(cost), error <= method.tolerance(what)))
+    return problem, rows
+
+
+def _reference(what, f, theta, v):
+    if what == "hvp":
+        return reference.hvp(f, theta, v)
+    return getattr(reference, what)(f, theta)
+
+
+def _evaluations(cost):
+    parts = []
+    if cost.evaluations:
+        parts.append(str(cost.evaluations))
+    if cost.complex_evaluations:
+        parts.append(f"{cost.complex_evaluations} complex")
+    return " + ".join(parts) or "—"
+
+
+def _size(cost):
+    if cost.tape_nodes is not None:
+        return f"{cost.tape_nodes} tape nodes"
+    if cost.expression_size is not None:
+        return f"{cost.expression_size} ops"
+    return "—"
+
+
+def format_table(problem, what, rows):
+    header = ("method", "rel. error", "digits", "setup s", "eval s", "evaluations", "size",
+              "within table")
+    lines = [[r.method, f"{r.error:.1e}", f"{r.digits:.1f}", f"{r.setup_seconds:.3f}",
+              f"{r.evaluation_seconds:.4f}", r.evaluations, r.size, "yes" if r.within else "NO"]
+             for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
+    title = (f"{what} of {problem.name} ({problem.n_params} parameters), against "
+             "difflab.reference at 50 digits")
+    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines]
+    return "\n".join(out) + "\n"
