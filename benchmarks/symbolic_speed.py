@@ -3,11 +3,16 @@
     python benchmarks/symbolic_speed.py            # tiny gradient, 2-4-1 Hessian, all modes
     python benchmarks/symbolic_speed.py --quick    # fewer timing rounds
 
-Setup is the wall time of each stage on a fresh build (trace, share, differentiate, compile);
-evaluation is process CPU time per call, in rounds interleaved with the AD gradient (or
-Hessian) of the same model, as in ``ad_speed.py``; the ratio is the median over rounds.
-Targets (issue 5): the 4-8-8-1/batch-16 gradient ready in ≤ 10 s in the default mode and
-evaluating in ≤ 5× AD's time; the 2-4-1/batch-4 Hessian ready in ≤ 1 s. BLAS on one thread.
+Setup is the wall time of each stage on a fresh build (trace, share, differentiate, compile),
+from a cold SymPy cache so that no row profits from the one before; evaluation is process CPU
+time per call, in rounds interleaved with the AD gradient (or Hessian) of the same model, as
+in ``ad_speed.py``; the ratio is the median over rounds. Targets (issue 5): the
+4-8-8-1/batch-16 gradient ready in ≤ 10 s in the default mode and evaluating in ≤ 5× AD's
+time; the 2-4-1/batch-4 Hessian ready in ≤ 1 s. BLAS on one thread.
+
+The ``cse`` and ``tree`` modes run once per engine: SymPy, and SymEngine where it is installed
+(``pip install "difflab[symengine]"``). After each case: SymEngine's speed-up over SymPy in
+the stages it runs (differentiate + share) and in the whole setup.
 """
 
 import os
@@ -19,6 +24,8 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import sympy  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ad_speed import interleaved  # noqa: E402
@@ -40,23 +47,45 @@ def run(label, widths, batch, quantity, modes, rounds, seconds):
     exact = ad.grad(f) if quantity == "gradient" else ad.hessian(f)
     truth = reference.gradient(f, theta) if quantity == "gradient" else None
     print(f"\n{label} (n = {problem.n_params})")
-    print(f"{'mode':5} {'trace s':>8} {'share s':>8} {'diff s':>8} {'compile s':>9} "
-          f"{'ready s':>8} {'eval µs':>9} {'÷ AD':>6} {'ops':>8} {'tree ops':>10} "
-          f"{'temps':>6} {'rel. error':>10}")
+    print(f"{'mode':5} {'engine':9} {'trace s':>8} {'share s':>8} {'diff s':>8} "
+          f"{'compile s':>9} {'ready s':>8} {'eval µs':>9} {'÷ AD':>6} {'ops':>8} "
+          f"{'tree ops':>10} {'temps':>6} {'rel. error':>10}")
+    built = {}
     for mode in modes:
-        d = symbolic.derivative(f, theta, quantity, mode=mode, budget=symbolic.Budget(
-            seconds=600))
-        times = interleaved({"symbolic": lambda: d(theta), "ad": lambda: exact(theta)},
-                            rounds, seconds)
-        ratio = statistics.median(a / b for a, b in zip(times["symbolic"], times["ad"]))
-        error = reference.relative_error(d(theta), truth if truth is not None else
-                                         exact(theta))
-        s, sizes = d.seconds, d.sizes
-        print(f"{mode:5} {s.get('trace', 0):8.3f} {s.get('share', 0):8.3f} "
-              f"{s.get('differentiate', 0):8.3f} {s.get('compile', 0):9.3f} "
-              f"{d.setup_seconds:8.3f} {statistics.median(times['symbolic']) * 1e6:9.1f} "
-              f"{ratio:6.2f} {sizes.ops:8d} {sizes.tree_ops:10d} {sizes.temporaries:6d} "
-              f"{error:10.1e}")
+        for engine in engines(mode):
+            sympy.core.cache.clear_cache()
+            d = symbolic.derivative(f, theta, quantity, mode=mode, engine=engine,
+                                    budget=symbolic.Budget(seconds=600))
+            built[mode, engine] = d
+            times = interleaved({"symbolic": lambda: d(theta), "ad": lambda: exact(theta)},
+                                rounds, seconds)
+            ratio = statistics.median(a / b for a, b in zip(times["symbolic"], times["ad"]))
+            error = reference.relative_error(d(theta), truth if truth is not None else
+                                             exact(theta))
+            s, sizes = d.seconds, d.sizes
+            print(f"{mode:5} {engine:9} {s.get('trace', 0):8.3f} {s.get('share', 0):8.3f} "
+                  f"{s.get('differentiate', 0):8.3f} {s.get('compile', 0):9.3f} "
+                  f"{d.setup_seconds:8.3f} {statistics.median(times['symbolic']) * 1e6:9.1f} "
+                  f"{ratio:6.2f} {sizes.ops:8d} {sizes.tree_ops:10d} {sizes.temporaries:6d} "
+                  f"{error:10.1e}")
+    for mode in modes:
+        if (mode, "symengine") in built:
+            fast, slow = built[mode, "symengine"], built[mode, "sympy"]
+            print(f"{mode}: symengine is {engine_seconds(slow) / engine_seconds(fast):.1f}× "
+                  f"faster in differentiate + share, {slow.setup_seconds / fast.setup_seconds:.1f}"
+                  "× in the whole setup")
+
+
+def engines(mode):
+    """The engines a mode is run with: the dag mode takes its partials from SymPy always."""
+    if mode == "dag" or "symengine" not in symbolic.available_engines():
+        return ("sympy",)
+    return ("sympy", "symengine")
+
+
+def engine_seconds(d):
+    """Seconds of the stages the engine runs: SymPy's or SymEngine's diff and cse."""
+    return d.seconds.get("differentiate", 0) + d.seconds.get("share", 0)
 
 
 def main(argv=None):
@@ -67,6 +96,8 @@ def main(argv=None):
     print("BLAS threads pinned to 1; eval ÷ AD is the median over "
           f"{rounds} interleaved rounds; error against difflab.reference (gradient) or AD "
           "(Hessian).")
+    if "symengine" not in symbolic.available_engines():
+        print("symengine not installed — skipped (pip install \"difflab[symengine]\")")
     for case in CASES:
         run(*case, rounds, seconds)
 

