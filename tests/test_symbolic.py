@@ -212,3 +212,16 @@ def test_batch_mean_evaluates_like_the_closure():
     assert np.allclose(symbolic.gradient(f, theta), exact, rtol=1e-14, atol=1e-15)
     assert np.allclose(symbolic.hessian(f, theta), 2 * X.T @ X / 5 + 0.1 * np.eye(3),
                        rtol=1e-14, atol=1e-15)
+
+
+def test_relu_network_with_two_hidden_layers_in_every_mode():
+    # SymPy turns the second layer's condition relu(u)·w + b > 0 into an ITE
+    problem = models.get("mlp", activation="relu", widths=(2, 3, 3, 1))
+    f, theta = problem.objective, problem.theta0
+    ref = reference.gradient(f, theta)
+    for mode in symbolic.MODES:
+        assert reference.relative_error(symbolic.gradient(f, theta, mode=mode), ref) <= 1e-13
+    # the Hessian in dag mode only: SymPy's diff of the Piecewise tree takes ~10 s here
+    assert reference.relative_error(symbolic.hessian(f, theta), ad.hessian(f)(theta)) <= 1e-13
+    precise = symbolic.derivative(f, theta).mpmath(theta)
+    assert reference.relative_error(precise, ref) <= 1e-40

@@ -124,7 +124,8 @@ class _Printer:
                       sympy.Mul: lambda node: self.product(node.args), sympy.Pow: self.pow,
                       sympy.Max: self.extremum, sympy.Min: self.extremum,
                       sympy.Heaviside: self.heaviside, sympy.DiracDelta: self.dirac_delta,
-                      sympy.Piecewise: self.piecewise, sympy.core.relational.Relational:
+                      sympy.Piecewise: self.piecewise, sympy.ITE: self.if_then_else,
+                      sympy.core.relational.Relational:
                       self.relation, sympy.And: self.logic, sympy.Or: self.logic,
                       sympy.Not: self.logic, **{f: self.function for f in _FUNCTIONS}}
 
@@ -209,7 +210,7 @@ class _Printer:
         raise UnsupportedOperationError(
             f"compile_program: SymPy {name} has no {'mpmath' if self.mpmath else 'numpy'} "
             f"translation (supported: Add, Mul, Pow, {', '.join(f.__name__ for f in _FUNCTIONS)},"
-            " Max, Min, Heaviside, DiracDelta, Piecewise, relations, And, Or, Not). Rewrite the"
+            " Max, Min, Heaviside, DiracDelta, Piecewise, ITE, relations, And, Or, Not). Rewrite the"
             f" model in supported functions, or add {name} to difflab.symbolic.codegen.{hint}")
 
     def leaf(self, node):
@@ -330,6 +331,17 @@ class _Printer:
                     otherwise = self.hoist(otherwise)
             return otherwise
         return operands, compose
+
+    def if_then_else(self, node):
+        """ITE(a, b, c), the boolean SymPy makes of a condition on a Piecewise (a second relu
+        layer's relu(u)·w + b > 0): where(a, b, c) on NumPy, (b if a else c) on mpmath."""
+        def compose(items):
+            condition, then, otherwise = items
+            if self.mpmath:
+                return _Text(f"({then.text} if {condition.text} else {otherwise.text})", ATOM,
+                             _depth(items))
+            return _call("where", [condition, then, otherwise])
+        return node.args, compose
 
     def relation(self, node):
         return node.args, lambda items: _Text(
