@@ -35,7 +35,7 @@ def compare(model=DEFAULT_MODEL, what="gradient", methods=None, seed=0):
     v = np.random.default_rng(seed).normal(size=theta.size) if what == "hvp" else None
     names = methods or [n for n in interface.differentiators() if n != "reference"]
     differentiators = [interface.differentiator(name) for name in names]
-    exact = _reference(what, f, theta, v)
+    exact = interface.exact(what, f, theta, v)
     rows = []
     for method in differentiators:
         value, cost = method.measure(what, f, theta, v)
@@ -44,12 +44,6 @@ def compare(model=DEFAULT_MODEL, what="gradient", methods=None, seed=0):
                         cost.setup_seconds, cost.evaluation_seconds, _evaluations(cost),
                         _size(cost), error <= method.tolerance(what)))
     return problem, rows
-
-
-def _reference(what, f, theta, v):
-    if what == "hvp":
-        return reference.hvp(f, theta, v)
-    return getattr(reference, what)(f, theta)
 
 
 def _evaluations(cost):

@@ -48,19 +48,28 @@ class Differentiator:
     kind: str = field(default="", repr=False)
 
     def gradient(self, f, theta):
-        return self.measure("gradient", f, theta)[0]
+        return self._evaluate("gradient", f, theta)[0]
 
     def jacobian(self, F, theta):
-        return self.measure("jacobian", F, theta)[0]
+        return self._evaluate("jacobian", F, theta)[0]
 
     def hessian(self, f, theta):
-        return self.measure("hessian", f, theta)[0]
+        return self._evaluate("hessian", f, theta)[0]
 
     def hvp(self, f, theta, v):
-        return self.measure("hvp", f, theta, v)[0]
+        return self._evaluate("hvp", f, theta, v)[0]
 
     def measure(self, quantity, f, theta, v=None):
-        """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ."""
+        """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ.
+
+        The sizes that take extra work (AD's tape) are found here, after the timed
+        evaluation; the plain ``gradient`` … calls skip them.
+        """
+        value, cost = self._evaluate(quantity, f, theta, v)
+        self._sizes(cost, quantity, f, np.asarray(theta))
+        return value, cost
+
+    def _evaluate(self, quantity, f, theta, v=None):
         if quantity not in QUANTITIES:
             raise DiffLabError(f"{self.name}: unknown quantity {quantity!r}; choose one of "
                                f"{', '.join(QUANTITIES)}")
@@ -70,13 +79,12 @@ class Differentiator:
         start = time.perf_counter()
         value, cost = self._compute(quantity, f, theta, v)
         cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
-        self._sizes(cost, f, theta)
         return np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float), cost
 
     def tolerance(self, quantity, dtype=np.float64):
         return tolerance(self.name, quantity, dtype)
 
-    def _sizes(self, cost, f, theta):
+    def _sizes(self, cost, quantity, f, theta):
         """Fill the size fields that cost extra work, outside the timed evaluation."""
 
 
@@ -92,7 +100,7 @@ class Automatic(Differentiator):
             value = ad.hvp(f, theta, np.asarray(v, dtype=theta.dtype))
         return value, Cost()
 
-    def _sizes(self, cost, f, theta):
+    def _sizes(self, cost, quantity, f, theta):
         cost.tape_nodes = ad.trace(f, theta).nodes
 
 
@@ -134,24 +142,33 @@ class Numeric(Differentiator):
 
 class Symbolic(Differentiator):
     def _compute(self, quantity, f, theta, v):
-        mode = self.name.split("-", 1)[1] if "-" in self.name else symbolic.DEFAULT_MODE
         start = time.perf_counter()
-        built = symbolic.derivative(f, theta, quantity, mode=mode)
+        built = symbolic.derivative(f, theta, quantity, mode=self.mode)
         setup = time.perf_counter() - start
         value = built(theta, v) if quantity == "hvp" else built(theta)
-        return value, Cost(setup_seconds=setup, expression_size=built.sizes.ops)
+        return value, Cost(setup_seconds=setup)
+
+    def _sizes(self, cost, quantity, f, theta):
+        cost.expression_size = symbolic.derivative(f, theta, quantity, mode=self.mode).sizes.ops
+
+    @property
+    def mode(self):
+        return self.name.split("-", 1)[1] if "-" in self.name else symbolic.DEFAULT_MODE
 
 
 class Reference(Differentiator):
     """difflab.reference at 50 digits, rounded to float64."""
 
     def _compute(self, quantity, f, theta, v):
-        theta = np.asarray(theta, dtype=float)
-        if quantity == "hvp":
-            value = reference.hvp(f, theta, np.asarray(v, dtype=float))
-        else:
-            value = getattr(reference, quantity)(f, theta)
-        return np.asarray(value, dtype=object).astype(float), Cost()
+        return np.asarray(exact(quantity, f, theta, v), dtype=object).astype(float), Cost()
+
+
+def exact(quantity, f, theta, v=None):
+    """``quantity`` of f at θ from difflab.reference, as its 50-digit mpmath numbers."""
+    theta = np.asarray(theta, dtype=float)
+    if quantity == "hvp":
+        return reference.hvp(f, theta, np.asarray(v, dtype=float))
+    return getattr(reference, quantity)(f, theta)
 
 
 REGISTRY = {

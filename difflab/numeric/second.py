@@ -93,10 +93,10 @@ def _from_values(f, theta, step, order):
     if order == 2:
         diagonal = step_rules.step(theta, 2, 2, override=step)
         mixed = step_rules.mixed_step(theta, override=step)
-        (H, R) = _second_differences(samples, theta, diagonal, mixed)
+        H, R = _second_differences(samples, theta, diagonal, mixed)
         bare = samples.evaluations
         H2, _ = _second_differences(samples, theta, 2 * diagonal, 2 * mixed)
-        H, error = H, np.abs(H2 - H) / 3 + R
+        error = np.abs(H2 - H) / 3 + R
     else:
         diagonal = step_rules.step(theta, 2, 4, override=step)
         rungs = [step_rules.representable(theta, diagonal / 2 ** k) for k in range(RUNGS)]

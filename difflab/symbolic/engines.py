@@ -25,8 +25,7 @@ from functools import cache
 import sympy
 
 from ..errors import DiffLabError, UnsupportedOperationError
-from .program import Program
-from .swell import measure
+from .swell import tree_size
 
 ENGINES = ("sympy", "symengine")
 DEFAULT_ENGINE = "sympy"
@@ -62,6 +61,9 @@ class SymPyEngine:
 
     name = "sympy"
 
+    def __init__(self):
+        self.counted = {}        # node -> its tree size, shared by every entry of one build
+
     def expressions(self, expressions):
         return list(expressions)
 
@@ -72,7 +74,7 @@ class SymPyEngine:
         return sympy.Add(*terms)
 
     def tree_nodes(self, expression):
-        return measure(Program((), [], [expression])).tree_nodes
+        return tree_size(expression, self.counted)[1]
 
     def sympy(self, expressions):
         return list(expressions)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, fields
 
 import sympy
 
-from .program import is_leaf
+from ..errors import SwellLimitError
+from .budget import DEFAULT, timed
+from .program import Program, Reverse, is_leaf, linearize
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ def measure(program):
     tree_ops = sum(tree[root][0] for root in roots)
     tree_nodes = sum(tree[root][1] for root in roots)
     return Sizes(tree_ops, tree_nodes, len(seen), shared_ops, len(program.assignments))
+
+
+def tree_size(expression, memo):
+    """(operations, nodes) of ``expression`` written out as a tree; ``memo`` (a dict) carries
+    the counts of subexpressions already seen, so the entries of one derivative share them."""
+    _walk(expression, {}, memo, set())
+    return memo[expression]
 
 
 def _walk(root, defined, tree, seen):
@@ -112,13 +121,9 @@ def logistic_map_table(N, budget=None):
 
     Returns (rows, error): ``error`` is the SwellLimitError that stopped the table, or None.
     """
-    from ..errors import SwellLimitError
-    from .budget import DEFAULT, timed
-    from .program import Program, Reverse, linearize
-
     budget = DEFAULT if budget is None else budget
     x = sympy.Symbol("x", real=True)
-    rows, l, seconds = [], x, {}
+    rows, l, seconds, counted = [], x, {}, {}
     polynomial = sympy.Poly(x, x)      # lₙ expanded, by the same recurrence on polynomials
     try:
         for n in range(1, N + 1):
@@ -129,7 +134,7 @@ def logistic_map_table(N, budget=None):
             sweep = Reverse(program, "a", (x,))
             dag = Program(program.inputs, sweep.assignments, sweep.sweep(program.outputs[0], (x,)))
             rows.append(LogisticRow(n, l, derivative, simplified,
-                                    *(measure(Program((), [], [e])).tree_ops
+                                    *(tree_size(e, counted)[0]
                                       for e in (l, derivative, simplified)),
                                     measure(dag).ops))
             l = 4 * l * (1 - l)
