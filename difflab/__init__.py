@@ -5,7 +5,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import numpy
 from .interface import differentiator, differentiators
 from .errors import DiffLabError
-from .pytree import ravel, tree_flatten, tree_leaves, tree_map, tree_unflatten
+from .pytree import ravel, tree_flatten, tree_leaves, tree_map, tree_paths, tree_unflatten
 
 try:
     __version__ = _version("difflab")

@@ -28,7 +28,8 @@ class Cost:
 
     ``evaluations``/``complex_evaluations``: calls of f (numeric); ``tape_nodes``: AD tape
     length of one evaluation; ``expression_size``: operations of the compiled symbolic
-    derivative.
+    derivative. With ``measure(..., estimate=True)`` a numeric method also fills ``error``
+    (its error estimate per entry) and ``kinks`` (entries whose stencil straddles a kink).
     """
 
     setup_seconds: float = 0.0
@@ -37,11 +38,14 @@ class Cost:
     complex_evaluations: int | None = None
     tape_nodes: int | None = None
     expression_size: int | None = None
+    error: np.ndarray | None = field(default=None, repr=False)
+    kinks: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
 class Differentiator:
-    """A named method. Subclasses implement ``_compute(quantity, f, θ, v) -> (value, Cost)``."""
+    """A named method. Subclasses implement ``_compute(quantity, f, θ, v, estimate)`` →
+    (value, Cost)."""
 
     name: str
     description: str = ""
@@ -59,17 +63,19 @@ class Differentiator:
     def hvp(self, f, theta, v):
         return self._evaluate("hvp", f, theta, v)[0]
 
-    def measure(self, quantity, f, theta, v=None):
+    def measure(self, quantity, f, theta, v=None, *, estimate=False):
         """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ.
 
         The sizes that take extra work (AD's tape) are found here, after the timed
-        evaluation; the plain ``gradient`` … calls skip them.
+        evaluation; the plain ``gradient`` … calls skip them. ``estimate=True`` asks a
+        numeric method for its per-entry error estimate and kinks (extra evaluations, and
+        the complex step's one-time check against central differences).
         """
-        value, cost = self._evaluate(quantity, f, theta, v)
+        value, cost = self._evaluate(quantity, f, theta, v, estimate)
         self._sizes(cost, quantity, f, np.asarray(theta))
         return value, cost
 
-    def _evaluate(self, quantity, f, theta, v=None):
+    def _evaluate(self, quantity, f, theta, v=None, estimate=False):
         if quantity not in QUANTITIES:
             raise DiffLabError(f"{self.name}: unknown quantity {quantity!r}; choose one of "
                                f"{', '.join(QUANTITIES)}")
@@ -77,7 +83,7 @@ class Differentiator:
             raise DiffLabError(f"{self.name}: hvp needs a direction v")
         theta = np.asarray(theta)
         start = time.perf_counter()
-        value, cost = self._compute(quantity, f, theta, v)
+        value, cost = self._compute(quantity, f, theta, v, estimate)
         cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
         return np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float), cost
 
@@ -89,7 +95,7 @@ class Differentiator:
 
 
 class Automatic(Differentiator):
-    def _compute(self, quantity, f, theta, v):
+    def _compute(self, quantity, f, theta, v, estimate=False):
         if quantity == "gradient":
             value = ad.grad(f)(theta)
         elif quantity == "jacobian":
@@ -119,11 +125,11 @@ class Numeric(Differentiator):
     central differences of complex-step gradients); an HVP as the central difference of the
     method's own gradient along v."""
 
-    def _compute(self, quantity, f, theta, v):
+    def _compute(self, quantity, f, theta, v, estimate=False):
         scheme, order, route, hessian_order = NUMERIC[self.name]
         if quantity in ("gradient", "jacobian"):
             differentiate = numeric.gradient if quantity == "gradient" else numeric.jacobian
-            result = differentiate(f, theta, scheme, order, estimate=False, check=False)
+            result = differentiate(f, theta, scheme, order, estimate=estimate, check=estimate)
         elif quantity == "hessian":
             result = numeric.hessian(f, theta, route, order=hessian_order)
         else:
@@ -134,14 +140,18 @@ class Numeric(Differentiator):
                 spent.evaluations += g.evaluations
                 spent.complex_evaluations += g.complex_evaluations
                 return g.value
-            result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=False)
+            result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=estimate)
+            spent.error = result.error
             return result.value, spent
+        kinks = getattr(result, "entry_status", None)
         return result.value, Cost(evaluations=result.evaluations,
-                                  complex_evaluations=result.complex_evaluations)
+                                  complex_evaluations=result.complex_evaluations,
+                                  error=result.error,
+                                  kinks=None if kinks is None else kinks == "kink")
 
 
 class Symbolic(Differentiator):
-    def _compute(self, quantity, f, theta, v):
+    def _compute(self, quantity, f, theta, v, estimate=False):
         start = time.perf_counter()
         built = symbolic.derivative(f, theta, quantity, mode=self.mode)
         setup = time.perf_counter() - start
@@ -159,7 +169,7 @@ class Symbolic(Differentiator):
 class Reference(Differentiator):
     """difflab.reference at 50 digits, rounded to float64."""
 
-    def _compute(self, quantity, f, theta, v):
+    def _compute(self, quantity, f, theta, v, estimate=False):
         return np.asarray(exact(quantity, f, theta, v), dtype=object).astype(float), Cost()
 
 

@@ -93,6 +93,28 @@ def tree_leaves(tree):
     return tree_flatten(tree)[0]
 
 
+def tree_paths(tree):
+    """The name of each leaf, in tree_flatten's order: ``W1``, ``layers[0].b``, ``[2]``.
+
+    Dict keys and namedtuple fields are joined with dots, sequence positions are written
+    ``[i]``; a tree that is one leaf is named ``params``.
+    """
+    def walk(td, prefix):
+        if td.kind == "leaf":
+            return [prefix or "params"]
+        if td.kind == "none":
+            return []
+        if td.kind == "dict":
+            labels = [f"{prefix}.{k}" if prefix else str(k) for k in td.meta]
+        elif td.kind == "namedtuple":
+            labels = [f"{prefix}.{k}" if prefix else k for k in td.meta._fields]
+        else:
+            labels = [f"{prefix}[{i}]" for i in range(len(td.children))]
+        return [path for child, label in zip(td.children, labels) for path in walk(child, label)]
+
+    return walk(tree_flatten(tree)[1], "")
+
+
 def tree_map(fn, tree, *rest):
     """Apply ``fn`` leaf by leaf to one or more pytrees of the same structure."""
     leaves, treedef = tree_flatten(tree)

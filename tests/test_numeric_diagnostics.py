@@ -127,3 +127,16 @@ def test_v_curve_reference_along_one_coordinate_is_the_reference_gradient_entry(
     full = reference.gradient(problem.objective, problem.theta0)
     for i in range(problem.n_params):
         assert _reference_partial(problem.objective, problem.theta0, i) == float(full[i])
+
+
+def test_a_kink_exactly_at_theta_is_flagged_by_central_estimates():
+    """relu and abs at 0: both central differences average the sides (D(h) = D(2h)), so only
+    the one-sided slopes (their jump does not shrink with h) can tell."""
+    weights = np.array([1.0, 2.0, -3.0, 0.5])
+    theta = np.array([0.0, 0.7, 0.0, -0.4])
+    f = lambda t: dnp.sum(dnp.relu(t[:2]) * weights[:2]) + dnp.sum(dnp.abs(t[2:]) * weights[2:])
+    for order in (2, 4):
+        result = gradient(f, theta, "central", order)
+        assert result.entry_status.tolist() == ["kink", "ok", "kink", "ok"], order
+    smooth = gradient(lambda t: dnp.sum(dnp.square(t) * weights), theta, "central")
+    assert smooth.entry_status.tolist() == ["ok"] * 4

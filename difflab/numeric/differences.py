@@ -3,8 +3,9 @@
 Every call returns a ``NumericResult``: the derivative, an error estimate per entry, the
 steps, and the exact number of function evaluations. Truncation is estimated by running the
 same stencil at step 2h, T(h) ≈ |D(2h) − D(h)|/(2ᵖ − 1), and round-off by ε·Σₖ|wₖfₖ|/hᵐ.
-The estimate costs extra evaluations (reused where points coincide), counted in
-``estimate_evaluations``; ``estimate=False`` gives the bare scheme (n+1 forward, 2n central).
+The estimate costs extra evaluations (reused where points coincide; central schemes add
+F(θ) once, to look for a kink at θ itself), counted in ``estimate_evaluations``;
+``estimate=False`` gives the bare scheme (n+1 forward, 2n central).
 """
 
 import warnings
@@ -136,10 +137,12 @@ def where(j, offset, h):
     return "θ" if offset == 0 else f"θ + {offset:g}·h·e_{j} (entry {j}, step h={h:.3g})"
 
 
-def _apply(samples, st, h):
-    """D(h) = Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼᵐ per coordinate, and its round-off ε·Σₖ|wₖFₖ|/hⱼᵐ."""
+def _apply(samples, st, h, also=()):
+    """D(h) = Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼᵐ per coordinate, and its round-off ε·Σₖ|wₖFₖ|/hⱼᵐ.
+
+    ``also``: more points to evaluate in the same batched call."""
     eps = step_rules.epsilon(samples.theta)
-    samples.fill([(j, o, hj) for j, hj in enumerate(h) for o, _ in st.nonzero()])
+    samples.fill([(j, o, hj) for j, hj in enumerate(h) for o, _ in st.nonzero()] + list(also))
     values, roundoff = [], []
     for j, hj in enumerate(h):
         terms = np.array([w * samples.at(j, o, hj) for o, w in st.nonzero()])
@@ -152,8 +155,10 @@ def _apply(samples, st, h):
 # The schemes; each returns (D, error, kinks, samples, h, estimate_evaluations), with D,
 # error and kinks of shape (n, m): one row per coordinate, one column per output.
 
-def _plain(F, theta, scheme, order, step, estimate, name, scalar):
-    """Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼ, error O(hᵖ) at h ≈ ε^(1/(p+1)); truncation from the stencil at 2h."""
+def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True):
+    """Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼ, error O(hᵖ) at h ≈ ε^(1/(p+1)); truncation from the stencil at 2h.
+
+    ``at_theta``: a central scheme's estimate also looks for a kink at θ (one more point)."""
     st = stencil(1, order, scheme)
     h = step_rules.step(theta, 1, order, scheme, override=step)
     samples = Samples(F, theta, name, scalar)
@@ -161,9 +166,12 @@ def _plain(F, theta, scheme, order, step, estimate, name, scalar):
     spent = samples.evaluations
     if not estimate:
         return D, None, None, samples, h, 0
-    D2, R2 = _apply(samples, st, 2 * h)
+    at_theta = at_theta and scheme == "central"
+    D2, R2 = _apply(samples, st, 2 * h, also=[(0, 0, 0.0)] if at_theta else ())
     truncation = np.abs(D2 - D) / (2 ** order - 1)
     kinks = _kinks(D, D2, R, R2, h, theta, order)
+    if at_theta:
+        kinks |= _kinks_at_theta(samples, h)
     return D, truncation + R, kinks, samples, h, samples.evaluations - spent
 
 
@@ -179,6 +187,32 @@ def _kinks(D, D2, R, R2, h, theta, order):
     s = np.maximum(np.abs(theta), 1)[:, None]
     model = 2 ** order * (R + R2 + (h[:, None] / s) ** order * np.abs(D))
     return np.abs(D2 - D) > KINK_FACTOR * model
+
+
+def _kinks_at_theta(samples, h):
+    """Entries with a kink at θ itself: the one-sided slopes differ by a jump that does not
+    shrink with h.
+
+    S(h) = (F(θ + heⱼ) − 2F(θ) + F(θ − heⱼ))/h is the forward slope minus the backward one:
+    h·F'' + O(h³) for a smooth F, so S(2h) ≈ 2·S(h) (or up to 8·S(h) where F'' vanishes);
+    a jump J in slope at θ gives S(h) = S(2h) = J. Flagged where S(h) stands 100 times above
+    its round-off ε(|F₊| + 2|F₀| + |F₋|)/h and S(2h)/S(h) lies within (0.5, 1.5). Costs one
+    evaluation, F(θ), in the central scheme's estimate; its symmetric differences miss this
+    kink, as they average the two sides at every step. (Richardson keeps its 2·levels·n
+    evaluations and does not look for it.)
+    """
+    eps = step_rules.epsilon(samples.theta)
+    center = samples.at(0, 0, 0.0)
+    rows = []
+    for j, hj in enumerate(h):
+        slopes = []
+        for step in (hj, 2 * hj):
+            up, down = samples.at(j, 1, step), samples.at(j, -1, step)
+            slopes.append(((up - 2 * center + down) / step,
+                           eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / step))
+        (S1, R1), (S2, _) = slopes
+        rows.append((np.abs(S1) > 100 * R1) & (np.abs(S2 - S1) < 0.5 * np.abs(S1)))
+    return np.array(rows)
 
 
 def _halving_kinks(rows):
@@ -281,17 +315,21 @@ def gradient(f, theta, scheme="central", order=2, step=None, *, estimate=True, l
 
 
 def jacobian(F, theta, scheme="central", order=2, step=None, *, estimate=True, levels=4,
-             check=True):
-    """The (m, n) Jacobian of F: column j is the finite difference along eⱼ (see ``gradient``)."""
+             check=True, kink_at_theta=True):
+    """The (m, n) Jacobian of F: column j is the finite difference along eⱼ (see ``gradient``).
+
+    ``kink_at_theta=False`` skips the central estimate's evaluation of F(θ) (used to look for
+    a kink at θ itself), e.g. when F is a gradient and the Jacobian a Hessian."""
     result = _differentiate(F, theta, scheme, order, step, estimate, levels, "jacobian", False,
-                            check)
+                            check, kink_at_theta)
     return _reshaped(result, lambda a: a.T)
 
 
-def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar, check):
+def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar, check,
+                   kink_at_theta=True):
     theta = as_theta(theta, name)
     if scheme in ("forward", "backward", "central"):
-        parts = _plain(F, theta, scheme, order, step, estimate, name, scalar)
+        parts = _plain(F, theta, scheme, order, step, estimate, name, scalar, kink_at_theta)
     elif scheme == "richardson":
         parts = _richardson(F, theta, levels, step, name, scalar)
     elif scheme == "complex-step":

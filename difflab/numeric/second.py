@@ -43,7 +43,7 @@ def hessian(f, theta, method="values", gradient_fn=None, order=None, step=None):
         raise DiffLabError("hessian: method='gradient' needs gradient_fn, a callable θ ↦ ∇f(θ); "
                            "use method='complex-step' to difference complex-step gradients")
     counted = _CountedGradient(f, gradient_fn)
-    result = jacobian(counted, theta, "central", order, step)
+    result = jacobian(counted, theta, "central", order, step, kink_at_theta=False)
     return _symmetrized(result, counted)
 
 

@@ -1,0 +1,251 @@
+"""Stopping tests, the per-iteration trace, the result, and the observed order of convergence.
+
+Every second-order optimizer in ``difflab.optim`` stops by the same ``Tolerances``, each test
+with its own status (``STATUSES``), records one ``Iterate`` per iteration and returns an
+``OptimizationResult``. ``estimated_order`` reads a trace, or any error sequence, and fits
+e_{k+1} ≈ C·e_k^p over the last iterations before round-off: p ≈ 2 for Newton's method at a
+nondegenerate minimizer, p = 1 with a rate C < 1 at a singular one.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import DiffLabError
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+class OptimizationError(DiffLabError, ValueError):
+    """An optimizer was given arguments it cannot run with."""
+
+
+STATUSES = {
+    "gradient-norm": "‖g‖ ≤ gtol",
+    "relative-gradient-norm": "‖g‖ ≤ rtol·‖g₀‖",
+    "step-size": "the step (a trust region's proposed step) is ≤ xtol·max(1, ‖x‖)",
+    "f-change": "|f_k − f_{k+1}| ≤ ftol·max(|f_k|, |f_{k+1}|)",
+    "iteration-limit": "maxiter iterations without meeting a tolerance",
+    "saddle": "a tolerance was met where the Hessian has a clearly negative eigenvalue, so "
+              "the point is not a minimum",
+    "line-search-failure": "no step along the search direction decreased f, not even by the "
+                           "round-off allowance; the gradient and f disagree",
+}
+CONVERGED = ("gradient-norm", "relative-gradient-norm", "step-size", "f-change")
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """When to stop; the first test met names the status.
+
+    gtol: absolute gradient norm. rtol: gradient norm relative to the start's, ‖g‖ ≤ rtol·‖g₀‖
+    (PETSc/TAO's gttol), which does not change when f is scaled. xtol: step size relative to
+    max(1, ‖x‖); the default, ε, stops only when x no longer moves. ftol: relative change of
+    f, off by default — near a minimizer f resolves x only to about √(ε|f|/λ_min) (the flat
+    bottom), far coarser than the gradient does, so an f test would stop early.
+    """
+
+    gtol: float = 1e-10
+    rtol: float = 1e-14
+    xtol: float = EPS
+    ftol: float = 0.0
+    maxiter: int = 100
+
+    def __post_init__(self):
+        for name in ("gtol", "rtol", "xtol", "ftol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                    or not math.isfinite(value) or value < 0:
+                raise OptimizationError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        if isinstance(self.maxiter, bool) or not isinstance(self.maxiter, (int, np.integer)) \
+                or self.maxiter < 0:
+            raise OptimizationError(f"maxiter must be an integer ≥ 0, got {self.maxiter!r}")
+
+    def met(self, grad_norm, grad_norm0, x_norm, step=None, f_before=None, f_after=None):
+        """The status of the first tolerance met, or None.
+
+        ``step`` and the f pair describe the step that led here (None at the start).
+        """
+        if grad_norm <= self.gtol:
+            return "gradient-norm"
+        if grad_norm <= self.rtol * grad_norm0:
+            return "relative-gradient-norm"
+        if step is not None and step <= self.xtol * max(1.0, x_norm):
+            return "step-size"
+        if self.ftol > 0 and f_before is not None \
+                and abs(f_before - f_after) <= self.ftol * max(abs(f_before), abs(f_after)):
+            return "f-change"
+        return None
+
+
+@dataclass
+class Evaluations:
+    """What a run cost, cumulative: calls through the interface and what they spent.
+
+    ``f`` counts the optimizer's own evaluations of f (or of the residuals); ``gradient``,
+    ``hessian``, ``hvp`` and ``jacobian`` count calls of the differentiator;
+    ``f_in_derivatives`` the evaluations of f those calls made (finite differences; complex
+    ones included), ``setup_seconds`` their setup (symbolic differentiation and compilation)
+    and ``derivative_seconds`` their evaluation time.
+    """
+
+    f: int = 0
+    gradient: int = 0
+    hessian: int = 0
+    hvp: int = 0
+    jacobian: int = 0
+    f_in_derivatives: int = 0
+    setup_seconds: float = 0.0
+    derivative_seconds: float = 0.0
+
+
+@dataclass
+class Iterate:
+    """Iteration k: the state at x_k and the step taken from it (step fields None at the end).
+
+    ``min_eigenvalue`` is λ_min of the Hessian at x_k where the method forms it (Newton), and
+    at the last iterate for every method; ``hessian_norm`` is ‖H‖₂, or the Gauss–Newton
+    matrix's, or the largest curvature CG met (Newton-CG), used for the round-off floor of
+    ‖g‖. ``step_length`` is the line search's α; ``step_norm`` the proposed step's length
+    ‖p‖ (times α for a line search; a rejected trust-region step moves nothing but is
+    recorded). ``damping`` is what was added to the Hessian: τ of the modification, the
+    trust-region multiplier λ or Levenberg–Marquardt's μ. ``radius`` is Δ_k.
+    ``inner_iterations`` counts CG iterations. ``seconds`` run from the start;
+    ``evaluations`` are cumulative up to x_k.
+    """
+
+    k: int
+    f: float
+    grad_norm: float
+    x: np.ndarray
+    seconds: float
+    evaluations: Evaluations
+    min_eigenvalue: float | None = None
+    hessian_norm: float | None = None
+    step_length: float | None = None
+    step_norm: float | None = None
+    accepted: bool | None = None
+    damping: float | None = None
+    radius: float | None = None
+    inner_iterations: int | None = None
+    direction: str | None = None
+
+
+@dataclass
+class OptimizationResult:
+    """The end of a run: x, f(x), ∇f(x), why it stopped, and the per-iteration trace.
+
+    ``converged`` is True when a tolerance was met at a point whose Hessian has no clearly
+    negative eigenvalue; ``min_eigenvalue`` is the Hessian's smallest at x.
+    """
+
+    x: np.ndarray
+    fun: float
+    grad: np.ndarray
+    status: str
+    nit: int
+    min_eigenvalue: float | None
+    evaluations: Evaluations
+    trace: list = field(repr=False)
+    method: str = ""
+    differentiator: str = ""
+
+    @property
+    def converged(self):
+        return self.status in CONVERGED
+
+    @property
+    def grad_norm(self):
+        return float(np.linalg.norm(self.grad))
+
+    @property
+    def message(self):
+        return STATUSES[self.status]
+
+    def __repr__(self):
+        eig = "n/a" if self.min_eigenvalue is None else f"{self.min_eigenvalue:.3g}"
+        return (f"OptimizationResult({self.method}, {self.differentiator}: {self.status} after "
+                f"{self.nit} iterations, f = {self.fun:.6g}, ‖g‖ = {self.grad_norm:.3g}, "
+                f"λ_min = {eig})")
+
+
+def clearly_negative(eigenvalue, hessian_norm, relative_error):
+    """λ < −(expected relative error of the Hessian)·‖H‖: negative beyond the Hessian's error."""
+    return eigenvalue is not None and eigenvalue < -relative_error * hessian_norm
+
+
+class Order(NamedTuple):
+    """The observed convergence of e_{k+1} ≈ C·e_k^p over the last steps before round-off.
+
+    ``order`` is p, ``rate`` the ratio e_{k+1}/e_k (the linear rate; → 0 when superlinear),
+    ``constant`` C = e_{k+1}/e_k^p; each is the median over the last ``window`` steps.
+    ``orders`` are the per-step estimates, ``errors`` the sequence they came from.
+    """
+
+    order: float
+    rate: float
+    constant: float
+    orders: np.ndarray
+    errors: np.ndarray
+
+
+def estimated_order(trace, minimizer=None, floor=None, window=3):
+    """Observed order p_k = log(e_{k+1}/e_k) / log(e_k/e_{k−1}) over the last iterations.
+
+    ``trace`` is an optimizer's trace or a sequence of positive errors. From a trace the
+    errors are e_k = ‖x_k − x*‖ if ``minimizer`` x* is given, else ‖∇f(x_k)‖. The sequence
+    stops at the first value at or below the round-off floor, where the ratios measure
+    rounding rather than the method: ``floor`` if given; for ‖g‖ from a trace 10ε·‖H_k‖·
+    max(1, ‖x_k‖), the gradient's change when x_k is rounded; for ‖x_k − x*‖
+    10³ε·max(1, ‖x*‖). At least three values must remain.
+    """
+    errors, floors = _errors(trace, minimizer, floor)
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise OptimizationError(f"estimated_order: window must be an integer ≥ 1, got {window!r}")
+    above = np.flatnonzero(~(errors > floors))
+    clean = errors[: above[0] if above.size else errors.size]
+    if clean.size < 3:
+        raise OptimizationError(
+            f"estimated_order needs at least three errors above the round-off floor, got "
+            f"{clean.size} of {errors.size}; run more iterations, start farther away, or "
+            "pass a lower floor")
+    ratios = clean[1:] / clean[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        orders = np.log(ratios[1:]) / np.log(ratios[:-1])
+    last = slice(-min(window, orders.size), None)
+    order = float(np.median(orders[last]))
+    rate = float(np.median(ratios[-min(window, ratios.size):]))
+    constants = clean[2:][last] / clean[1:-1][last] ** order
+    return Order(order, rate, float(np.median(constants)), orders, clean)
+
+
+def _errors(trace, minimizer, floor):
+    """The error sequence and its per-entry round-off floor."""
+    records = list(trace)
+    if records and all(isinstance(r, Iterate) for r in records):
+        if minimizer is not None:
+            target = np.asarray(minimizer, dtype=float)
+            if target.shape != records[0].x.shape:
+                raise OptimizationError(
+                    f"estimated_order: minimizer has shape {target.shape}, the iterates "
+                    f"{records[0].x.shape}; pass x* of the same shape")
+            errors = np.array([np.linalg.norm(r.x - target) for r in records])
+            default = np.full(errors.size, 1e3 * EPS * max(1.0, np.linalg.norm(target)))
+        else:
+            errors = np.array([r.grad_norm for r in records])
+            default = np.array([10 * EPS * (r.hessian_norm or 0.0)
+                                * max(1.0, np.linalg.norm(r.x)) for r in records])
+    else:
+        if minimizer is not None:
+            raise OptimizationError("estimated_order: a minimizer is only used with a trace "
+                                    "of iterates; pass the errors themselves instead")
+        errors = np.asarray(records, dtype=float)
+        if errors.ndim != 1:
+            raise OptimizationError(f"estimated_order: errors must be a 1-D sequence, got "
+                                    f"shape {errors.shape}")
+        default = np.zeros(errors.size)
+    if floor is not None:
+        default = np.full(errors.size, float(floor))
+    return errors, default
