@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import numpy
 from .interface import differentiator, differentiators
 from .errors import DiffLabError
+from .gradcheck import gradcheck
 from .pytree import ravel, tree_flatten, tree_leaves, tree_map, tree_paths, tree_unflatten
 
 try:
@@ -12,5 +13,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["DiffLabError", "differentiator", "differentiators", "numpy", "ravel", "tree_flatten", "tree_leaves", "tree_map",
-           "tree_unflatten", "__version__"]
+__all__ = ["DiffLabError", "differentiator", "differentiators", "gradcheck", "numpy", "ravel",
+           "tree_flatten", "tree_leaves", "tree_map", "tree_paths", "tree_unflatten",
+           "__version__"]

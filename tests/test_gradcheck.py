@@ -1,0 +1,336 @@
+"""gradcheck: it passes right gradients, fails wrong ones naming the parameter, and reports
+kinks as kinks. The truths it uses are checked elsewhere (numeric, reference); here the
+wrong gradients are made by hand (the examples' classic bugs) or by perturbing one AD rule
+by 0.1% (the mutation test), so every failure asserted is known to be a real error.
+"""
+
+import importlib.util
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import difflab.numpy as dnp
+from difflab import gradcheck, tree_paths
+from difflab.ad import rules
+from difflab.cli import main
+from difflab.errors import DiffLabError, NonFiniteValueError
+from difflab.gradcheck import PrecisionWarning
+from difflab.testing import assert_gradients_close
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+net = _example("two_layer_backprop")
+dnp_net = _example("dnp_mlp")
+
+
+def failed(result):
+    return {row.path for row in result.failures}
+
+
+# The examples, through the API.
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_correct_backprop_passes(mode):
+    result = gradcheck(net.loss, net.params(), net.grad, mode=mode)
+    assert result.passed, result
+    assert [row.path for row in result.rows] == ["W1", "W2", "b1", "b2"]
+    assert max(row.max_rel for row in result.rows) < 1e-12    # judged by the complex step
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("bug", sorted(net.BUGS))
+def test_each_buggy_backprop_fails_naming_its_parameters(bug, mode):
+    result = gradcheck(net.loss, net.params(), getattr(net, bug), mode=mode)
+    assert not result.passed
+    assert failed(result) == set(net.BUGS[bug]), result
+    text = str(result)
+    assert "FAILED: " + ", ".join(sorted(net.BUGS[bug])) in text
+    assert len(text.splitlines()) < 20                     # a table, never the whole matrix
+
+
+def test_the_missing_transpose_is_named_as_one():
+    result = gradcheck(net.loss, net.params(), net.grad_missing_transpose)
+    (row,) = result.failures
+    assert row.status == "shape" and "missing .T" in row.message
+
+
+def test_off_by_batch_size_is_off_by_exactly_the_batch_size():
+    result = gradcheck(net.loss, net.params(), net.grad_off_by_batch_size)
+    (row,) = result.failures
+    assert row.truth / row.candidate == pytest.approx(net.BATCH, rel=1e-12)
+
+
+def test_each_truth_sees_the_bug_on_its_own():
+    for methods in (["fd-central"], ["fd-richardson"], ["complex-step"]):
+        result = gradcheck(net.loss, net.params(), net.grad_forgotten_bias, methods=methods)
+        assert failed(result) == {"b1"}, methods
+        assert gradcheck(net.loss, net.params(), net.grad, methods=methods).passed, methods
+
+
+def test_an_error_of_one_part_in_a_million_in_one_entry_is_caught():
+    """Central differences alone resolve ~1e-10 here; 1e-6 in one weight is far outside."""
+    def slightly_wrong(p):
+        g = net.grad(p)
+        g["W2"] = g["W2"].copy()
+        g["W2"][3, 1] *= 1 + 1e-6
+        return g
+    result = gradcheck(net.loss, net.params(), slightly_wrong, methods=["fd-central"])
+    assert failed(result) == {"W2"}
+    assert result.failures[0].worst == "[3, 1]"
+
+
+def test_nan_in_your_gradient_fails_its_leaf():
+    def with_nan(p):
+        g = net.grad(p)
+        g["b2"] = np.array([np.nan, 0.0])
+        return g
+    result = gradcheck(net.loss, net.params(), with_nan)
+    assert failed(result) == {"b2"}
+
+
+def test_the_dnp_model_under_ad_passes_against_every_truth():
+    result = gradcheck(dnp_net.loss, dnp_net.params(), order=2)
+    assert result.passed, result
+    assert result.judge == {"gradient": "reference", "hvp": "reference"}
+    assert set(result.agreement) == {"fd-central", "complex-step", "reference",
+                                     "ad-differences (hvp)", "reference (hvp)"}
+    assert {row.quantity for row in result.rows} == {"gradient", "hvp"}
+
+
+def test_a_relu_exactly_at_its_kink_is_reported_as_a_kink():
+    result = gradcheck(dnp_net.loss_relu, dnp_net.params())
+    assert result.passed, result
+    kinked = {row.path: row.kinks for row in result.rows if row.kinks}
+    assert kinked == {"b1": 1}
+    assert "at a kink, not judged" in str(result)
+
+
+def test_a_kink_does_not_hide_a_wrong_entry_elsewhere():
+    def relu_grad(p):
+        g = {"x": np.where(p["x"] > 0, 2.0, 0.0), "y": 2 * p["y"]}   # y's should be 3·y²
+        return g
+    params = {"x": np.array([0.0, 1.5]), "y": np.array([0.5, -1.0])}
+    result = gradcheck(lambda p: dnp.sum(2 * dnp.relu(p["x"])) + dnp.sum(p["y"] ** 3), params,
+                       relu_grad)
+    assert failed(result) == {"y"}
+    assert {row.path: row.kinks for row in result.rows} == {"x": 1, "y": 0}
+
+
+def test_a_vector_valued_function_checks_its_jacobian():
+    F = lambda p: dnp.tanh(p["a"]) * dnp.sum(p["b"])
+    params = {"a": np.array([0.3, -0.7, 1.1]), "b": np.array([0.5, 2.0])}
+    for mode in ("full", "fast"):
+        result = gradcheck(F, params, mode=mode)
+        assert result.passed and {row.quantity for row in result.rows} == {"jacobian"}
+
+
+def test_float32_warns_and_still_checks():
+    with pytest.warns(PrecisionWarning, match="float64"):
+        result = gradcheck(lambda p: dnp.sum(dnp.tanh(p)), np.array([0.1, 0.2], np.float32))
+    assert result.passed and result.dtype == "float32"
+
+
+def test_plain_numpy_without_grad_says_what_to_do():
+    with pytest.raises(DiffLabError, match="write f with difflab.numpy.*grad="):
+        gradcheck(net.loss, net.params())
+
+
+def test_skipped_truths_are_noted():
+    result = gradcheck(lambda p: np.sum(np.abs(p) ** 3), np.array([0.5, -1.0]),
+                       lambda p: 3 * p * np.abs(p))
+    assert result.passed and result.judge == {"gradient": "fd-richardson"}
+    assert any(note.startswith("complex-step skipped") for note in result.notes)
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: gradcheck(net.loss, net.params(), net.grad, mode="quick"), "mode"),
+    (lambda: gradcheck(net.loss, net.params(), net.grad, order=3), "order"),
+    (lambda: gradcheck(net.loss, net.params(), net.grad, order=2), "order=2"),
+    (lambda: gradcheck(net.loss, net.params(), lambda p: [p["W1"]]), "1 leaves.*4"),
+    (lambda: gradcheck(net.loss, net.params(), net.grad, methods=["fd-sideways"]), "unknown"),
+    (lambda: gradcheck(lambda p: dnp.tanh(p), np.ones(2), lambda p: p), "scalar"),
+    (lambda: gradcheck(lambda p: dnp.sum(p), np.array([1.0, np.nan])), "non-finite"),
+    (lambda: gradcheck(lambda p: dnp.log(dnp.sum(p)), np.array([-1.0])), "not finite"),
+])
+def test_bad_input_raises_a_clear_error(call, error):
+    with pytest.raises(DiffLabError, match=error):
+        call()
+
+
+def test_non_finite_errors_are_floating_point_errors():
+    with pytest.raises(NonFiniteValueError):
+        gradcheck(lambda p: dnp.sum(p), np.array([np.inf]))
+
+
+def test_assert_gradients_close_raises_with_the_table():
+    assert assert_gradients_close(net.loss, net.params(), grad=net.grad).passed
+    with pytest.raises(AssertionError, match="FAILED: b1") as raised:
+        assert_gradients_close(net.loss, net.params(), grad=net.grad_forgotten_bias)
+    assert "worst mismatches" in str(raised.value)
+
+
+def test_leaf_names_follow_ravel_order():
+    assert tree_paths({"b": [np.ones(2), {"z": 1.0}], "a": None}) == ["b[0]", "b[1].z"]
+    assert tree_paths(np.ones(3)) == ["params"]
+
+
+# The examples, through the command line.
+
+def _cli(*argv):
+    out = io.StringIO()
+    return main(["gradcheck", *argv], out=out), out.getvalue()
+
+
+def test_cli_passes_the_correct_backprop_and_fails_each_bug():
+    target = f"{EXAMPLES / 'two_layer_backprop.py'}:loss"
+    code, text = _cli(target, "--grad", "grad")
+    assert code == 0 and "passed" in text
+    for bug, names in net.BUGS.items():
+        code, text = _cli(target, "--grad", bug)
+        assert code == 1 and f"FAILED: {', '.join(sorted(names))}" in text, bug
+
+
+def test_cli_checks_a_dnp_model_under_ad():
+    code, text = _cli(f"{EXAMPLES / 'dnp_mlp.py'}:loss", "--mode", "fast", "--order", "2")
+    assert code == 0 and "hvp" in text and "fast mode" in text
+
+
+def test_cli_says_what_is_missing(capsys):
+    code, _ = _cli(f"{EXAMPLES / 'dnp_mlp.py'}:nothing")
+    assert code == 2 and "no 'nothing'" in capsys.readouterr().err
+    code, _ = _cli("no/such/file.py:loss")
+    assert code == 2 and "no file" in capsys.readouterr().err
+    code, _ = _cli("missing_colon.py")
+    assert code == 2 and "FILE.py:FUNC" in capsys.readouterr().err
+
+
+# Mutation test: every rule of the AD rule table, made wrong by 0.1%, is caught.
+#
+# Each primitive is checked through L(θ) = Σ w ⊙ sin(f(args(θ))): the sine makes the Hessian
+# of L depend on f's tangent, so a wrong forward-mode (JVP) rule shows in H·v even for the
+# linear primitives (order=2); a wrong VJP rule shows in ∇L (order=1).
+
+WRONG_BY = 1.001
+
+
+def _cases():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-2, 2, size=(2, 3))
+    x = np.where(np.abs(x) < 0.2, 0.5, x)               # away from kinks
+    y = rng.uniform(-2, 2, size=(2, 3))
+    y = np.where(np.abs(x - y) < 0.2, y + 0.5, y)         # no ties for maximum/minimum
+    positive = rng.uniform(0.5, 2, size=(2, 3))
+    unary = {name: (getattr(dnp, name), (x,)) for name in
+             ("abs", "cos", "exp", "negative", "relu", "sigmoid", "sin", "softplus", "square",
+              "tanh")}
+    unary.update({name: (getattr(dnp, name), (positive,)) for name in ("log", "log1p", "sqrt")})
+    index = (slice(None), [2, 0])
+    return {
+        **unary,
+        "leaky_relu": (lambda a: dnp.leaky_relu(a, 0.1), (x,)),
+        **{name: (getattr(dnp, name), (x, y)) for name in
+           ("add", "subtract", "multiply", "maximum", "minimum")},
+        "divide": (dnp.divide, (x, positive)),
+        "power": (dnp.power, (positive, y)),
+        "where": (lambda a, b: dnp.where(x > 0, a, b), (x, y)),
+        "clip": (lambda a: dnp.clip(a, -1.0, 1.0), (x,)),
+        "sum": (lambda a: dnp.sum(a, axis=1), (x,)),
+        "mean": (lambda a: dnp.mean(a, axis=0), (x,)),
+        "max": (lambda a: dnp.max(a, axis=1), (x,)),
+        "logsumexp": (lambda a: dnp.logsumexp(a, axis=1), (x,)),
+        "matmul": (dnp.matmul, (x, y.T)),
+        "dot": (dnp.dot, (x[0], y[1])),
+        "reshape": (lambda a: dnp.reshape(a, (3, 2)), (x,)),
+        "transpose": (dnp.transpose, (x,)),
+        "broadcast_to": (lambda a: dnp.broadcast_to(a, (2, 3)), (x[0],)),
+        "expand_dims": (lambda a: dnp.expand_dims(a, 0), (x,)),
+        "squeeze": (lambda a: dnp.squeeze(a, 0), (x[:1],)),
+        "getitem": (lambda a: dnp.getitem(a, index), (x,)),
+        "untake": (lambda a: dnp.untake(a, index, (2, 4)), (x[:, :2],)),
+        "concatenate": (lambda a, b: dnp.concatenate([a, b], axis=1), (x, y)),
+        "stack": (lambda a, b: dnp.stack([a, b]), (x, y)),
+    }
+
+
+CASES = _cases()
+
+
+def _objective(name):
+    primitive, operands = CASES[name]
+    weights = np.random.default_rng(11).normal(size=np.shape(primitive(*operands)))
+
+    def L(args):
+        return dnp.sum(dnp.multiply(dnp.sin(primitive(*args)), weights))
+    return L, list(operands)
+
+
+def _rules(table):
+    return [(name, position) for name in sorted(table)
+            for position, rule in enumerate(table[name]) if rule is not None]
+
+
+def test_every_rule_has_a_mutation_case():
+    assert set(CASES) == set(rules.VJP_RULES) == set(rules.JVP_RULES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradcheck_passes_every_true_rule(name):
+    """The baseline the mutations perturb, at order 1 and 2."""
+    L, params = _objective(name)
+    result = gradcheck(L, params, order=2)
+    assert result.passed, result
+
+
+def _mutated(table, name, position, monkeypatch):
+    wrong = list(table[name])
+    rule = wrong[position]
+    wrong[position] = lambda *args, **kwargs: rule(*args, **kwargs) * WRONG_BY
+    monkeypatch.setitem(table, name, tuple(wrong))
+
+
+# First-order reverse mode with plain array cotangents slices straight into the parameter's
+# gradient (ad/tracing.py, _accumulate_slice) instead of calling getitem's rule; the rule runs
+# in every higher-order and batched pass, so order=2 is what catches it.
+BYPASSED_AT_FIRST_ORDER = {"getitem"}
+
+
+def _leaf(name, position):
+    """The parameter a rule's argument position feeds (where's position 0 is the condition)."""
+    return f"[{position - 1}]" if name == "where" else f"[{position}]"
+
+
+@pytest.mark.parametrize("name, position", _rules(rules.VJP_RULES))
+def test_a_vjp_rule_wrong_by_a_tenth_of_a_percent_is_caught(name, position, monkeypatch):
+    _mutated(rules.VJP_RULES, name, position, monkeypatch)
+    L, params = _objective(name)
+    if name in BYPASSED_AT_FIRST_ORDER:
+        assert gradcheck(L, params).passed
+        result = gradcheck(L, params, order=2)
+        assert {row.quantity for row in result.failures} == {"hvp"}, result
+        return
+    result = gradcheck(L, params)
+    assert not result.passed, result
+    if name in ("concatenate", "stack"):                # one rule serves every operand
+        assert failed(result) == {"[0]", "[1]"}, result
+    else:
+        assert _leaf(name, position) in failed(result), result
+
+
+@pytest.mark.parametrize("name, position", _rules(rules.JVP_RULES))
+def test_a_jvp_rule_wrong_by_a_tenth_of_a_percent_is_caught(name, position, monkeypatch):
+    _mutated(rules.JVP_RULES, name, position, monkeypatch)
+    L, params = _objective(name)
+    result = gradcheck(L, params, order=2)
+    assert not result.passed, result
+    assert {row.quantity for row in result.failures} == {"hvp"}, result
