@@ -1,0 +1,95 @@
+"""``difflab report``: the comparison report — precision, expression swell, runtime, Newton,
+gradient flow — as one HTML page with plots, tables and readings computed from the data.
+
+    from difflab.report import report
+    outcome = report()                         # quick profile, every section
+    print(outcome.folder / "report.html")
+
+Sections live in ``difflab/report/sections/``; each lists its cells for a profile and
+renders its results (see ``runner`` for the cell and resume machinery, ``page`` for the page).
+"""
+
+import importlib
+from pathlib import Path
+
+from .page import Rendered, SectionPage, write_report
+from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
+                     point_latest, read_results, report_name, run_cells, validate_line)
+
+SECTION_NAMES = ("precision", "swell", "runtime", "newton", "flow")
+DEFAULT_ROOT = Path("reports")
+
+__all__ = ["Cell", "Outcome", "Profile", "Rendered", "ReportError", "SECTION_NAMES",
+           "latest_results", "read_results", "report", "section", "validate_line"]
+
+
+def section(name):
+    """The section module ``difflab.report.sections.<name>``."""
+    if name not in SECTION_NAMES:
+        raise ReportError(f"unknown section {name!r}; choose from {', '.join(SECTION_NAMES)}")
+    return importlib.import_module(f".sections.{name}", __name__)
+
+
+def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=DEFAULT_ROOT,
+           stream=None):
+    """Run the sweeps, then write the report; an Outcome (``.folder`` holds report.html).
+
+    ``sections``: names (or section objects with NAME, TITLE, cells, render); default all.
+    ``out``: the report's folder (default ``root/<timestamp>``; with ``resume``, the folder
+    ``root/latest`` points at). ``resume`` keeps the cells already measured there.
+    """
+    if profile not in PROFILES:
+        raise ReportError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    modules = [section(s) if isinstance(s, str) else s for s in (sections or SECTION_NAMES)]
+    root = Path(root)
+    if out is not None:
+        folder = Path(out)
+    elif resume:
+        folder = root / "latest"
+        if not folder.exists():
+            raise ReportError(f"nothing to resume: {folder} does not exist; run without "
+                              "--resume, or name the report's folder with --out")
+        folder = folder.resolve()
+    else:
+        folder = root / report_name()
+    outcome = run_cells(modules, Profile(profile, seed), folder, resume, stream)
+    render(folder, modules, outcome)
+    if folder.resolve().parent == root.resolve():
+        point_latest(root, folder)
+    return outcome
+
+
+def render(folder, modules, outcome=None):
+    """Draw every section from ``folder/results.jsonl`` and write the page."""
+    lines = read_results(folder)
+    cells = latest_results(lines)
+    pages = []
+    for module in modules:
+        mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
+        ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
+        failed = [(key, line["error"]) for key, line in mine.items() if line["status"] == "failed"]
+        page = SectionPage(module.NAME, module.TITLE, Rendered(), failed)
+        try:
+            page.rendered = module.render(ok, Path(folder))
+        except Exception as error:           # noqa: BLE001  (one section must not sink the page)
+            page.error = f"{type(error).__name__}: {error}"
+        pages.append(page)
+    write_report(folder, "difflab report", pages, _meta_lines(lines, outcome))
+
+
+def _meta_lines(lines, outcome):
+    metas = [line for line in lines if line.get("type") == "meta"]
+    if not metas:
+        return []
+    meta = metas[-1]
+    machine = meta["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    out = [f"profile {meta['profile']}, seed {meta['seed']}, started {metas[0]['started']}"
+           + (f" (resumed {len(metas) - 1}×)" if len(metas) > 1 else ""),
+           f"Python {machine['python']} on {machine['platform']}, {machine['cpus']} CPUs",
+           versions]
+    if outcome is not None:
+        state = "interrupted (resume with --resume)" if outcome.interrupted else "complete"
+        out.append(f"this run: {outcome.measured} cells measured, {outcome.skipped} kept from "
+                   f"before, {len(outcome.failed)} failed, {outcome.seconds:.0f} s, {state}")
+    return out

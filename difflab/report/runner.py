@@ -1,0 +1,204 @@
+"""Sweeps → results → plots → report, a cell at a time, keeping everything measured.
+
+A *section* (``difflab/report/sections/``) lists its *cells* for a profile; each cell is one
+measurement, a function returning a JSON-able dict. The runner writes one JSON line per cell
+to ``results.jsonl`` the moment it finishes (status, seconds, seed, the result or the error),
+after a ``meta`` line with library versions and machine facts. A cell that raises is recorded
+as failed and the run goes on; Ctrl-C stops the run, and the report is still written from
+what was measured. ``resume=True`` reruns only the cells without an "ok" line.
+
+Then each section renders its plots (PNG), a table and a reading computed from the data, and
+``html.write_report`` puts them on one page with a Markdown summary beside it.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DiffLabError
+from ..progress import Progress
+
+PROFILES = ("tiny", "quick", "full")
+RESULTS = "results.jsonl"
+
+
+class ReportError(DiffLabError):
+    """The report cannot run as asked (unknown section or profile, unreadable results)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: ``run()`` returns a JSON-able dict; ``key`` is unique in its section."""
+
+    key: str
+    run: Callable[[], dict]
+
+
+@dataclass
+class Profile:
+    name: str = "quick"
+    seed: int = 0
+
+    def pick(self, tiny, quick, full):
+        """The value for this profile's size."""
+        return {"tiny": tiny, "quick": quick, "full": full}[self.name]
+
+
+@dataclass
+class Outcome:
+    """What the run did: the folder, the cells by status, and whether it was interrupted."""
+
+    folder: Path
+    measured: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+def machine_facts():
+    import matplotlib
+    import mpmath
+    import numpy
+    import sympy
+    from .. import __version__
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "processor": platform.machine(), "cpus": os.cpu_count(),
+            "versions": {"difflab": __version__, "numpy": numpy.__version__,
+                         "sympy": sympy.__version__, "mpmath": mpmath.__version__,
+                         "matplotlib": matplotlib.__version__}}
+
+
+def read_results(folder):
+    """Every JSON line of ``folder/results.jsonl`` (meta and cells), in order."""
+    path = Path(folder) / RESULTS
+    if not path.exists():
+        return []
+    lines = []
+    for number, text in enumerate(path.read_text().splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError as error:
+            if number == len(path.read_text().splitlines()):
+                continue            # a line cut by a kill mid-write; its cell reruns
+            raise ReportError(f"{path}:{number} is not JSON ({error}); delete the line or "
+                              "start a new report") from error
+    return lines
+
+
+def validate_line(line):
+    """Raise ReportError unless ``line`` is a well-formed meta or cell record."""
+    kind = line.get("type")
+    if kind == "meta":
+        required = {"started": str, "profile": str, "seed": int, "machine": dict}
+    elif kind == "cell":
+        required = {"section": str, "key": str, "status": str, "seconds": (int, float),
+                    "seed": int, "profile": str}
+    else:
+        raise ReportError(f"unknown record type {kind!r} in {line}")
+    for name, types in required.items():
+        if not isinstance(line.get(name), types):
+            raise ReportError(f"{kind} record lacks {name!r} of type {types}: {line}")
+    if kind == "cell":
+        if line["status"] not in ("ok", "failed"):
+            raise ReportError(f"cell status {line['status']!r} is neither ok nor failed")
+        if line["status"] == "ok" and not isinstance(line.get("result"), dict):
+            raise ReportError(f"ok cell {line['key']} has no result dict")
+        if line["status"] == "failed" and not isinstance(line.get("error"), str):
+            raise ReportError(f"failed cell {line['key']} has no error message")
+
+
+def latest_results(lines):
+    """{(section, key): the last cell record} — a rerun replaces an earlier failure."""
+    cells = {}
+    for line in lines:
+        if line.get("type") == "cell":
+            cells[(line["section"], line["key"])] = line
+    return cells
+
+
+def run_cells(sections, profile, folder, resume=False, stream=None):
+    """Measure every cell of ``sections`` not already measured; an Outcome."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = {key for key, line in latest_results(read_results(folder)).items()
+            if line["status"] == "ok"} if resume else set()
+    if not resume and (folder / RESULTS).exists():
+        (folder / RESULTS).unlink()
+    outcome = Outcome(folder)
+    start = time.perf_counter()
+    todo = [(section, cell) for section in sections for cell in section.cells(profile)]
+    _append(folder, {"type": "meta", "started": _now(), "profile": profile.name,
+                     "seed": profile.seed, "resume": resume, "machine": machine_facts()})
+    with Progress(len(todo), "report", stream=stream) as bar:
+        try:
+            for section, cell in todo:
+                if (section.NAME, cell.key) in done:
+                    outcome.skipped += 1
+                else:
+                    record = _measure(section, cell, profile)
+                    _append(folder, record)
+                    outcome.measured += 1
+                    if record["status"] == "failed":
+                        outcome.failed.append((section.NAME, cell.key, record["error"]))
+                bar.advance()
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _measure(section, cell, profile):
+    record = {"type": "cell", "section": section.NAME, "key": cell.key,
+              "seed": profile.seed, "profile": profile.name}
+    start = time.perf_counter()
+    try:
+        result = cell.run()
+        json.dumps(result)                     # a result that cannot be saved is a failure
+        record.update(status="ok", result=result)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:                 # noqa: BLE001  (one cell must not stop the run)
+        record.update(status="failed", error=f"{type(error).__name__}: {error}",
+                      traceback=traceback.format_exc(limit=-3))
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def _append(folder, record):
+    """One line, flushed to disk before the next cell starts."""
+    with open(Path(folder) / RESULTS, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def report_name():
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def point_latest(root, folder):
+    """``root/latest`` → ``folder`` (a relative symlink, replaced atomically)."""
+    root, folder = Path(root), Path(folder)
+    link = root / "latest"
+    temporary = root / f".latest-{os.getpid()}"
+    try:
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
+        temporary.symlink_to(os.path.relpath(folder, root))
+        os.replace(temporary, link)
+    except OSError as error:                   # a filesystem without symlinks
+        sys.stderr.write(f"difflab report: could not point {link} at {folder}: {error}\n")
