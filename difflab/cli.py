@@ -24,6 +24,24 @@ def build_parser():
                          help="differentiators to compare (default: all; see --list)")
     compare.add_argument("--list", action="store_true", help="list the differentiators")
     compare.set_defaults(run=run_compare)
+    report = commands.add_parser(
+        "report", help="run the comparison and write the HTML report (quick profile: ~2 min)",
+        description="Run the sweeps (precision, expression swell, runtime, Newton, gradient "
+                    "flow), write results as JSON lines as each cell finishes, then plots and "
+                    "one HTML page under reports/<name>/ (reports/latest points at it). Ctrl-C "
+                    "keeps what was measured; --resume continues.")
+    size = report.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_const", const="full", dest="profile",
+                      help="larger sweeps (tens of minutes)")
+    size.add_argument("--profile", choices=["tiny", "quick", "full"], dest="profile")
+    report.add_argument("--sections", nargs="+", metavar="SECTION",
+                        help="precision, swell, runtime, newton, flow (default: all)")
+    report.add_argument("--out", metavar="DIR", help="the report folder "
+                        "(default reports/<date-time>; with --resume, reports/latest)")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--resume", action="store_true",
+                        help="keep the cells already measured in the folder, run the rest")
+    report.set_defaults(run=run_report, profile="quick")
     check = commands.add_parser(
         "gradcheck", help="check the gradient of a function in your file, leaf by leaf",
         description="Check FUNC(params) in FILE.py: AD against numeric and reference "
@@ -45,6 +63,25 @@ def build_parser():
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=run_gradcheck)
     return parser
+
+
+def run_report(args, out):
+    from .errors import DiffLabError
+    from .report import report
+    try:
+        outcome = report(args.sections, args.profile, args.out, args.seed, args.resume)
+    except DiffLabError as error:
+        sys.stderr.write(f"difflab report: {error}\n")
+        return 2
+    for section, key, error in outcome.failed:
+        sys.stderr.write(f"difflab report: cell {section}/{key} failed: {error}\n")
+    out.write(f"{outcome.folder / 'report.html'}\n")
+    if outcome.interrupted:
+        sys.stderr.write(f"difflab report: interrupted after {outcome.measured} cells; the "
+                         f"report shows what was measured. Continue with: difflab report "
+                         f"--resume --out {outcome.folder}\n")
+        return 130
+    return 1 if outcome.failed else 0
 
 
 def run_gradcheck(args, out):

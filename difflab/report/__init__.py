@@ -40,7 +40,6 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
     """
     if profile not in PROFILES:
         raise ReportError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    modules = [section(s) if isinstance(s, str) else s for s in (sections or SECTION_NAMES)]
     root = Path(root)
     if out is not None:
         folder = Path(out)
@@ -52,6 +51,7 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
         folder = folder.resolve()
     else:
         folder = root / report_name()
+    modules = [section(s) if isinstance(s, str) else s for s in (sections or SECTION_NAMES)]
     outcome = run_cells(modules, Profile(profile, seed), folder, resume, stream)
     render(folder, modules, outcome)
     if folder.resolve().parent == root.resolve():

@@ -81,18 +81,29 @@ def read_results(folder):
     path = Path(folder) / RESULTS
     if not path.exists():
         return []
+    text = path.read_text()
+    rows = text.splitlines()
     lines = []
-    for number, text in enumerate(path.read_text().splitlines(), 1):
-        if not text.strip():
+    for number, row in enumerate(rows, 1):
+        if not row.strip():
             continue
         try:
-            lines.append(json.loads(text))
+            lines.append(json.loads(row))
         except json.JSONDecodeError as error:
-            if number == len(path.read_text().splitlines()):
+            if number == len(rows) and not text.endswith("\n"):
                 continue            # a line cut by a kill mid-write; its cell reruns
             raise ReportError(f"{path}:{number} is not JSON ({error}); delete the line or "
                               "start a new report") from error
     return lines
+
+
+def _drop_partial_line(path):
+    """Cut a last line left without its newline by a kill, so new lines start clean."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        path.write_text(text[:text.rfind("\n") + 1])
 
 
 def validate_line(line):
@@ -130,6 +141,8 @@ def run_cells(sections, profile, folder, resume=False, stream=None):
     """Measure every cell of ``sections`` not already measured; an Outcome."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _drop_partial_line(folder / RESULTS)
     done = {key for key, line in latest_results(read_results(folder)).items()
             if line["status"] == "ok"} if resume else set()
     if not resume and (folder / RESULTS).exists():

@@ -1,0 +1,139 @@
+"""The report machinery: cells become JSON lines as they finish, a failing cell is isolated,
+an interrupted run keeps its results and resumes measuring only what is missing, and the page
+references only images that exist.
+"""
+
+import json
+import re
+import types
+from pathlib import Path
+
+import pytest
+
+from difflab.report import (Cell, Rendered, ReportError, read_results, report, validate_line)
+from difflab.report.page import Table
+from difflab.report.runner import latest_results
+
+
+def _section(name, keys, calls, fail=(), interrupt=None):
+    """A section whose cells record their calls; ``fail`` raise, ``interrupt`` is Ctrl-C."""
+    def make(key):
+        def run():
+            calls.append(key)
+            if key in fail:
+                raise ValueError(f"cell {key} broke")
+            if key == interrupt:
+                raise KeyboardInterrupt
+            return {"value": len(key)}
+        return run
+
+    def render(results, folder):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        ax.plot([r["value"] for r in results.values()])
+        fig.savefig(Path(folder) / f"{name}.png")
+        plt.close(fig)
+        return Rendered(figures=[(f"{name}.png", f"{len(results)} cells")],
+                        tables=[Table("values", ["key", "value"],
+                                      [[k, r["value"]] for k, r in sorted(results.items())])],
+                        reading=[f"{len(results)} of {len(keys)} cells measured"])
+
+    return types.SimpleNamespace(NAME=name, TITLE=name.title(),
+                                 cells=lambda profile: [Cell(k, make(k)) for k in keys],
+                                 render=render)
+
+
+def _images(html):
+    return re.findall(r"<img src='([^']+)'", html)
+
+
+def test_a_failing_cell_is_isolated_and_shown(tmp_path):
+    calls = []
+    sections = [_section("alpha", ["a", "bb", "ccc"], calls, fail={"bb"}),
+                _section("beta", ["d"], calls)]
+    outcome = report(sections, "tiny", root=tmp_path)
+    assert calls == ["a", "bb", "ccc", "d"]             # the failure did not stop the run
+    assert outcome.failed == [("alpha", "bb", "ValueError: cell bb broke")]
+    lines = read_results(outcome.folder)
+    for line in lines:
+        validate_line(line)
+        json.dumps(line)
+    cells = latest_results(lines)
+    assert cells[("alpha", "bb")]["status"] == "failed"
+    assert cells[("alpha", "ccc")]["result"] == {"value": 3}
+    html = (outcome.folder / "report.html").read_text()
+    assert "cell bb broke" in html and "2 of 3 cells measured" in html
+    images = _images(html)
+    assert images == ["alpha.png", "beta.png"]
+    assert all((outcome.folder / image).is_file() for image in images)
+    assert "cell bb broke" in (outcome.folder / "summary.md").read_text()
+    assert (tmp_path / "latest").resolve() == outcome.folder.resolve()
+
+
+def test_an_interrupted_run_resumes_measuring_only_what_is_missing(tmp_path):
+    calls = []
+    keys = ["a", "b", "c", "d"]
+    first = report([_section("alpha", keys, calls, fail={"b"}, interrupt="c")], "tiny",
+                   root=tmp_path)
+    assert first.interrupted and calls == ["a", "b", "c"]
+    html = (first.folder / "report.html").read_text()
+    assert "1 of 4 cells measured" in html and "interrupted" in html
+    calls.clear()
+    second = report([_section("alpha", keys, calls)], "tiny", root=tmp_path, resume=True)
+    assert second.folder == first.folder.resolve()
+    assert calls == ["b", "c", "d"]                     # a was kept; b failed, so it reruns
+    assert second.skipped == 1 and second.measured == 3 and not second.failed
+    cells = latest_results(read_results(second.folder))
+    assert {key: line["status"] for (_, key), line in cells.items()} == dict.fromkeys(keys, "ok")
+    assert "4 of 4 cells measured" in (second.folder / "report.html").read_text()
+
+
+def test_a_section_that_cannot_render_does_not_sink_the_page(tmp_path):
+    broken = _section("alpha", ["a"], [])
+    broken.render = lambda results, folder: 1 / 0
+    outcome = report([broken, _section("beta", ["b"], [])], "tiny", root=tmp_path)
+    html = (outcome.folder / "report.html").read_text()
+    assert "could not be drawn" in html and "ZeroDivisionError" in html
+    assert "1 of 1 cells measured" in html
+
+
+def test_a_result_that_is_not_json_is_a_failed_cell(tmp_path):
+    section = _section("alpha", ["a"], [])
+    section.cells = lambda profile: [Cell("a", lambda: {"array": object()})]
+    outcome = report([section], "tiny", root=tmp_path)
+    assert outcome.failed and "not JSON serializable" in outcome.failed[0][2]
+
+
+def test_a_line_cut_by_a_kill_is_dropped_and_its_cell_reruns(tmp_path):
+    calls = []
+    outcome = report([_section("alpha", ["a", "b"], calls)], "tiny", root=tmp_path)
+    results = outcome.folder / "results.jsonl"
+    text = results.read_text().splitlines()
+    results.write_text("\n".join(text[:-1]) + "\n" + text[-1][:20])   # b's line half written
+    calls.clear()
+    report([_section("alpha", ["a", "b"], calls)], "tiny", root=tmp_path, resume=True)
+    assert calls == ["b"]
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "cell", "section": "a", "key": "k", "status": "maybe", "seconds": 1, "seed": 0,
+     "profile": "tiny"},
+    {"type": "cell", "section": "a", "key": "k", "status": "ok", "seconds": 1, "seed": 0,
+     "profile": "tiny"},
+    {"type": "meta", "started": "now"},
+    {"type": "other"},
+])
+def test_malformed_lines_are_rejected(bad):
+    with pytest.raises(ReportError):
+        validate_line(bad)
+
+
+def test_bad_arguments_say_what_to_do(tmp_path):
+    with pytest.raises(ReportError, match="unknown section"):
+        report(["nonsense"], root=tmp_path)
+    with pytest.raises(ReportError, match="unknown profile"):
+        report(profile="huge", root=tmp_path)
+    with pytest.raises(ReportError, match="nothing to resume"):
+        report(resume=True, root=tmp_path)
