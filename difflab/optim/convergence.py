@@ -110,10 +110,13 @@ class Iterate:
     matrix's, or the largest curvature CG met (Newton-CG), used for the round-off floor of
     ‖g‖. ``step_length`` is the line search's α; ``step_norm`` the proposed step's length
     ‖p‖ (times α for a line search; a rejected trust-region step moves nothing but is
-    recorded). ``damping`` is what was added to the Hessian: τ of the modification, the
-    trust-region multiplier λ or Levenberg–Marquardt's μ. ``radius`` is Δ_k.
-    ``inner_iterations`` counts CG iterations. ``seconds`` run from the start;
-    ``evaluations`` are cumulative up to x_k.
+    recorded; ``accepted`` says whether it was taken). ``damping`` is what was added to the
+    Hessian: τ of the modification, the trust-region multiplier λ or Levenberg–Marquardt's
+    μ. ``radius`` is Δ_k. ``inner_iterations`` counts CG iterations. ``direction`` names the
+    step: "newton", "modified-newton", "saddle-free", "trust-region", "steihaug",
+    "newton-cg", "steepest-descent", "negative-curvature" (off a saddle), "gauss-newton" or
+    "levenberg-marquardt". ``seconds`` run from the start; ``evaluations`` are cumulative
+    up to x_k.
     """
 
     k: int
@@ -138,7 +141,8 @@ class OptimizationResult:
     """The end of a run: x, f(x), ∇f(x), why it stopped, and the per-iteration trace.
 
     ``converged`` is True when a tolerance was met at a point whose Hessian has no clearly
-    negative eigenvalue; ``min_eigenvalue`` is the Hessian's smallest at x.
+    negative eigenvalue; ``min_eigenvalue`` is the Hessian's smallest at x. ``differentiator``
+    gave the gradient (Jacobian), ``hessian_differentiator`` the Hessian or its products.
     """
 
     x: np.ndarray
@@ -151,6 +155,7 @@ class OptimizationResult:
     trace: list = field(repr=False)
     method: str = ""
     differentiator: str = ""
+    hessian_differentiator: str = ""
 
     @property
     def converged(self):
@@ -166,7 +171,9 @@ class OptimizationResult:
 
     def __repr__(self):
         eig = "n/a" if self.min_eigenvalue is None else f"{self.min_eigenvalue:.3g}"
-        return (f"OptimizationResult({self.method}, {self.differentiator}: {self.status} after "
+        source = self.differentiator if self.hessian_differentiator == self.differentiator \
+            else f"{self.differentiator}, Hessian from {self.hessian_differentiator}"
+        return (f"OptimizationResult({self.method}, {source}: {self.status} after "
                 f"{self.nit} iterations, f = {self.fun:.6g}, ‖g‖ = {self.grad_norm:.3g}, "
                 f"λ_min = {eig})")
 
@@ -177,11 +184,12 @@ def clearly_negative(eigenvalue, hessian_norm, relative_error):
 
 
 class Order(NamedTuple):
-    """The observed convergence of e_{k+1} ≈ C·e_k^p over the last steps before round-off.
+    """The observed convergence e_{k+1} ≈ C·e_k^p over the last steps before round-off.
 
-    ``order`` is p, ``rate`` the ratio e_{k+1}/e_k (the linear rate; → 0 when superlinear),
-    ``constant`` C = e_{k+1}/e_k^p; each is the median over the last ``window`` steps.
-    ``orders`` are the per-step estimates, ``errors`` the sequence they came from.
+    ``order`` p and ``constant`` C are the least-squares line through the points
+    (log e_k, log e_{k+1}) of the last ``window`` steps; ``rate`` is the median ratio
+    e_{k+1}/e_k over the same steps (the linear rate; → 0 when superlinear). ``orders`` are
+    the per-step estimates log(e_{k+1}/e_k) / log(e_k/e_{k−1}), ``errors`` the sequence used.
     """
 
     order: float
@@ -192,33 +200,36 @@ class Order(NamedTuple):
 
 
 def estimated_order(trace, minimizer=None, floor=None, window=3):
-    """Observed order p_k = log(e_{k+1}/e_k) / log(e_k/e_{k−1}) over the last iterations.
+    """Observed order p of e_{k+1} ≈ C·e_k^p from the last ``window`` steps before round-off.
 
     ``trace`` is an optimizer's trace or a sequence of positive errors. From a trace the
     errors are e_k = ‖x_k − x*‖ if ``minimizer`` x* is given, else ‖∇f(x_k)‖. The sequence
     stops at the first value at or below the round-off floor, where the ratios measure
     rounding rather than the method: ``floor`` if given; for ‖g‖ from a trace 10ε·‖H_k‖·
     max(1, ‖x_k‖), the gradient's change when x_k is rounded; for ‖x_k − x*‖
-    10³ε·max(1, ‖x*‖). At least three values must remain.
+    10³ε·max(1, ‖x*‖). p is fitted, not taken from one step: the per-step estimate
+    log(e_{k+1}/e_k) / log(e_k/e_{k−1}) assumes C is the same on both steps, which on a
+    curved valley like Rosenbrock's it is not, while the fit averages over the steps.
+    At least three values (two steps) must remain.
     """
     errors, floors = _errors(trace, minimizer, floor)
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise OptimizationError(f"estimated_order: window must be an integer ≥ 1, got {window!r}")
-    above = np.flatnonzero(~(errors > floors))
-    clean = errors[: above[0] if above.size else errors.size]
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
+        raise OptimizationError(f"estimated_order: window must be an integer ≥ 2, got {window!r}")
+    below = np.flatnonzero(~(errors > floors))
+    clean = errors[: below[0] if below.size else errors.size]
     if clean.size < 3:
         raise OptimizationError(
             f"estimated_order needs at least three errors above the round-off floor, got "
             f"{clean.size} of {errors.size}; run more iterations, start farther away, or "
             "pass a lower floor")
+    logs = np.log(clean)
+    steps = min(window, clean.size - 1)
+    order, log_constant = np.polyfit(logs[-steps - 1:-1], logs[-steps:], 1)
     ratios = clean[1:] / clean[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         orders = np.log(ratios[1:]) / np.log(ratios[:-1])
-    last = slice(-min(window, orders.size), None)
-    order = float(np.median(orders[last]))
-    rate = float(np.median(ratios[-min(window, ratios.size):]))
-    constants = clean[2:][last] / clean[1:-1][last] ** order
-    return Order(order, rate, float(np.median(constants)), orders, clean)
+    return Order(float(order), float(np.median(ratios[-steps:])), float(np.exp(log_constant)),
+                 orders, clean)
 
 
 def _errors(trace, minimizer, floor):
