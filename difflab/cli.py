@@ -24,6 +24,26 @@ def build_parser():
                          help="differentiators to compare (default: all; see --list)")
     compare.add_argument("--list", action="store_true", help="list the differentiators")
     compare.set_defaults(run=run_compare)
+    optimize = commands.add_parser(
+        "optimize", help="minimize a zoo model with Newton's family or a first-order method",
+        description="Minimize MODEL's objective from its seeded start. Several --method or "
+                    "--differentiator values run every combination and print one table, so "
+                    "the effect of the Hessian's source reads side by side.")
+    optimize.add_argument("model", nargs="?", default="rosenbrock",
+                          help="a zoo model (default rosenbrock; see difflab models)")
+    optimize.add_argument("--method", nargs="+", default=["newton"], metavar="METHOD",
+                          help="newton, saddle-free, trust-region, steihaug, newton-cg, "
+                               "gauss-newton, levenberg-marquardt, sgd, momentum, nesterov, "
+                               "adagrad, rmsprop, adam, nadam (default newton)")
+    optimize.add_argument("--differentiator", nargs="+", default=["ad"], metavar="NAME",
+                          help="ad, symbolic, fd-central, complex-step, … (default ad)")
+    optimize.add_argument("--steps", type=int,
+                          help="iteration limit (Newton: 100) or steps (first-order: 500)")
+    optimize.add_argument("--lr", type=float, help="learning rate (first-order methods)")
+    optimize.add_argument("--batch-size", type=int, help="mini-batch size (first-order)")
+    optimize.add_argument("--seed", type=int, default=0)
+    optimize.add_argument("--quiet", action="store_true", help="only the final table")
+    optimize.set_defaults(run=run_optimize)
     report = commands.add_parser(
         "report", help="run the comparison and write the HTML report (quick profile: ~2 min)",
         description="Run the sweeps (precision, expression swell, runtime, Newton, gradient "
@@ -63,6 +83,30 @@ def build_parser():
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=run_gradcheck)
     return parser
+
+
+def run_optimize(args, out):
+    from .errors import DiffLabError
+    from .optim.optimize import format_summaries, optimize
+
+    def show(k, f, grad_norm):
+        out.write(f"  {k:4d}  f = {f:.12g}  ‖g‖ = {grad_norm:.3e}\n")
+        out.flush()
+    summaries = []
+    try:
+        for method in args.method:
+            for name in args.differentiator:
+                if not args.quiet:
+                    out.write(f"{method} with {name} on {args.model}:\n")
+                summaries.append(optimize(args.model, method, name, steps=args.steps,
+                                          lr=args.lr, batch_size=args.batch_size,
+                                          seed=args.seed,
+                                          callback=None if args.quiet else show))
+    except DiffLabError as error:
+        sys.stderr.write(f"difflab optimize: {error}\n")
+        return 2
+    out.write(format_summaries(summaries))
+    return 0
 
 
 def run_report(args, out):

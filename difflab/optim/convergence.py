@@ -179,8 +179,16 @@ class OptimizationResult:
 
 
 def clearly_negative(eigenvalue, hessian_norm, relative_error):
-    """λ < −(expected relative error of the Hessian)·‖H‖: negative beyond the Hessian's error."""
-    return eigenvalue is not None and eigenvalue < -relative_error * hessian_norm
+    """λ < −max(expected relative error of the Hessian, √ε)·‖H‖.
+
+    Beyond the Hessian's own error, a point that meets the gradient tolerance sits near,
+    not at, the minimizer: where the minimum is degenerate (λ_min = 0, e.g. a network that
+    fits its data exactly) the Hessian there has eigenvalues of order ‖∇³f‖·‖x − x*‖ of
+    either sign. √ε·‖H‖ covers ‖x − x*‖ up to about √ε, the distance at which a gradient
+    tolerance near 1e-10 stops.
+    """
+    floor = max(relative_error, math.sqrt(np.finfo(float).eps))
+    return eigenvalue is not None and eigenvalue < -floor * hessian_norm
 
 
 class Order(NamedTuple):
