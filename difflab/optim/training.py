@@ -101,7 +101,8 @@ def train(problem, optimizer, *, steps=None, epochs=None, batch_size=None, diffe
                 theta, state = optimizer.step(theta, grad, state)
                 work += time.perf_counter() - start
                 losses.append(loss)
-                norms.append(float(np.linalg.norm(grad)))
+                with np.errstate(over="ignore"):       # an overflowing norm is inf, said so
+                    norms.append(float(np.linalg.norm(grad)))
                 times.append(work)
                 bar.advance()
                 if step == total:
