@@ -1,0 +1,455 @@
+"""Expression swell: the size of a symbolic gradient against network depth and width, beside
+the AD tape, and the logistic map's table up to the n where the budget stops it.
+
+A size is the number of operations of the derivative as it is compiled (``swell.Sizes.ops``):
+in ``tree`` mode the gradient written out as trees (SymPy's ``diff``), in ``cse`` the same after
+common-subexpression elimination, in ``dag`` the symbolic reverse sweep over the function's
+DAG. The AD tape counts array primitives, not scalar operations, so its size does not depend on
+the width at all. A budget (tree nodes per gradient entry, seconds per stage) stops a swelling
+derivative; that stop is a result — its stage and the size reached — not a failure.
+"""
+
+from dataclasses import asdict
+from functools import partial
+
+import numpy as np
+
+from ... import ad, models, symbolic
+from ...errors import SwellLimitError
+from .. import plots
+from ..page import Rendered, Table
+from ..runner import Cell
+
+NAME = "swell"
+TITLE = "Expression swell"
+
+LOGISTIC = "logistic-map"
+# tree before cse: SymPy's cache then serves the cse mode's diff, which is the same.
+MEASURED = ("tape", "dag", "tree", "cse")
+MODES = ("tree", "cse", "dag", "tape")          # largest first, as the legends list them
+LABELS = {"tree": "symbolic tree (SymPy diff)", "cse": "symbolic after CSE",
+          "dag": "symbolic DAG (reverse sweep)", "tape": "AD tape (array nodes)"}
+NOUNS = {"tree": "the tree-mode gradient", "cse": "the gradient after CSE",
+         "dag": "the DAG program", "tape": "the AD tape"}
+STOP_HEIGHTS = {"tree": 0.96, "cse": 0.90, "dag": 0.84}   # axes fractions, one row per mode
+COLORS = {"tree": "symbolic-tree", "cse": "symbolic-cse", "dag": "symbolic-dag", "tape": "ad"}
+SERIES = {"derivative_ops": "lₙ′ by the product rule (tree)",
+          "simplified_ops": "lₙ′ expanded to a polynomial",
+          "dag_ops": "lₙ′ as a DAG program", "function_ops": "lₙ itself (tree)"}
+
+
+def _plan(profile):
+    """Sweeps and budgets per profile; the node budgets stop the tree forms of the deep nets by
+    size (the same n on every machine), the seconds only guard against a slow machine."""
+    return dict(
+        depth_width=profile.pick(2, 3, 3),
+        depths=profile.pick((1, 2, 3), (1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 5, 6, 7, 8)),
+        width_depth=profile.pick(1, 2, 2),
+        widths=profile.pick((2, 3, 4), (2, 3, 4, 6), (2, 3, 4, 6, 8, 12)),
+        budget=profile.pick(symbolic.Budget(seconds=10, derivative_nodes=300),
+                            symbolic.Budget(seconds=10, derivative_nodes=2_000),
+                            symbolic.Budget(seconds=60, derivative_nodes=10_000)),
+        logistic_n=profile.pick(8, 40, 40),
+        logistic_budget=profile.pick(symbolic.Budget(seconds=0.2), symbolic.Budget(seconds=1),
+                                     symbolic.Budget(seconds=10)))
+
+
+def _widths(width, depth):
+    """An MLP 2 → width × depth hidden layers → 1."""
+    return (2,) + (width,) * depth + (1,)
+
+
+def cells(profile):
+    plan = _plan(profile)
+    sweeps = {}              # a network on both sweeps is measured once
+    for depth in plan["depths"]:
+        sweeps.setdefault(_widths(plan["depth_width"], depth), []).append("depth")
+    for width in plan["widths"]:
+        sweeps.setdefault(_widths(width, plan["width_depth"]), []).append("width")
+    out = []
+    for widths, on in sweeps.items():
+        name = "-".join(map(str, widths))
+        for mode in MEASURED:
+            out.append(Cell(f"{name}/{mode}",
+                            partial(network_size, widths, tuple(on), mode, plan["budget"])))
+    out.append(Cell(LOGISTIC, partial(logistic_growth, plan["logistic_n"],
+                                      plan["logistic_budget"])))
+    return out
+
+
+def network_size(widths, sweeps, mode, budget):
+    """The AD tape's nodes, or the sizes of the symbolic gradient in ``mode`` (or its stop)."""
+    problem = models.get("mlp", widths=widths)
+    result = {"widths": list(widths), "depth": len(widths) - 2, "width": widths[1],
+              "sweeps": list(sweeps), "params": problem.n_params, "mode": mode}
+    if mode == "tape":
+        return {**result, "size": ad.trace(problem.objective, problem.theta0).nodes}
+    result["budget"] = asdict(budget)
+    try:
+        derivative = symbolic.derivative(problem.objective, problem.theta0, "gradient", mode,
+                                         budget)
+    except SwellLimitError as stop:
+        return {**result, "stopped": _stop(stop)}
+    return {**result, "size": derivative.sizes.ops, "sizes": asdict(derivative.sizes),
+            "seconds": dict(derivative.seconds)}
+
+
+def logistic_growth(N, budget):
+    """The logistic-map table (Baydin et al. 2018, Table 1) for n ≤ N, until the budget stops
+    it."""
+    rows, stop = symbolic.logistic_map_table(N, budget)
+    return {"N": N, "budget": asdict(budget),
+            "rows": [{"n": r.n, **{name: int(getattr(r, name)) for name in SERIES}}
+                     for r in rows],
+            "stopped": None if stop is None else {**_stop(stop), "n": len(rows) + 1}}
+
+
+def _stop(error):
+    return {"stage": error.stage, "what": error.what, "reached": float(error.reached),
+            "limit": float(error.limit)}
+
+
+def render(results, folder):
+    nets = [r for key, r in results.items() if key != LOGISTIC]
+    rendered = Rendered()
+    for axis, draw, read in (("depth", _draw_depth, _read_depth),
+                             ("width", _draw_width, _read_width)):
+        rows = [r for r in nets if axis in r["sweeps"]]
+        if rows:
+            rendered.figures.append(draw(rows, folder))
+            rendered.reading += read(rows)
+    if nets:
+        rendered.tables.append(_network_table(nets))
+    if LOGISTIC in results:
+        logistic = results[LOGISTIC]
+        if logistic["rows"]:
+            rendered.figures.append(_draw_logistic(logistic, folder))
+            rendered.tables.append(_logistic_table(logistic))
+        rendered.reading += _read_logistic(logistic)
+    return rendered
+
+
+# Data.
+
+def _series(rows, axis, mode):
+    """[(x, size)] measured and [x] stopped by the budget, for one mode along one axis."""
+    mine = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r[axis])
+    return ([(r[axis], r["size"]) for r in mine if "size" in r and r["size"] > 0],
+            [r[axis] for r in mine if "stopped" in r])
+
+
+def _params(rows, axis):
+    return sorted({(r[axis], r["params"]) for r in rows})
+
+
+def _slope(points):
+    """Least-squares slope of log size against log x (size ∝ x^slope), to two decimals."""
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return round(float(np.polyfit(x, y, 1)[0]), 2) + 0.0      # + 0.0: no "-0.00"
+
+
+def _r2(x, y):
+    """Coefficient of determination of the least-squares line through (x, y)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    residual = y - np.polyval(np.polyfit(x, y, 1), x)
+    spread = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 if spread == 0 else 1 - float(np.sum(residual ** 2)) / spread
+
+
+def _growth(points, noun, unit):
+    """How a size grows along x: geometrically ("×f per unit", f = (y_b/y_a)^(1/(b−a))) when
+    log y fits a line better than y does (or with only two points), else linearly ("+k")."""
+    (a, ya), (b, yb) = points[0], points[-1]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if len(points) >= 3 and _r2(xs, ys) > _r2(xs, np.log(ys)):
+        return f"linearly, {(yb - ya) / (b - a):+,.0f} {noun} per {unit}"
+    return f"geometrically, ×{(yb / ya) ** (1 / (b - a)):.1f} per {unit}"
+
+
+def _count(n):
+    return f"{n:,.0f}"
+
+
+def _times(ratio):
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
+
+
+def _reached(stop):
+    """The size or time at which the budget stopped a stage, in its unit."""
+    return f"{stop['reached']:.2f} s" if stop["what"] == "seconds" else _count(stop["reached"])
+
+
+def _join(words):
+    words = list(words)
+    return " and ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _range(values):
+    values = sorted(values)
+    return f"{values[0]}–{values[-1]}" if len(values) > 1 else f"{values[0]}"
+
+
+def _budget(rows):
+    budgets = [r["budget"] for r in rows if "budget" in r]
+    if not budgets:
+        return ""
+    b = budgets[0]
+    parts = [f"≤ {_count(b['derivative_nodes'])} tree nodes per gradient entry"
+             if b.get("derivative_nodes") else "",
+             f"≤ {b['seconds']:g} s per stage" if b.get("seconds") else ""]
+    return " (" + ", ".join(p for p in parts if p) + ")"
+
+
+# Readings: sentences computed from the results.
+
+def _read_depth(rows):
+    width = rows[0]["width"]
+    depths = sorted({r["depth"] for r in rows})
+    said = []
+    for mode in MODES:
+        points, _ = _series(rows, "depth", mode)
+        if len(points) >= 2:
+            noun = "nodes" if mode == "tape" else "operations"
+            said.append(f"{NOUNS[mode]} grows {_growth(points, noun, 'layer')} "
+                        f"({_count(points[0][1])} → {_count(points[-1][1])} at depths "
+                        f"{points[0][0]}–{points[-1][0]})")
+    sentences = []
+    if said:
+        sentences.append(f"Against depth (width {width}, depths {_range(depths)}): "
+                         + "; ".join(said) + ".")
+    sentences += _read_ratio(rows)
+    sentences += _read_stops(rows, "depth")
+    return sentences
+
+
+def _read_ratio(rows):
+    """The swelling forms against the DAG program at the deepest depth all three measured."""
+    sizes = {}
+    for r in rows:
+        if "size" in r:
+            sizes.setdefault(r["depth"], {})[r["mode"]] = r["size"]
+    common = [d for d, s in sizes.items() if "dag" in s and ("tree" in s or "cse" in s)]
+    if not common:
+        return []
+    depth = max(common)
+    s = sizes[depth]
+    parts = [f"{NOUNS[m]} {_times(s[m] / s['dag'])} ({_count(s[m])})"
+             for m in ("tree", "cse") if m in s]
+    return [f"At depth {depth}, the DAG program has {_count(s['dag'])} operations, "
+            + " and ".join(parts) + " as many."]
+
+
+def _read_stops(rows, axis):
+    """Which modes the budget stopped, from which x on and why; modes alike said together."""
+    stopped, finished = {}, {}
+    for mode in ("tree", "cse", "dag"):
+        points, stops = _series(rows, axis, mode)
+        if stops:
+            first = min(stops)
+            why = next(r["stopped"] for r in rows
+                       if r["mode"] == mode and r[axis] == first and "stopped" in r)
+            reason = f"{why['stage']}: {why['what']} reached {_reached(why)}"
+            stopped.setdefault((first, reason), []).append(mode)
+        elif points:
+            finished.setdefault(points[-1][0], []).append(mode)
+    done = "; ".join(f"the {_join(modes)} mode{'s' if len(modes) > 1 else ''} measured every "
+                     f"{axis} up to {last}" for last, modes in finished.items())
+    if not stopped and not finished:
+        return []
+    if not stopped:
+        return [f"No symbolic gradient reached the budget{_budget(rows)} along {axis}"
+                + (f"; {done}." if done else ".")]
+    said = [f"the {_join(modes)} mode{'s' if len(modes) > 1 else ''} from {axis} {first} on "
+            f"({reason})" for (first, reason), modes in stopped.items()]
+    return [f"The budget{_budget(rows)} stopped " + " and ".join(said)
+            + (f"; {done}." if done else ".")]
+
+
+def _read_width(rows):
+    depth = rows[0]["depth"]
+    widths = sorted({r["width"] for r in rows})
+    slopes = {}
+    for mode in MODES:
+        points, _ = _series(rows, "width", mode)
+        if len(points) >= 2:
+            slopes[mode] = _slope(points)
+    if not slopes:
+        return _read_stops(rows, "width")
+    params = _slope(_params(rows, "width")) if len(widths) >= 2 else None
+    sentence = (f"Against width ({depth} hidden layer{'s' if depth != 1 else ''}, widths "
+                f"{_range(widths)}), the fitted log-log slopes (size ∝ width^slope) are "
+                + ", ".join(f"{'AD tape' if mode == 'tape' else mode} {s:.2f}"
+                            for mode, s in slopes.items()))
+    if params is not None:
+        faster = [mode for mode, s in slopes.items() if s > params + 0.25]
+        sentence += (f"; the parameter count's slope is {params:.2f}, so "
+                     + (f"only the {_join(faster)} form{'s' if len(faster) > 1 else ''} "
+                        f"grow{'s' if len(faster) == 1 else ''} markedly faster than the "
+                        "parameters"
+                        if faster else "no form grows markedly faster than the parameters"))
+    return [sentence + "."] + _read_stops(rows, "width")
+
+
+def _read_logistic(logistic):
+    rows, stop = logistic["rows"], logistic["stopped"]
+    sentences = []
+    late = [r for r in rows if r["n"] >= 3][-4:]
+    if len(late) >= 2 and late[0]["derivative_ops"] > 0:
+        steps = late[-1]["n"] - late[0]["n"]
+
+        def per_step(name):
+            return (late[-1][name] / late[0][name]) ** (1 / steps)
+        sentences.append(
+            f"Logistic map lₙ₊₁ = 4lₙ(1 − lₙ): over n = {late[0]['n']}–{late[-1]['n']} the "
+            f"derivative as the product rule writes it grows ×{per_step('derivative_ops'):.2f} "
+            f"per step (to {_count(late[-1]['derivative_ops'])} operations), expanded to a "
+            f"polynomial ×{per_step('simplified_ops'):.2f} (to "
+            f"{_count(late[-1]['simplified_ops'])}), while the DAG program "
+            + _linear_law([(r["n"], r["dag_ops"]) for r in rows if r["n"] >= 2]) + ".")
+    if stop is not None:
+        sentences.append(f"The budget (≤ {logistic['budget']['seconds']:g} s of "
+                         f"differentiation) stopped the table at n = {stop['n']} "
+                         f"({stop['stage']}: {stop['what']} reached {_reached(stop)}).")
+    else:
+        sentences.append(f"The budget did not stop the table up to n = {logistic['N']}.")
+    return sentences
+
+
+def _linear_law(points):
+    """The per-step increment of a least-squares line, and its law a·n + b when exact."""
+    if len(points) < 2:
+        return "has too few rows to fit"
+    n, y = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
+    slope, intercept = np.polyfit(n, y, 1)
+    exact = np.allclose(slope * n + intercept, y, rtol=0, atol=1e-6)
+    law = f"{slope:.0f}n {'−' if intercept < 0 else '+'} {abs(intercept):.0f}"
+    return (f"grows by {slope:.0f} operations per step (exactly {law})" if exact else
+            f"grows by about {slope:.1f} operations per step (not exactly linearly)")
+
+
+# Figures.
+
+def _mark_stops(ax, mode, stops):
+    """A ▼ in the mode's colour near the top of the axes over each x the budget stopped."""
+    if stops:
+        ax.plot(stops, [STOP_HEIGHTS[mode]] * len(stops), "v", color=plots.color(COLORS[mode]),
+                markeredgecolor="black", markersize=9, transform=ax.get_xaxis_transform())
+    return bool(stops)
+
+
+def _finish_size_axes(ax, any_stop):
+    """Room above the curves for the ▼ rows, one legend entry explaining them, and the legend
+    beside the axes, where it hides no point."""
+    if any_stop:
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high * (high / low) ** 0.35)
+        ax.plot([], [], "v", color="white", markeredgecolor="black", markersize=9,
+                label="stopped by budget\n(colour: mode)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+
+
+def _draw_depth(rows, folder):
+    fig, ax = plots.figure(width=9)
+    any_stop = False
+    ax.set_yscale("log")
+    for mode in MODES:
+        points, stops = _series(rows, "depth", mode)
+        if points:
+            ax.plot(*zip(*points), "o-", color=plots.color(COLORS[mode]), label=LABELS[mode])
+        any_stop |= _mark_stops(ax, mode, stops)
+    ax.set_xlabel("hidden layers (depth)")
+    ax.set_ylabel("operations (symbolic) / nodes (tape)")
+    ax.set_xticks(sorted({r["depth"] for r in rows}))
+    ax.set_title(f"Gradient size against depth, width {rows[0]['width']}")
+    _finish_size_axes(ax, any_stop)
+    file = plots.save(fig, folder, f"{NAME}-depth")
+    return file, ("Size of the gradient against depth (log scale): symbolic modes in "
+                  "operations, the AD tape in array nodes; ▼ marks where the budget stopped a "
+                  "mode.")
+
+
+def _draw_width(rows, folder):
+    fig, ax = plots.figure(width=9)
+    any_stop = False
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for mode in MODES:
+        points, stops = _series(rows, "width", mode)
+        if points:
+            slope = f"\n(slope {_slope(points):.2f})" if len(points) >= 2 else ""
+            ax.plot(*zip(*points), "o-", color=plots.color(COLORS[mode]),
+                    label=LABELS[mode] + slope)
+        any_stop |= _mark_stops(ax, mode, stops)
+    widths = sorted({r["width"] for r in rows})
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("hidden width")
+    ax.set_ylabel("operations (symbolic) / nodes (tape)")
+    depth = rows[0]["depth"]
+    ax.set_title(f"Gradient size against width, {depth} hidden layer{'s' if depth != 1 else ''}")
+    _finish_size_axes(ax, any_stop)
+    file = plots.save(fig, folder, f"{NAME}-width")
+    return file, ("Size of the gradient against width (log-log) with the fitted slopes: "
+                  "size ∝ width^slope; ▼ marks where the budget stopped a mode.")
+
+
+def _draw_logistic(logistic, folder):
+    fig, ax = plots.figure()
+    rows, stop = logistic["rows"], logistic["stopped"]
+    styles = {"derivative_ops": ("o-", "symbolic-tree"), "simplified_ops": ("s-", "symbolic-cse"),
+              "dag_ops": ("^-", "symbolic-dag"), "function_ops": (".:", "reference")}
+    for name, label in SERIES.items():
+        points = [(r["n"], r[name]) for r in rows if r[name] > 0]
+        if points:
+            style, color = styles[name]
+            ax.plot(*zip(*points), style, color=plots.color(color), label=label)
+    if stop is not None:
+        ax.axvline(stop["n"], color="#c00", linestyle="--",
+                   label=f"stopped by budget (n = {stop['n']})")
+    ax.set_yscale("log")
+    ax.set_xlabel("n")
+    ax.set_ylabel("operations")
+    ax.set_title("Logistic map lₙ₊₁ = 4lₙ(1 − lₙ): size of d lₙ/dx")
+    ax.legend(fontsize=8)
+    file = plots.save(fig, folder, f"{NAME}-logistic")
+    where = (f"the dashed line is n = {stop['n']}, where the budget stopped the table"
+             if stop else f"the budget did not stop it up to n = {logistic['N']}")
+    return file, f"Growth of the logistic map's derivative (log scale), tree against DAG; {where}."
+
+
+# Tables.
+
+def _network_table(nets):
+    by_net = {}
+    for r in nets:
+        by_net.setdefault(tuple(r["widths"]), {})[r["mode"]] = r
+    header = ["network", "params", "AD tape nodes", "dag ops", "dag nodes", "cse ops",
+              "tree ops"]
+    body = []
+    for widths in sorted(by_net, key=lambda w: (len(w), w[1])):
+        cells = by_net[widths]
+        params = next(iter(cells.values()))["params"]
+        body.append(["-".join(map(str, widths)), params, _entry(cells.get("tape")),
+                     _entry(cells.get("dag")), _entry(cells.get("dag"), "dag_nodes"),
+                     _entry(cells.get("cse")), _entry(cells.get("tree"))])
+    return Table("Gradient size by network (MLP input-hidden…-output; ops as compiled)",
+                 header, body)
+
+
+def _entry(result, size=None):
+    if result is None:
+        return "—"
+    if "stopped" in result:
+        return "stopped"
+    return _count(result["sizes"][size] if size else result["size"])
+
+
+def _logistic_table(logistic):
+    body = [[r["n"]] + [_count(r[name]) for name in
+                        ("function_ops", "derivative_ops", "simplified_ops", "dag_ops")]
+            for r in logistic["rows"]]
+    stop = logistic["stopped"]
+    caption = "Logistic map: operations of lₙ and of d lₙ/dx" + (
+        f" (stopped by budget at n = {stop['n']})" if stop else "")
+    return Table(caption, ["n", "lₙ", "lₙ′ tree", "lₙ′ expanded", "lₙ′ dag"], body)
+
