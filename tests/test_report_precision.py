@@ -1,0 +1,115 @@
+"""The report's precision section: its tiny profile end to end, partial results, budget stops,
+and its measurements against truths it does not compute itself."""
+
+import json
+
+import numpy as np
+import pytest
+
+import difflab
+from difflab.errors import SwellLimitError
+from difflab.report import Profile
+from difflab.report.sections import precision
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """{key: result} of every cell of the tiny profile, run directly."""
+    return {cell.key: cell.run() for cell in precision.cells(Profile("tiny", seed=0))}
+
+
+def test_tiny_profile_has_v_curves_and_both_precisions():
+    keys = {cell.key for cell in precision.cells(Profile("tiny", seed=0))}
+    model = precision.TINY_MODEL
+    assert {f"v-curve/{model}/{method}" for method in precision.V_SCHEMES} <= keys
+    assert {f"{model}/{q}/{d}" for q in ("gradient", "hessian")
+            for d in ("float64", "float32")} <= keys
+    assert len(keys) == len(precision.cells(Profile("tiny", seed=0)))      # keys are unique
+
+
+def test_quick_profile_runs_float32_only_where_the_model_can():
+    keys = {cell.key for cell in precision.cells(Profile("quick", seed=0))}
+    assert "rosenbrock/hessian/float64" in keys and "logistic-map/gradient/float64" in keys
+    assert not any(key.startswith(("rosenbrock/", "logistic-map/")) and key.endswith("float32")
+                   for key in keys)
+    assert "mlp/gradient/float32" in keys and "mlp/hessian/float64" not in keys
+
+
+def test_results_are_json(tiny):
+    for key, result in tiny.items():
+        assert json.loads(json.dumps(result, allow_nan=False)) == result, key
+
+
+def test_render_draws_every_figure_table_and_reading(tiny, tmp_path):
+    rendered = precision.render(tiny, tmp_path)
+    assert len(rendered.figures) == 3
+    for file, caption in rendered.figures:
+        assert (tmp_path / file).stat().st_size > 0 and caption
+    assert len(rendered.tables) == 3 and all(table.rows for table in rendered.tables)
+    assert len(rendered.reading) >= 5
+    assert any("float32" in sentence for sentence in rendered.reading)
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_render_draws_what_it_has_from_half_the_cells(tiny, tmp_path, start):
+    half = dict(list(tiny.items())[start::2])
+    rendered = precision.render(half, tmp_path)
+    assert rendered.figures and rendered.reading
+    for file, _ in rendered.figures:
+        assert (tmp_path / file).exists()
+    empty = precision.render({}, tmp_path)
+    assert not empty.figures and not empty.tables and not empty.reading
+
+
+def test_the_v_curves_truth_is_the_closed_form_gradient(tiny):
+    """Logistic regression's mean binary cross-entropy has ∇_W = Xᵀ(σ(z) − y)/B and
+    ∇_b = mean(σ(z) − y)."""
+    problem = precision.edition(precision.TINY_MODEL, "float64", 0)
+    theta, X, Y = problem.theta0, problem.X, problem.Y
+    W, b = theta[:-1].reshape(-1, 1), theta[-1:]
+    residual = 1 / (1 + np.exp(-(X @ W + b))) - Y
+    closed = np.concatenate([(X.T @ residual).ravel(), residual.sum(axis=0)]) / len(X)
+    curve = tiny[f"v-curve/{precision.TINY_MODEL}/fd-central"]
+    assert curve["index"] == int(np.argmax(np.abs(closed[:-1])))     # the steepest weight
+    assert abs(curve["exact"] - closed[curve["index"]]) <= 1e-13 * abs(closed[curve["index"]])
+
+
+def test_central_difference_bottoms_out_near_the_theoretical_step(tiny):
+    curve = tiny[f"v-curve/{precision.TINY_MODEL}/fd-central"]
+    assert curve["theoretical_step"] / 10 <= curve["best_step"] <= curve["theoretical_step"] * 10
+    assert abs(curve["truncation_slope"] - 2) < 0.25
+
+
+def test_complex_step_is_exact_to_rounding_at_its_step(tiny):
+    curve = tiny[f"v-curve/{precision.TINY_MODEL}/complex-step"]
+    steps, errors = np.array(curve["steps"]), np.array(curve["errors"])
+    at_rule = errors[np.argmin(np.abs(np.log(steps / curve["theoretical_step"])))]
+    assert at_rule <= 1e-14
+    assert curve["flat_until"] >= 1e6 * curve["theoretical_step"]
+
+
+def test_float32_cannot_beat_its_rounding_floor(tiny):
+    result = tiny[f"{precision.TINY_MODEL}/gradient/float32"]
+    eps32 = float(np.finfo(np.float32).eps)
+    assert 0 < result["floor"] <= eps32
+    for row in result["methods"]:        # rounding to nearest is the closest float32 vector
+        assert row["error"] >= result["floor"] * (1 - 1e-9), row["method"]
+
+
+def test_a_symbolic_budget_stop_is_a_result_not_a_failure(monkeypatch, tmp_path):
+    class Stopped:
+        def gradient(self, f, theta):
+            raise SwellLimitError("differentiate", "derivative nodes", 3e6, 2e6)
+
+    monkeypatch.setattr(precision, "differentiator", lambda name: Stopped()
+                        if name == "symbolic-tree" else difflab.differentiator(name))
+    result = precision.error_cell(precision.TINY_MODEL, "gradient", "float64",
+                                  ("ad", "symbolic-tree"), 0)
+    rows = {row["method"]: row for row in result["methods"]}
+    assert rows["symbolic-tree"]["status"] == "budget"
+    assert "budget" in rows["symbolic-tree"]["message"]
+    assert rows["ad"]["status"] == "ok" and rows["ad"]["digits"] > 14
+    rendered = precision.render({"only": result}, tmp_path)
+    assert any("budget" in sentence and "symbolic-tree" in sentence
+               for sentence in rendered.reading)
+    assert ["budget"] == [c for row in rendered.tables[0].rows for c in row if c == "budget"]
