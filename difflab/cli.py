@@ -142,6 +142,11 @@ def run_gradcheck(args, out):
     except DiffLabError as error:
         sys.stderr.write(f"difflab gradcheck: {error}\n")
         return 2
+    except Exception:                       # noqa: BLE001  (an error in the user's own code)
+        import traceback
+        sys.stderr.write(f"difflab gradcheck: the code in {args.target} raised; nothing was "
+                         f"checked:\n{traceback.format_exc(limit=-4)}")
+        return 2
     out.write(str(result))
     return 0 if result.passed else 1
 
@@ -157,6 +162,8 @@ def _load(target):
     file = Path(path)
     if not file.is_file():
         raise DiffLabError(f"no file {path!r}")
+    if file.suffix != ".py":
+        raise DiffLabError(f"{path!r} is not a Python file (FILE.py:FUNC)")
     spec = importlib.util.spec_from_file_location(f"difflab_user_{file.stem}", file)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(file.resolve().parent))

@@ -29,7 +29,8 @@ class Cost:
     ``evaluations``/``complex_evaluations``: calls of f (numeric); ``tape_nodes``: AD tape
     length of one evaluation; ``expression_size``: operations of the compiled symbolic
     derivative. With ``measure(..., estimate=True)`` a numeric method also fills ``error``
-    (its error estimate per entry) and ``kinks`` (entries whose stencil straddles a kink).
+    (its error estimate per entry), ``kinks`` (entries whose stencil meets a kink) and
+    ``kink_jump`` (central schemes: the jump in slope where θ itself holds a kink, else 0).
     """
 
     setup_seconds: float = 0.0
@@ -40,6 +41,7 @@ class Cost:
     expression_size: int | None = None
     error: np.ndarray | None = field(default=None, repr=False)
     kinks: np.ndarray | None = field(default=None, repr=False)
+    kink_jump: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -143,11 +145,12 @@ class Numeric(Differentiator):
             result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=estimate)
             spent.error = result.error
             return result.value, spent
-        kinks = getattr(result, "entry_status", None)
+        status = getattr(result, "entry_status", None)
         return result.value, Cost(evaluations=result.evaluations,
                                   complex_evaluations=result.complex_evaluations,
                                   error=result.error,
-                                  kinks=None if kinks is None else kinks == "kink")
+                                  kinks=None if status is None else status != "ok",
+                                  kink_jump=getattr(result, "kink_jump", None))
 
 
 class Symbolic(Differentiator):

@@ -87,7 +87,7 @@ def test_hvp_matches_reference(mlp_truth):
     ref = reference.hvp(problem.objective, problem.theta0, v)
     result = hvp(problem.objective, problem.theta0, v)
     assert reference.relative_error(result.value, ref) <= 1e-9
-    assert result.gradient_evaluations == 4          # ±hv, and ±2hv for the estimate
+    assert result.gradient_evaluations == 5          # ±hv; ±2hv and θ for the estimate
     true = np.abs((np.asarray(result.value, dtype=object) - ref).astype(float))
     # truncation-dominated: |D(2h) − D(h)|/3 tracks the error to about 1%, from either side
     assert np.all(true <= 1.05 * result.error) and np.median(result.error / true) < 3
@@ -130,3 +130,16 @@ def test_second_derivatives_of_the_residual_mlp():
     assert reference.relative_error(complex_step.value, H) <= 1e-10
     values = hessian(problem.objective, problem.theta0, "values")
     assert reference.relative_error(values.value, H) <= 1e-8          # measured 1.2e-10
+
+
+def test_hvp_reports_a_kink_of_the_gradient_at_theta():
+    """f = Σ wᵢ relu(xᵢ)²/2 + x₀x₁: ∇f has a kink where xᵢ = 0 (relu), so H·v does not exist
+    there; the jump in ∇f's slope along v is wᵢvᵢ (one side wᵢ, the other 0)."""
+    w = np.array([2.0, 3.0, 5.0])
+    f = lambda x: dnp.sum(w * dnp.square(dnp.relu(x))) / 2 + x[0] * x[1]
+    theta, v = np.array([0.0, 0.7, -0.4]), np.array([0.5, 1.0, -1.0])
+    result = hvp(f, theta, v, gradient_fn=ad.grad(f))
+    assert result.kink_jump[0] == pytest.approx(w[0] * abs(v[0]), rel=1e-6)
+    assert result.kink_jump[1:].tolist() == [0.0, 0.0]
+    smooth = hvp(lambda x: dnp.sum(dnp.tanh(x)), theta, v)
+    assert not smooth.kink_jump.any()

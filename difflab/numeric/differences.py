@@ -20,6 +20,8 @@ from .stencils import stencil
 
 SCHEMES = ("forward", "backward", "central", "richardson", "complex-step")
 KINK_FACTOR = 1e3            # how far D(h) and D(2h) may disagree beyond the model
+KINK_AT_THETA_FACTOR = 100   # how far the one-sided slopes' jump must stand above round-off
+NO_KINK, KINK, KINK_AT_THETA = 0, 1, 2
 COMPLEX_CHECK_FACTOR = 10.0  # complex step vs central: allowed multiple of the error estimate
 
 
@@ -32,7 +34,10 @@ class NumericResult:
     of which ``estimate_evaluations`` went to the error estimate or the complex-step check;
     ``complex_evaluations`` counts complex ones, ``gradient_evaluations`` calls to a gradient
     (second derivatives), ``calls`` calls to the function (fewer when it is batched).
-    ``status`` is "ok" or a reason; ``entry_status`` marks each entry "ok" or "kink".
+    ``status`` is "ok" or a reason; ``entry_status`` marks each entry "ok", "kink" (a
+    stencil straddles a kink) or "kink at θ" (the one-sided derivatives at θ differ);
+    ``kink_jump`` (central schemes with an estimate) is |J|, the estimated jump in slope at
+    the "kink at θ" entries, 0 at the others.
     ``asymmetry`` is max|H − Hᵀ|/max|H| before a Hessian was symmetrized.
     """
 
@@ -48,6 +53,7 @@ class NumericResult:
     entry_status: np.ndarray | None = None
     scheme: str = ""
     asymmetry: float | None = None
+    kink_jump: np.ndarray | None = None
 
 
 # Checking inputs and outputs.
@@ -153,7 +159,10 @@ def _apply(samples, st, h, also=()):
 
 
 # The schemes; each returns (D, error, kinks, samples, h, estimate_evaluations), with D,
-# error and kinks of shape (n, m): one row per coordinate, one column per output.
+# error and kinks of shape (n, m): one row per coordinate, one column per output. kinks
+# holds NO_KINK, KINK (a stencil straddles one) or KINK_AT_THETA (the one-sided slopes at θ
+# differ: the derivative itself does not exist there); a central scheme's estimate adds
+# ``jumps`` (the jump in slope at θ where it flags one, else 0), the others None.
 
 def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True):
     """Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼ, error O(hᵖ) at h ≈ ε^(1/(p+1)); truncation from the stencil at 2h.
@@ -165,14 +174,15 @@ def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True)
     D, R = _apply(samples, st, h)
     spent = samples.evaluations
     if not estimate:
-        return D, None, None, samples, h, 0
+        return D, None, None, samples, h, 0, None
     at_theta = at_theta and scheme == "central"
     D2, R2 = _apply(samples, st, 2 * h, also=[(0, 0, 0.0)] if at_theta else ())
     truncation = np.abs(D2 - D) / (2 ** order - 1)
-    kinks = _kinks(D, D2, R, R2, h, theta, order)
+    kinks = np.where(_kinks(D, D2, R, R2, h, theta, order), KINK, NO_KINK)
+    jumps = _jumps_at_theta(samples, h, D) if at_theta else None
     if at_theta:
-        kinks |= _kinks_at_theta(samples, h)
-    return D, truncation + R, kinks, samples, h, samples.evaluations - spent
+        kinks = np.where(jumps > 0, KINK_AT_THETA, kinks)
+    return D, truncation + R, kinks, samples, h, samples.evaluations - spent, jumps
 
 
 def _kinks(D, D2, R, R2, h, theta, order):
@@ -189,29 +199,38 @@ def _kinks(D, D2, R, R2, h, theta, order):
     return np.abs(D2 - D) > KINK_FACTOR * model
 
 
-def _kinks_at_theta(samples, h):
-    """Entries with a kink at θ itself: the one-sided slopes differ by a jump that does not
-    shrink with h.
+def slope_jump(center, up, down, up2, down2, h, eps, truncation):
+    """|J| where the one-sided slopes at θ differ by a jump J that does not shrink with h,
+    else 0; elementwise over F's outputs, from F at θ, θ ± h·e and θ ± 2h·e.
 
-    S(h) = (F(θ + heⱼ) − 2F(θ) + F(θ − heⱼ))/h is the forward slope minus the backward one:
-    h·F'' + O(h³) for a smooth F, so S(2h) ≈ 2·S(h) (or up to 8·S(h) where F'' vanishes);
-    a jump J in slope at θ gives S(h) = S(2h) = J. Flagged where S(h) stands 100 times above
-    its round-off ε(|F₊| + 2|F₀| + |F₋|)/h and S(2h)/S(h) lies within (0.5, 1.5). Costs one
-    evaluation, F(θ), in the central scheme's estimate; its symmetric differences miss this
-    kink, as they average the two sides at every step. (Richardson keeps its 2·levels·n
-    evaluations and does not look for it.)
+    S(h) = (F(θ + he) − 2F(θ) + F(θ − he))/h is the forward slope minus the backward one:
+    J + h·F″ + O(h³), with J the jump in slope at θ (0 where F is smooth), so the
+    extrapolation 2S(h) − S(2h) = J − h³F⁗/2 + … removes the curvature term. Flagged where
+    it stands KINK_AT_THETA_FACTOR times above its round-off 2R(h) + R(2h), with
+    R(h) = ε(|F₊| + 2|F₀| + |F₋|)/h, and KINK_FACTOR times above ``truncation``, the size of
+    the h³ term (which matters at the wider steps of order 4); a kink within h of θ is
+    flagged too. Central differences, which average the two sides at every step, miss it.
     """
+    S1, S2 = (up - 2 * center + down) / h, (up2 - 2 * center + down2) / (2 * h)
+    R1 = eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / h
+    R2 = eps * (np.abs(up2) + 2 * np.abs(center) + np.abs(down2)) / (2 * h)
+    jump = np.abs(2 * S1 - S2)
+    return np.where(jump > KINK_AT_THETA_FACTOR * (2 * R1 + R2) + KINK_FACTOR * truncation,
+                    jump, 0.0)
+
+
+def _jumps_at_theta(samples, h, D):
+    """``slope_jump`` along each coordinate, with the h³ term modelled as ``_kinks`` does,
+    (h/s)³·|D| on the unit scale s = max(|θⱼ|, 1). Costs one evaluation, F(θ), in the central
+    scheme's estimate; Richardson keeps its 2·levels·n evaluations and does not look."""
     eps = step_rules.epsilon(samples.theta)
     center = samples.at(0, 0, 0.0)
     rows = []
     for j, hj in enumerate(h):
-        slopes = []
-        for step in (hj, 2 * hj):
-            up, down = samples.at(j, 1, step), samples.at(j, -1, step)
-            slopes.append(((up - 2 * center + down) / step,
-                           eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / step))
-        (S1, R1), (S2, _) = slopes
-        rows.append((np.abs(S1) > 100 * R1) & (np.abs(S2 - S1) < 0.5 * np.abs(S1)))
+        truncation = (hj / max(abs(samples.theta[j]), 1)) ** 3 * np.abs(D[j])
+        rows.append(slope_jump(center, samples.at(j, 1, hj), samples.at(j, -1, hj),
+                               samples.at(j, 1, 2 * hj), samples.at(j, -1, 2 * hj), hj, eps,
+                               truncation))
     return np.array(rows)
 
 
@@ -244,7 +263,7 @@ def _richardson(F, theta, levels, step, name, scalar):
     h = step_rules.step(theta, 1, 2 * levels, override=step, c=1.0)
     samples = Samples(F, theta, name, scalar)
     rows = [_apply(samples, st, h / 2 ** k) for k in range(levels)]
-    kinks = _halving_kinks(rows)
+    kinks = np.where(_halving_kinks(rows), KINK, NO_KINK)
     T = [[D] for D, _ in rows]
     R = [[r] for _, r in rows]
     for k in range(1, levels):
@@ -253,7 +272,7 @@ def _richardson(F, theta, levels, step, name, scalar):
             T[k].append(T[k][l - 1] + (T[k][l - 1] - T[k - 1][l - 1]) / factor)
             R[k].append(R[k][l - 1] + (R[k][l - 1] + R[k - 1][l - 1]) / factor)
     best, previous = T[-1][-1], T[-1][-2]
-    return best, np.abs(best - previous) + R[-1][-1], kinks, samples, h, 0
+    return best, np.abs(best - previous) + R[-1][-1], kinks, samples, h, 0, None
 
 
 def _complex_step(F, theta, step, name, scalar):
@@ -276,7 +295,7 @@ def _complex_step(F, theta, step, name, scalar):
     D = np.array(columns)
     eps = step_rules.epsilon(theta)
     error = eps * (4 * np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0) / 10)
-    return D, error, None, None, h, 0
+    return D, error, None, None, h, 0, None
 
 
 def _imaginary(out, name, scalar, j, h):
@@ -336,7 +355,7 @@ def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar
         parts = _complex_step(F, theta, step, name, scalar)
     else:
         raise DiffLabError(f"{name}: unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    D, error, kinks, samples, h, extra = parts
+    D, error, kinks, samples, h, extra, jumps = parts
     result = NumericResult(D, error, h, samples.evaluations if samples else 0,
                            estimate_evaluations=extra, scheme=scheme,
                            calls=samples.calls if samples else theta.size)
@@ -345,13 +364,15 @@ def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar
         if check:
             _check_analytic(F, theta, D, result, name, scalar)
     _set_status(result, kinks, D.shape)
+    result.kink_jump = jumps
     return result
 
 
 def _set_status(result, kinks, shape):
     status = np.full(shape, "ok", dtype=object)
     if kinks is not None and kinks.any():
-        status[kinks] = "kink"
+        status[kinks == KINK] = "kink"
+        status[kinks == KINK_AT_THETA] = "kink at θ"
         entries = sorted(set(np.argwhere(kinks)[:, 0].tolist()))
         result.status = f"kink: a stencil straddles a kink along coordinates {entries[:20]}"
     result.entry_status = status
@@ -361,6 +382,7 @@ def _reshaped(result, reshape):
     result.value = reshape(result.value)
     result.error = None if result.error is None else reshape(result.error)
     result.entry_status = reshape(result.entry_status)
+    result.kink_jump = None if result.kink_jump is None else reshape(result.kink_jump)
     return result
 
 
@@ -390,14 +412,15 @@ def _check_analytic(F, theta, D, result, name, scalar):
     """
     if _seen(F):
         return
-    D_c, error, kinks, samples, _, _ = _plain(F, theta, "central", 2, None, True, name, scalar)
+    D_c, error, kinks, samples, _, _, _ = _plain(F, theta, "central", 2, None, True, name,
+                                                 scalar)
     result.evaluations += samples.evaluations
     result.estimate_evaluations += samples.evaluations
     result.calls += samples.calls
     scale = np.max(np.abs(D_c), initial=0.0) * np.sqrt(step_rules.epsilon(theta))
     # at a kink the complex step takes one side (as AD does) and central differences the
     # average: a disagreement there says nothing about analyticity
-    bad = (np.abs(D - D_c) > COMPLEX_CHECK_FACTOR * error + scale) & ~kinks
+    bad = (np.abs(D - D_c) > COMPLEX_CHECK_FACTOR * error + scale) & (kinks == NO_KINK)
     if bad.any():
         entries = sorted(set(np.argwhere(bad)[:, 0].tolist()))
         warnings.warn(ComplexStepWarning(

@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import DiffLabError, ShapeError
 from ..progress import Progress
 from . import steps as step_rules
-from .differences import NumericResult, Samples, as_theta, gradient, jacobian
+from .differences import (NumericResult, Samples, as_theta, gradient, jacobian,
+                          slope_jump)
 
 METHODS = ("values", "gradient", "complex-step")
 
@@ -172,7 +173,10 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
     """H(θ)·v ≈ (∇f(θ + hv) − ∇f(θ − hv))/2h, error O(h²), h = (3ε)^(1/3)·max(‖θ‖∞, 1)/‖v‖∞.
 
     The gradient is ``gradient_fn`` or, by default, the complex-step gradient of f. The
-    truncation is estimated by the same difference at 2h (two more gradients), |D(2h) − D(h)|/3.
+    estimate costs three more gradients: the same difference at 2h gives the truncation,
+    |D(2h) − D(h)|/3, and with ∇f(θ) it gives ``kink_jump``, the jump in ∇f's slope along v
+    where the gradient has a kink at θ (``differences.slope_jump``; 0 elsewhere), where H·v
+    does not exist.
     """
     theta = as_theta(theta, "hvp")
     v = np.asarray(v, dtype=theta.dtype)
@@ -186,18 +190,19 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
     h = step if step is not None else \
         step_rules.step(np.array([np.max(np.abs(theta))]), 1, 2)[0] / norm
     counted = _CountedGradient(f, gradient_fn)
-    value, error = _directional(counted, theta, v, h)
-    if estimate:
-        coarse, _ = _directional(counted, theta, v, 2 * h)
-        error = error + np.abs(coarse - value) / 3
-    return NumericResult(value, error, np.array([h]), counted.evaluations,
-                         complex_evaluations=counted.complex_evaluations,
-                         gradient_evaluations=counted.calls, scheme="hvp",
-                         estimate_evaluations=2 if estimate else 0, entry_status=ok)
-
-
-def _directional(gradient_at, theta, v, h):
-    """(∇f(θ + hv) − ∇f(θ − hv))/2h and its round-off ε·(|∇f(θ+hv)| + |∇f(θ−hv)|)/2h."""
-    up, down = gradient_at(theta + h * v), gradient_at(theta - h * v)
     eps = step_rules.epsilon(theta)
-    return (up - down) / (2 * h), eps * (np.abs(up) + np.abs(down)) / (2 * h)
+    up, down = counted(theta + h * v), counted(theta - h * v)
+    value = (up - down) / (2 * h)
+    error = eps * (np.abs(up) + np.abs(down)) / (2 * h)
+    result = NumericResult(value, error, np.array([h]), 0, scheme="hvp", entry_status=ok)
+    if estimate:
+        up2, down2 = counted(theta + 2 * h * v), counted(theta - 2 * h * v)
+        result.error = error + np.abs((up2 - down2) / (4 * h) - value) / 3
+        result.kink_jump = slope_jump(counted(theta), up, down, up2, down2, h, eps,
+                                      (h * norm / max(np.max(np.abs(theta)), 1)) ** 3
+                                      * np.abs(value))
+        result.estimate_evaluations = 3
+    result.evaluations = counted.evaluations
+    result.complex_evaluations = counted.complex_evaluations
+    result.gradient_evaluations = counted.calls
+    return result
