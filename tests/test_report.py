@@ -137,3 +137,70 @@ def test_bad_arguments_say_what_to_do(tmp_path):
         report(profile="huge", root=tmp_path)
     with pytest.raises(ReportError, match="nothing to resume"):
         report(resume=True, root=tmp_path)
+
+
+# The real sections, end to end on the tiny profile.
+
+def test_the_tiny_profile_runs_end_to_end_with_one_cell_made_to_fail(tmp_path, monkeypatch):
+    from difflab.report import SECTION_NAMES, section
+    flow = section("flow")
+    original = flow.cells
+
+    def with_a_broken_cell(profile):
+        cells = original(profile)
+        broken = cells[0]
+        return [Cell(broken.key, lambda: 1 / 0)] + cells[1:]
+    monkeypatch.setattr(flow, "cells", with_a_broken_cell)
+    outcome = report(profile="tiny", root=tmp_path)
+    assert not outcome.interrupted
+    assert [(s, error) for s, _, error in outcome.failed] == [
+        ("flow", "ZeroDivisionError: division by zero")]
+    lines = read_results(outcome.folder)
+    for line in lines:
+        validate_line(line)
+    cells = latest_results(lines)
+    measured = {s for (s, _), line in cells.items() if line["status"] == "ok"}
+    assert measured == set(SECTION_NAMES)                  # every section has results
+    html = (outcome.folder / "report.html").read_text()
+    images = _images(html)
+    assert len(images) >= 2 * len(SECTION_NAMES)
+    assert all((outcome.folder / image).is_file() for image in images)
+    assert "could not be drawn" not in html
+    assert html.count("cell(s) failed") == 1 and "division by zero" in html
+    for name in SECTION_NAMES:
+        assert f"<section id='{name}'>" in html
+
+
+def test_the_command_resumes_an_interrupted_report(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the third cell: exit 130 and a page; --resume measures the rest only."""
+    import io
+    from difflab.cli import main
+    from difflab.report import section
+    newton = section("newton")
+    original = newton.cells
+    ran = []
+
+    def interrupted_at(key):
+        def cells(profile):
+            out = []
+            for cell in original(profile):
+                def run(cell=cell):
+                    if cell.key == key:
+                        raise KeyboardInterrupt
+                    ran.append(cell.key)
+                    return cell.run()
+                out.append(Cell(cell.key, run))
+            return out
+        return cells
+    keys = [cell.key for cell in original(__import__("difflab").report.Profile("tiny"))]
+    monkeypatch.setattr(newton, "cells", interrupted_at(keys[2]))
+    folder = tmp_path / "run"
+    argv = ["report", "--profile", "tiny", "--sections", "newton", "--out", str(folder)]
+    assert main(argv, out=io.StringIO()) == 130
+    assert "--resume" in capsys.readouterr().err and ran == keys[:2]
+    assert (folder / "report.html").is_file()
+    monkeypatch.setattr(newton, "cells", interrupted_at(None))
+    ran.clear()
+    out = io.StringIO()
+    assert main(argv + ["--resume"], out=out) == 0
+    assert ran == keys[2:] and out.getvalue().strip() == str(folder / "report.html")
