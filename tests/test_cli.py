@@ -62,7 +62,7 @@ def test_readme_opens_with_the_two_commands_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     first_block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     commands = [re.sub(r"\s+#.*$", "", line) for line in first_block.strip().splitlines()]
-    assert commands == ["pip install -e . && difflab models", 'pip install -e ".[test]" && pytest']
+    assert commands == ["pip install -e . && difflab report", 'pip install -e ".[test]" && pytest']
     ci_commands = [line for line in ci.splitlines() if line.startswith("pip install")]
     assert ci_commands == commands
 

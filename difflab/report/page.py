@@ -114,7 +114,8 @@ def _markdown(title, pages, meta_lines):
         lines += [f"## {page.title}", ""]
         if page.error:
             lines += [f"**This section could not be drawn:** `{page.error}`", ""]
-        lines += [sentence for sentence in page.rendered.reading] + [""]
+        for sentence in page.rendered.reading:
+            lines += [sentence, ""]
         lines += [f"![{caption}]({file})" for file, caption in page.rendered.figures] + [""]
         for table in page.rendered.tables:
             lines += [f"**{table.caption}**", "",
