@@ -616,3 +616,13 @@ def test_weight_gradient_written_into_theta_matches_the_reference(case):
     }
     f = functions[case]
     assert reference.relative_error(ad.grad(f)(theta), reference.gradient(f, theta)) < 1e-14
+
+
+def test_slices_of_an_intermediate_value_leave_no_gaps_uninitialized():
+    """Found in review: slices of x·2 (not of the input) were assembled into an uninitialized
+    array whose gaps were zeroed only after it had been used (a TypeError, or garbage)."""
+    f = lambda x: dnp.sum(dnp.tanh(x * 2)[1:3] * 3) + dnp.sum((x * 2)[4:])
+    theta = np.linspace(-1, 1, 6)
+    truth = reference.gradient(f, theta)
+    assert reference.relative_error(ad.grad(f)(theta), truth) <= 1e-13
+    assert ad.grad(lambda x: dnp.sum((x * 2)[1:]))(np.ones(3)).tolist() == [0.0, 2.0, 2.0]

@@ -469,6 +469,8 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
         node = tape[index]
         if g is None or node is None:
             continue
+        if index in pieces:      # an intermediate value assembled from slices: complete it
+            _zero_gaps(g, pieces.pop(index))
         if index != output.index:
             cotangents[index] = None
         primitive = node.primitive
