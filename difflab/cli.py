@@ -28,7 +28,8 @@ def build_parser():
         "optimize", help="minimize a zoo model with Newton's family or a first-order method",
         description="Minimize MODEL's objective from its seeded start. Several --method or "
                     "--differentiator values run every combination and print one table, so "
-                    "the effect of the Hessian's source reads side by side.")
+                    "the effect of the Hessian's source reads side by side. Exit status 1 if "
+                    "a Newton-family run did not converge.")
     optimize.add_argument("model", nargs="?", default="rosenbrock",
                           help="a zoo model (default rosenbrock; see difflab models)")
     optimize.add_argument("--method", nargs="+", default=["newton"], metavar="METHOD",
@@ -106,7 +107,7 @@ def run_optimize(args, out):
         sys.stderr.write(f"difflab optimize: {error}\n")
         return 2
     out.write(format_summaries(summaries))
-    return 0
+    return 1 if any(s.converged is False for s in summaries) else 0
 
 
 def run_report(args, out):

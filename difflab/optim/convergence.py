@@ -24,8 +24,12 @@ class OptimizationError(DiffLabError, ValueError):
 
 STATUSES = {
     "gradient-norm": "‖g‖ ≤ gtol",
-    "relative-gradient-norm": "‖g‖ ≤ rtol·‖g₀‖",
-    "step-size": "the step (a trust region's proposed step) is ≤ xtol·max(1, ‖x‖)",
+    "relative-gradient-norm": "‖g‖·max(1, ‖x‖) ≤ rtol·|f|: f changes by less than rtol "
+                              "relatively for a relative change of x",
+    "step-size": "a full step (not shortened by the line search, inside the trust region, "
+                 "accepted by Levenberg–Marquardt) is ≤ xtol·max(1, ‖x‖)",
+    "round-off": "no step decreased f, and ‖g‖ is within its round-off, 100ε·‖H‖·max(1, ‖x‖): "
+                 "no further progress is possible in float64",
     "f-change": "|f_k − f_{k+1}| ≤ ftol·max(|f_k|, |f_{k+1}|)",
     "iteration-limit": "maxiter iterations without meeting a tolerance",
     "saddle": "a tolerance was met where the Hessian has a clearly negative eigenvalue, so "
@@ -33,18 +37,22 @@ STATUSES = {
     "line-search-failure": "no step along the search direction decreased f, not even by the "
                            "round-off allowance; the gradient and f disagree",
 }
-CONVERGED = ("gradient-norm", "relative-gradient-norm", "step-size", "f-change")
+CONVERGED = ("gradient-norm", "relative-gradient-norm", "step-size", "f-change", "round-off")
 
 
 @dataclass(frozen=True)
 class Tolerances:
     """When to stop; the first test met names the status.
 
-    gtol: absolute gradient norm. rtol: gradient norm relative to the start's, ‖g‖ ≤ rtol·‖g₀‖
-    (PETSc/TAO's gttol), which does not change when f is scaled. xtol: step size relative to
-    max(1, ‖x‖); the default, ε, stops only when x no longer moves. ftol: relative change of
-    f, off by default — near a minimizer f resolves x only to about √(ε|f|/λ_min) (the flat
-    bottom), far coarser than the gradient does, so an f test would stop early.
+    gtol: absolute gradient norm. rtol: the scaled gradient ‖g‖·max(1, ‖x‖)/|f| (Dennis &
+    Schnabel §7.2), the relative change of f per relative change of x, which does not change
+    when f is scaled; it never fires where f → 0 (zero-residual problems), where gtol does.
+    xtol: size of a full step relative to max(1, ‖x‖); the default, ε, stops only when x no
+    longer moves. Only full steps count (the optimizers pass None otherwise): a step the line
+    search shortened or the trust region capped is small because the model is distrusted
+    (a jump in f, a wrong gradient, a collapsed radius), not because x* is near. ftol: relative change of f, off by default — near a
+    minimizer f resolves x only to about √(ε|f|/λ_min) (the flat bottom), far coarser than
+    the gradient does, so an f test would stop early.
     """
 
     gtol: float = 1e-10
@@ -63,14 +71,16 @@ class Tolerances:
                 or self.maxiter < 0:
             raise OptimizationError(f"maxiter must be an integer ≥ 0, got {self.maxiter!r}")
 
-    def met(self, grad_norm, grad_norm0, x_norm, step=None, f_before=None, f_after=None):
+    def met(self, grad_norm, f, x_norm, step=None, f_before=None, f_after=None):
         """The status of the first tolerance met, or None.
 
-        ``step`` and the f pair describe the step that led here (None at the start).
+        ``f`` is f at the current point; ``step`` and the f pair describe the step that led
+        here (None at the start).
         """
+        scaled = grad_norm * max(1.0, x_norm)
         if grad_norm <= self.gtol:
             return "gradient-norm"
-        if grad_norm <= self.rtol * grad_norm0:
+        if scaled <= self.rtol * abs(f):
             return "relative-gradient-norm"
         if step is not None and step <= self.xtol * max(1.0, x_norm):
             return "step-size"
@@ -179,16 +189,13 @@ class OptimizationResult:
 
 
 def clearly_negative(eigenvalue, hessian_norm, relative_error):
-    """λ < −max(expected relative error of the Hessian, √ε)·‖H‖.
+    """λ < −(expected relative error of the Hessian)·‖H‖: negative beyond the Hessian's error.
 
-    Beyond the Hessian's own error, a point that meets the gradient tolerance sits near,
-    not at, the minimizer: where the minimum is degenerate (λ_min = 0, e.g. a network that
-    fits its data exactly) the Hessian there has eigenvalues of order ‖∇³f‖·‖x − x*‖ of
-    either sign. √ε·‖H‖ covers ‖x − x*‖ up to about √ε, the distance at which a gradient
-    tolerance near 1e-10 stops.
+    Necessary, not sufficient, for a saddle: near a degenerate minimum (λ_min = 0, e.g. a
+    network that fits its data exactly) the Hessian has eigenvalues of order
+    ‖∇³f‖·‖x − x*‖ of either sign; ``Run`` then probes f along the eigenvector.
     """
-    floor = max(relative_error, math.sqrt(np.finfo(float).eps))
-    return eigenvalue is not None and eigenvalue < -floor * hessian_norm
+    return eigenvalue is not None and eigenvalue < -relative_error * hessian_norm
 
 
 class Order(NamedTuple):
@@ -244,6 +251,8 @@ def _errors(trace, minimizer, floor):
     """The error sequence and its per-entry round-off floor."""
     records = list(trace)
     if records and all(isinstance(r, Iterate) for r in records):
+        # a rejected trust-region step repeats x_k: one record per point
+        records = [r for r in records if r.accepted is not False]
         if minimizer is not None:
             target = np.asarray(minimizer, dtype=float)
             if target.shape != records[0].x.shape:

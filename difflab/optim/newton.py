@@ -115,14 +115,15 @@ def newton_cg(f, x0, differentiator="ad", *, hessian_differentiator=None,
             direction = "steepest-descent" if exit == "first-negative-curvature" else "newton-cg"
         alpha, f_new = backtracking(objective, x, fx, p, g @ p)
         if alpha is None:
-            status = "saddle" if escape else "line-search-failure"
             lowest = lowest or smallest_eigenpair(product, x.size)
+            status = "saddle" if escape else run.failed_search(x, g, lowest[1])
             return run.finish(k, x, fx, g, status, min_eigenvalue=lowest[0],
                               hessian_norm=lowest[1])
         run.record(k, x, fx, g, hessian_norm=largest, step_length=alpha,
                    step_norm=alpha * np.linalg.norm(p), accepted=True, inner_iterations=inner,
                    direction=direction)
-        moved, f_before = alpha * np.linalg.norm(p), fx
+        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
+        f_before = fx
         x, fx = x + alpha * p, f_new
         g = objective.gradient(x)
 
@@ -171,14 +172,17 @@ def _gauss_newton(run, residuals, x, r, J):
         if status is None:
             p = np.linalg.lstsq(J, -r, rcond=None)[0]
             alpha, _ = backtracking(objective, x, fx, p, g @ p, residuals)
-            status = None if alpha is not None else "line-search-failure"
+            if alpha is None:
+                lowest = lowest or _true_curvature(run, x)()
+                status = run.failed_search(x, g, lowest[1])
         if status:
             lowest = lowest or _true_curvature(run, x)()
             return run.finish(k, x, fx, g, status, min_eigenvalue=lowest[0],
                               hessian_norm=lowest[1])
         run.record(k, x, fx, g, hessian_norm=2 * np.linalg.norm(J, 2) ** 2, step_length=alpha,
                    step_norm=alpha * np.linalg.norm(p), accepted=True, direction="gauss-newton")
-        moved, f_before = alpha * np.linalg.norm(p), fx
+        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
+        f_before = fx
         x = x + alpha * p
         r, J = _residuals(objective, residuals, x), objective.jacobian(residuals, x)
 
@@ -208,7 +212,7 @@ def _levenberg_marquardt(run, residuals, x, r, J):
         run.record(k, x, fx, g, hessian_norm=2 * np.linalg.norm(J, 2) ** 2,
                    step_norm=np.linalg.norm(p), accepted=rho > 0, damping=mu,
                    direction="levenberg-marquardt")
-        proposed = np.linalg.norm(p)
+        proposed = np.linalg.norm(p) if rho > 0 else None      # accepted steps only
         if rho > 0:
             mu, nu = mu * max(1 / 3, 1 - (2 * rho - 1) ** 3), 2.0
             f_before, x = fx, x + p
@@ -255,11 +259,12 @@ def _line_search(run, x, fx, modification):
             direction = "newton" if tau == 0 else "saddle-free"
         alpha, f_new = backtracking(objective, x, fx, p, g @ p)
         if alpha is None:
-            return run.finish(k, x, fx, g, "saddle" if escape else "line-search-failure",
-                              **state)
+            status = "saddle" if escape else run.failed_search(x, g, summary[1])
+            return run.finish(k, x, fx, g, status, **state)
         run.record(k, x, fx, g, **state, step_length=alpha, step_norm=alpha * np.linalg.norm(p),
                    accepted=True, damping=tau, direction=direction)
-        moved, f_before = alpha * np.linalg.norm(p), fx
+        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
+        f_before = fx
         x, fx = x + alpha * p, f_new
         g = objective.gradient(x)
 
@@ -297,7 +302,7 @@ def _trust_region(run, x, fx, subproblem, radius, max_radius):
         run.record(k, x, fx, g, **state, step_norm=step, accepted=rho > ACCEPT,
                    damping=multiplier, radius=radius, inner_iterations=inner,
                    direction=direction)
-        proposed = step
+        proposed = step if step < (1 - 1e-8) * radius else None  # inside the region only
         radius = updated_radius(rho, radius, step, max_radius)
         if rho > ACCEPT:
             f_before, x, fx = fx, x + p, f_trial
@@ -538,16 +543,39 @@ class Run:
         clearly negative λ₁ there makes the point a saddle, to escape (``escape_saddles``,
         while iterations remain) or to report.
         """
-        status = self.tolerances.met(float(np.linalg.norm(g)), self.grad_norm0,
+        status = self.tolerances.met(float(np.linalg.norm(g)), fx,
                                      float(np.linalg.norm(x)), step, f_before, fx)
         if status is None:
             return ("iteration-limit" if k >= self.tolerances.maxiter else None), False, None
         lowest = curvature()
-        if status in CONVERGED and clearly_negative(lowest[0], lowest[1], self.curvature_error):
+        if status in CONVERGED and clearly_negative(lowest[0], lowest[1], self.curvature_error) \
+                and self.descends(x, fx, lowest[0], lowest[2]):
             if self.escape_saddles and k < self.tolerances.maxiter:
                 return None, True, lowest
             return "saddle", False, lowest
         return status, False, lowest
+
+    def failed_search(self, x, g, hessian_norm):
+        """Why no step decreased f: "round-off" where ‖g‖ is within 100ε·‖H‖·max(1, ‖x‖),
+        the change of ∇f when x is rounded, so no direction can be trusted to descend;
+        "line-search-failure" (f and its gradient disagree) otherwise."""
+        floor = 100 * EPS * (hessian_norm or 0.0) * max(1.0, float(np.linalg.norm(x)))
+        return "round-off" if np.linalg.norm(g) <= floor else "line-search-failure"
+
+    def descends(self, x, fx, eigenvalue, q):
+        """Does f fall along ±q as the curvature λ < 0 says? The probe step t makes the
+        predicted fall ½|λ|t² 10⁴ times f's rounding, ε·max(|f|, 1e-100); f must fall by
+        half of it on one side. At a degenerate minimum, whose λ < 0 is an artefact of being
+        near (not at) x*, f rises or stays on both sides."""
+        if q is None:
+            return True
+        fall = 1e4 * EPS * max(abs(fx), 1e-100)
+        t = math.sqrt(2 * fall / abs(eigenvalue))
+        for side in (t, -t):
+            value = self.objective.trial_value(x + side * np.asarray(q))
+            if value is not None and value < fx - fall / 2:
+                return True
+        return False
 
     def record(self, k, x, fx, g, **fields):
         iterate = Iterate(k, float(fx), float(np.linalg.norm(g)), x.copy(),

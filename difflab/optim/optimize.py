@@ -51,6 +51,7 @@ class Summary:
     hessian_calls: int
     min_eigenvalue: float | None = None
     trace: list = field(default_factory=list, repr=False)
+    converged: bool | None = None          # Newton's family only
 
 
 def optimize(model="mlp", method="newton", differentiator="ad", *, steps=None, lr=None,
@@ -72,7 +73,8 @@ def optimize(model="mlp", method="newton", differentiator="ad", *, steps=None, l
 
 
 def _second_order(problem, method, differentiator, steps, callback):
-    options = dict(SECOND_ORDER[method], maxiter=steps or DEFAULT_STEPS["second"])
+    options = dict(SECOND_ORDER[method],
+                   maxiter=DEFAULT_STEPS["second"] if steps is None else steps)
     if callback is not None:
         options["callback"] = lambda it: callback(it.k, it.f, it.grad_norm)
     start = time.perf_counter()
@@ -92,13 +94,13 @@ def _second_order(problem, method, differentiator, steps, callback):
     return Summary(problem.name, method, differentiator, result.status, result.nit,
                    trace[0][1], result.fun, result.grad_norm, seconds,
                    calls.gradient + calls.jacobian, calls.hessian + calls.hvp,
-                   result.min_eigenvalue, trace)
+                   result.min_eigenvalue, trace, result.converged)
 
 
 def _first_order(problem, method, differentiator, steps, lr, batch_size, seed):
     optimizer = OPTIMIZERS[method](**({} if lr is None else {"lr": lr}))
     start = time.perf_counter()
-    history = train(problem, optimizer, steps=steps or DEFAULT_STEPS["first"],
+    history = train(problem, optimizer, steps=DEFAULT_STEPS["first"] if steps is None else steps,
                     batch_size=batch_size, differentiator=differentiator, seed=seed)
     seconds = time.perf_counter() - start
     grad = interface.differentiator(differentiator).gradient(problem.objective, history.theta)
