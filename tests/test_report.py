@@ -95,7 +95,7 @@ def test_a_section_that_cannot_render_does_not_sink_the_page(tmp_path):
     broken.render = lambda results, folder: 1 / 0
     outcome = report([broken, _section("beta", ["b"], [])], "tiny", root=tmp_path)
     html = (outcome.folder / "report.html").read_text()
-    assert "could not be drawn" in html and "ZeroDivisionError" in html
+    assert "was not drawn" in html and "ZeroDivisionError" in html
     assert "1 of 1 cells measured" in html
 
 
@@ -165,7 +165,7 @@ def test_the_tiny_profile_runs_end_to_end_with_one_cell_made_to_fail(tmp_path, m
     images = _images(html)
     assert len(images) >= 2 * len(SECTION_NAMES)
     assert all((outcome.folder / image).is_file() for image in images)
-    assert "could not be drawn" not in html
+    assert "was not drawn" not in html
     assert html.count("cell(s) failed") == 1 and "division by zero" in html
     for name in SECTION_NAMES:
         assert f"<section id='{name}'>" in html
@@ -204,3 +204,43 @@ def test_the_command_resumes_an_interrupted_report(tmp_path, monkeypatch, capsys
     out = io.StringIO()
     assert main(argv + ["--resume"], out=out) == 0
     assert ran == keys[2:] and out.getvalue().strip() == str(folder / "report.html")
+
+
+def test_a_folder_is_not_overwritten_nor_resumed_with_another_profile(tmp_path):
+    folder = tmp_path / "run"
+    report([_section("alpha", ["a"], [])], "tiny", out=folder)
+    with pytest.raises(ReportError, match="already holds a report.*--resume"):
+        report([_section("alpha", ["a"], [])], "tiny", out=folder)
+    with pytest.raises(ReportError, match="profile tiny and seed 0"):
+        report([_section("alpha", ["a"], [])], "quick", out=folder, resume=True)
+    with pytest.raises(ReportError, match="seed 0"):
+        report([_section("alpha", ["a"], [])], "tiny", out=folder, resume=True, seed=7)
+
+
+def test_a_malformed_record_names_its_line(tmp_path):
+    outcome = report([_section("alpha", ["a", "b"], [])], "tiny", root=tmp_path)
+    results = outcome.folder / "results.jsonl"
+    lines = results.read_text().splitlines()
+    lines[1] = json.dumps({"type": "cell", "section": "alpha"})
+    results.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReportError, match="results.jsonl:2"):
+        read_results(outcome.folder)
+
+
+def test_ctrl_c_while_drawing_still_writes_the_page(tmp_path):
+    def interrupted(results, folder):
+        raise KeyboardInterrupt
+    first = _section("alpha", ["a"], [])
+    first.render = interrupted
+    outcome = report([first, _section("beta", ["b"], [])], "tiny", root=tmp_path)
+    assert outcome.interrupted
+    html = (outcome.folder / "report.html").read_text()
+    assert html.count("interrupted while drawing") == 2
+    assert "--resume" in html
+
+
+def test_each_section_runs_once_even_if_named_twice(tmp_path):
+    calls = []
+    alpha = _section("alpha", ["a"], calls)
+    report([alpha, alpha], "tiny", root=tmp_path)
+    assert calls == ["a"]

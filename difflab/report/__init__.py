@@ -51,7 +51,11 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
         folder = folder.resolve()
     else:
         folder = root / report_name()
-    modules = [section(s) if isinstance(s, str) else s for s in (sections or SECTION_NAMES)]
+    modules = []
+    for name in sections or SECTION_NAMES:                       # each section once
+        module = section(name) if isinstance(name, str) else name
+        if all(module.NAME != m.NAME for m in modules):
+            modules.append(module)
     outcome = run_cells(modules, Profile(profile, seed), folder, resume, stream)
     render(folder, modules, outcome)
     if folder.resolve().parent == root.resolve():
@@ -63,17 +67,28 @@ def render(folder, modules, outcome=None):
     """Draw every section from ``folder/results.jsonl`` and write the page."""
     lines = read_results(folder)
     cells = latest_results(lines)
-    pages = []
+    pages, interrupted = [], False
     for module in modules:
         mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
         ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
         failed = [(key, line["error"]) for key, line in mine.items() if line["status"] == "failed"]
         page = SectionPage(module.NAME, module.TITLE, Rendered(), failed)
+        pages.append(page)
+        if interrupted:
+            page.error = "not drawn: the report was interrupted while drawing"
+            continue
+        if not mine:
+            page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
+            continue
         try:
             page.rendered = module.render(ok, Path(folder))
+        except KeyboardInterrupt:               # Ctrl-C while drawing: still write the page
+            interrupted = True
+            page.error = "not drawn: the report was interrupted while drawing"
+            if outcome is not None:
+                outcome.interrupted = True
         except Exception as error:           # noqa: BLE001  (one section must not sink the page)
             page.error = f"{type(error).__name__}: {error}"
-        pages.append(page)
     write_report(folder, "difflab report", pages, _meta_lines(lines, outcome))
 
 

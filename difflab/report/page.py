@@ -79,7 +79,7 @@ def _html(title, pages, meta_lines):
     for page in pages:
         parts.append(f"<section id='{e(page.name)}'><h2>{e(page.title)}</h2>")
         if page.error:
-            parts.append(f"<div class='failed'>This section could not be drawn: "
+            parts.append(f"<div class='failed'>This section was not drawn: "
                          f"<code>{e(page.error)}</code></div>")
         for sentence in page.rendered.reading:
             parts.append(f"<p>{e(sentence)}</p>")
@@ -113,7 +113,7 @@ def _markdown(title, pages, meta_lines):
     for page in pages:
         lines += [f"## {page.title}", ""]
         if page.error:
-            lines += [f"**This section could not be drawn:** `{page.error}`", ""]
+            lines += [f"**This section was not drawn:** `{page.error}`", ""]
         for sentence in page.rendered.reading:
             lines += [sentence, ""]
         lines += [f"![{caption}]({file})" for file, caption in page.rendered.figures] + [""]

@@ -4,6 +4,7 @@
 closes the figure, returning the file name the page references.
 """
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -28,8 +29,14 @@ def color(name):
 
 
 def save(fig, folder, name):
+    """Write ``name.png`` atomically (a kill mid-write leaves the previous file, if any)."""
     file = f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(Path(folder) / file, dpi=110)
-    plt.close(fig)
+    temporary = Path(folder) / f".{name}.{os.getpid()}.png"
+    try:
+        fig.tight_layout()
+        fig.savefig(temporary, dpi=110)
+        os.replace(temporary, Path(folder) / file)
+    finally:
+        plt.close(fig)
+        temporary.unlink(missing_ok=True)
     return file

@@ -88,12 +88,19 @@ def read_results(folder):
         if not row.strip():
             continue
         try:
-            lines.append(json.loads(row))
+            line = json.loads(row)
         except json.JSONDecodeError as error:
             if number == len(rows) and not text.endswith("\n"):
                 continue            # a line cut by a kill mid-write; its cell reruns
             raise ReportError(f"{path}:{number} is not JSON ({error}); delete the line or "
                               "start a new report") from error
+        if not isinstance(line, dict):
+            raise ReportError(f"{path}:{number} is not a record: {row[:80]}")
+        try:
+            validate_line(line)
+        except ReportError as error:
+            raise ReportError(f"{path}:{number}: {error}") from error
+        lines.append(line)
     return lines
 
 
@@ -141,12 +148,14 @@ def run_cells(sections, profile, folder, resume=False, stream=None):
     """Measure every cell of ``sections`` not already measured; an Outcome."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if not resume and (folder / RESULTS).exists():
+        raise ReportError(f"{folder} already holds a report; continue it with --resume, or "
+                          "choose another folder with --out")
     if resume:
         _drop_partial_line(folder / RESULTS)
-    done = {key for key, line in latest_results(read_results(folder)).items()
-            if line["status"] == "ok"} if resume else set()
-    if not resume and (folder / RESULTS).exists():
-        (folder / RESULTS).unlink()
+    lines = read_results(folder)
+    _check_same_run(lines, profile, folder)
+    done = {key for key, line in latest_results(lines).items() if line["status"] == "ok"}
     outcome = Outcome(folder)
     start = time.perf_counter()
     todo = [(section, cell) for section in sections for cell in section.cells(profile)]
@@ -168,6 +177,16 @@ def run_cells(sections, profile, folder, resume=False, stream=None):
             outcome.interrupted = True
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _check_same_run(lines, profile, folder):
+    """A resumed report keeps its profile and seed: cells of two runs must not mix."""
+    metas = [line for line in lines if line.get("type") == "meta"]
+    if metas and (metas[0]["profile"], metas[0]["seed"]) != (profile.name, profile.seed):
+        raise ReportError(f"{folder} was measured with profile {metas[0]['profile']} and seed "
+                          f"{metas[0]['seed']}; resume it with the same (--profile "
+                          f"{metas[0]['profile']} --seed {metas[0]['seed']}), or start a new "
+                          "report")
 
 
 def _measure(section, cell, profile):
