@@ -121,7 +121,9 @@ def error_cell(name, quantity, dtype, methods, seed=0):
         value = np.asarray(value, dtype=np.float64)
         rows.append({"method": method, "status": "ok",
                      "error": reference.relative_error(value, truth),
-                     "digits": reference.correct_digits(value, truth),
+                     # beyond −log₁₀(ε/2) the "digits" count rounding luck, not precision
+                     "digits": min(reference.correct_digits(value, truth),
+                                   -math.log10(np.finfo(DTYPES[dtype]).eps / 2)),
                      "tolerance": interface.tolerance(method, quantity, DTYPES[dtype])})
     # the error of the exact result rounded to dtype: no method in dtype can do better
     rounded = np.asarray(truth, dtype=np.float64).astype(DTYPES[dtype]).astype(np.float64)
@@ -416,8 +418,16 @@ def twins(results):
             f"{'all ' if len(hessians) > 1 else ''}{len(hessians)} model"
             f"{'s' if len(hessians) > 1 else ''}"
             + "".join(f", as are those of {listing(g)}" for g in groups[1:])
-            + ": a numeric Hessian is taken from second differences of values at the "
-            "scheme's order, whatever the gradient scheme."]
+            + ": each computes its Hessian by the same route, "
+            + "; ".join(f"{listing(g)} from {_hessian_route(g[0])}" for g in groups) + "."]
+
+
+def _hessian_route(method):
+    """How the interface's numeric method forms Hessians (interface.NUMERIC), in words."""
+    _, _, route, order = interface.NUMERIC[method]
+    if route == "values":
+        return f"second differences of values at order {order}"
+    return f"central differences of {route} gradients"
 
 
 def budget_reading(results):
