@@ -149,7 +149,8 @@ def test_the_reading_is_computed_from_the_data(tmp_path):
     rendered = runtime.render(results, tmp_path)
     _figures_exist(rendered, tmp_path)
     reading = " ".join(rendered.reading)
-    assert "k = 0.00 for ad, 1.00 for fd-central and 1.00 for symbolic" in reading
+    assert ("k = 0.00 for ad (n = 8–64), 1.00 for fd-central (n = 8–64) and 1.00 for "
+            "symbolic (n = 8–64)") in reading
     assert "the forward pass of f itself grows with k = 0.00" in reading
     assert "AD's gradient costs 4 forward passes over n = 8–64" in reading
     assert "about constant" in reading

@@ -392,16 +392,19 @@ def _slope_sentence(series, quantity):
         every += rows
         k = _slope_of(rows, lambda r: r["seconds"]["median"])
         if k is not None:
-            parts.append((k, f"{_k(k)} for {method}"))
+            sizes = sorted(r["n"] for r in rows)
+            parts.append((k, f"{_k(k)} for {method} (n = {sizes[0]}–{sizes[-1]})"))
     ns = sorted({r["n"] for r in every})
     if not parts:
         return (f"{LABELS[quantity]}: every method was timed at one size only (n = "
                 f"{_join(map(str, ns))}), too few to fit a slope.")
     parts.sort()
-    forward = _slope_of(every, lambda r: r["forward"]["median"])
-    return (f"{LABELS[quantity]} time grows as nᵏ with k = {_join(p for _, p in parts)} "
-            f"(fitted over n = {ns[0]}–{ns[-1]}); the {FORWARD[quantity]} itself grows with "
-            f"k = {_k(forward)} over the same sizes.")
+    # the forward pass once per size, whichever method's cell measured it
+    once = list({r["n"]: r for r in every}.values())
+    forward = _slope_of(once, lambda r: r["forward"]["median"])
+    return (f"{LABELS[quantity]} time grows as nᵏ with k = {_join(p for _, p in parts)}; "
+            f"the {FORWARD[quantity]} itself grows with k = {_k(forward)} over "
+            f"n = {ns[0]}–{ns[-1]}.")
 
 
 def _forward_sentence(series, quantity):
