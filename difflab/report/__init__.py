@@ -12,6 +12,7 @@ renders its results (see ``runner`` for the cell and resume machinery, ``page`` 
 import importlib
 from pathlib import Path
 
+from ..progress import Progress
 from .page import Rendered, SectionPage, write_report
 from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
                      point_latest, read_results, report_name, run_cells, validate_line)
@@ -68,28 +69,36 @@ def render(folder, modules, outcome=None):
     lines = read_results(folder)
     cells = latest_results(lines)
     pages, interrupted = [], False
-    for module in modules:
-        mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
-        ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
-        failed = [(key, line["error"]) for key, line in mine.items() if line["status"] == "failed"]
-        page = SectionPage(module.NAME, module.TITLE, Rendered(), failed)
-        pages.append(page)
-        if interrupted:
-            page.error = "not drawn: the report was interrupted while drawing"
-            continue
-        if not mine:
-            page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
-            continue
-        try:
-            page.rendered = module.render(ok, Path(folder))
-        except KeyboardInterrupt:               # Ctrl-C while drawing: still write the page
-            interrupted = True
-            page.error = "not drawn: the report was interrupted while drawing"
-            if outcome is not None:
-                outcome.interrupted = True
-        except Exception as error:           # noqa: BLE001  (one section must not sink the page)
-            page.error = f"{type(error).__name__}: {error}"
+    with Progress(len(modules), "drawing") as bar:
+        for module in modules:
+            interrupted = _draw(module, cells, folder, pages, interrupted, outcome)
+            bar.advance()
     write_report(folder, "difflab report", pages, _meta_lines(lines, outcome))
+
+
+def _draw(module, cells, folder, pages, interrupted, outcome):
+    """Append ``module``'s page; True once Ctrl-C has stopped the drawing."""
+    mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
+    ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
+    failed = [(key, line["error"]) for key, line in mine.items() if line["status"] == "failed"]
+    page = SectionPage(module.NAME, module.TITLE, Rendered(), failed)
+    pages.append(page)
+    if interrupted:
+        page.error = "not drawn: the report was interrupted while drawing"
+        return True
+    if not mine:
+        page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
+        return False
+    try:
+        page.rendered = module.render(ok, Path(folder))
+    except KeyboardInterrupt:               # Ctrl-C while drawing: still write the page
+        page.error = "not drawn: the report was interrupted while drawing"
+        if outcome is not None:
+            outcome.interrupted = True
+        return True
+    except Exception as error:           # noqa: BLE001  (one section must not sink the page)
+        page.error = f"{type(error).__name__}: {error}"
+    return False
 
 
 def _meta_lines(lines, outcome):
