@@ -117,7 +117,10 @@ def measure(quantity, method, widths, batch, seed, clock):
                                       "limit": float(stop.limit)}}
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     _, cost = d.measure(quantity, f, theta)    # cached now: the counts and sizes
-    seconds = timing.timed(lambda: compute(f, theta), clock.repeats_for(cpu), clock.burst)
+    again = time.process_time()
+    compute(f, theta)                          # one warm call: the cost the repeats must fit
+    again = time.process_time() - again
+    seconds = timing.timed(lambda: compute(f, theta), clock.repeats_for(again), clock.burst)
     return {**result,
             "forward": timing.timed(lambda: f(theta), clock.repeats, clock.burst),
             "seconds": seconds,
