@@ -17,7 +17,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mlp_backprop as hand  # noqa: E402
 
 from difflab import ad, models, ravel  # noqa: E402
+from difflab.report.timing import burst_seconds  # noqa: E402
 
 NETWORKS = [
     # name,   widths,              batch, gradient budget (× hand), Hessian budget (× hand)
@@ -35,23 +35,12 @@ NETWORKS = [
 ]
 
 
-def burst_seconds(fn, seconds):
-    """Seconds per call of fn, from as many calls as fit in about ``seconds``."""
-    fn()
-    count, start = 0, time.process_time()
-    while True:
-        fn()
-        count += 1
-        elapsed = time.process_time() - start
-        if elapsed >= seconds:
-            return elapsed / count
-
-
 def interleaved(methods, rounds, seconds):
     """Per-round timings of every method: {name: [seconds per call, one per round]}."""
     times = {name: [] for name in methods}
     for _ in range(rounds):
         for name, fn in methods.items():
+            fn()                          # warm caches after the other methods ran
             times[name].append(burst_seconds(fn, seconds))
     return times
 

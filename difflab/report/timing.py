@@ -9,18 +9,20 @@ import statistics
 import time
 
 
+def burst_seconds(fn, seconds):
+    """CPU seconds per call of ``fn``, from as many calls as fit in about ``seconds``."""
+    count, start = 0, time.process_time()
+    while True:
+        fn()
+        count += 1
+        elapsed = time.process_time() - start
+        if elapsed >= seconds:
+            return elapsed / count
+
+
 def timed(fn, repeats=5, burst=0.02):
     """{"median", "min", "max", "repeats"} seconds per call of ``fn``, after one warm-up call."""
     fn()
-    samples = []
-    for _ in range(repeats):
-        count, start = 0, time.process_time()
-        while True:
-            fn()
-            count += 1
-            elapsed = time.process_time() - start
-            if elapsed >= burst:
-                break
-        samples.append(elapsed / count)
+    samples = [burst_seconds(fn, burst) for _ in range(repeats)]
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
             "repeats": repeats}
