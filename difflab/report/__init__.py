@@ -71,30 +71,33 @@ def render(folder, modules, outcome=None):
     pages, interrupted = [], False
     with Progress(len(modules), "drawing") as bar:
         for module in modules:
-            interrupted = _draw(module, cells, folder, pages, interrupted, outcome)
+            mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
+            page = SectionPage(module.NAME, module.TITLE, Rendered(),
+                               [(key, line["error"]) for key, line in mine.items()
+                                if line["status"] == "failed"])
+            pages.append(page)
+            if interrupted:
+                page.error = INTERRUPTED
+            elif not mine:
+                page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
+            else:
+                interrupted = _draw(module, page, mine, folder)
             bar.advance()
+    if interrupted and outcome is not None:
+        outcome.interrupted = True
     write_report(folder, "difflab report", pages, _meta_lines(lines, outcome))
 
 
-def _draw(module, cells, folder, pages, interrupted, outcome):
-    """Append ``module``'s page; True once Ctrl-C has stopped the drawing."""
-    mine = {key: line for (name, key), line in cells.items() if name == module.NAME}
+INTERRUPTED = "not drawn: the report was interrupted while drawing"
+
+
+def _draw(module, page, mine, folder):
+    """Fill ``page`` from the section's ok results; True if Ctrl-C stopped the drawing."""
     ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
-    failed = [(key, line["error"]) for key, line in mine.items() if line["status"] == "failed"]
-    page = SectionPage(module.NAME, module.TITLE, Rendered(), failed)
-    pages.append(page)
-    if interrupted:
-        page.error = "not drawn: the report was interrupted while drawing"
-        return True
-    if not mine:
-        page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
-        return False
     try:
         page.rendered = module.render(ok, Path(folder))
     except KeyboardInterrupt:               # Ctrl-C while drawing: still write the page
-        page.error = "not drawn: the report was interrupted while drawing"
-        if outcome is not None:
-            outcome.interrupted = True
+        page.error = INTERRUPTED
         return True
     except Exception as error:           # noqa: BLE001  (one section must not sink the page)
         page.error = f"{type(error).__name__}: {error}"
