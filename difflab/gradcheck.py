@@ -473,7 +473,8 @@ def _truth(name, quantity, f, theta, v, estimate):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("error", ComplexStepWarning)
         warnings.simplefilter("error", _ComplexWarning)
-        value, cost = differentiator(name).measure(quantity, f, theta, v, estimate=estimate)
+        value, cost = differentiator(name).measure(quantity, f, theta, v, estimate=estimate,
+                                                   sizes=False)
     value = np.asarray(value, dtype=np.float64)
     zero = np.zeros(value.shape)
     return Truth(value, zero if cost.error is None else cost.error,

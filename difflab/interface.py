@@ -65,16 +65,18 @@ class Differentiator:
     def hvp(self, f, theta, v):
         return self._evaluate("hvp", f, theta, v)[0]
 
-    def measure(self, quantity, f, theta, v=None, *, estimate=False):
+    def measure(self, quantity, f, theta, v=None, *, estimate=False, sizes=True):
         """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ.
 
-        The sizes that take extra work (AD's tape) are found here, after the timed
-        evaluation; the plain ``gradient`` … calls skip them. ``estimate=True`` asks a
-        numeric method for its per-entry error estimate and kinks (extra evaluations, and
-        the complex step's one-time check against central differences).
+        The sizes that take extra work (AD's tape: one more trace) are found here, after the
+        timed evaluation, unless ``sizes=False`` (callers that only count evaluations, in a
+        loop); the plain ``gradient`` … calls skip them. ``estimate=True`` asks a numeric
+        method for its per-entry error estimate and kinks (extra evaluations, and the
+        complex step's one-time check against central differences).
         """
         value, cost = self._evaluate(quantity, f, theta, v, estimate)
-        self._sizes(cost, quantity, f, np.asarray(theta))
+        if sizes:
+            self._sizes(cost, quantity, f, np.asarray(theta))
         return value, cost
 
     def _evaluate(self, quantity, f, theta, v=None, estimate=False):

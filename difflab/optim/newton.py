@@ -495,7 +495,7 @@ class Objective:
         return self._derivative(self.first, "jacobian", F, x)
 
     def _derivative(self, method, quantity, fn, x, v=None):
-        value, cost = method.measure(quantity, fn, x, v)
+        value, cost = method.measure(quantity, fn, x, v, sizes=False)
         spent = self.evaluations
         setattr(spent, quantity, getattr(spent, quantity) + 1)
         spent.f_in_derivatives += (cost.evaluations or 0) + (cost.complex_evaluations or 0)
