@@ -54,3 +54,27 @@ class SwellLimitError(DiffLabError):
         self.stage, self.what, self.reached, self.limit = stage, what, reached, limit
         super().__init__(f"symbolic {stage}: {what} reached {reached:,.6g}, past the budget of "
                          f"{limit:,.6g}. {advice}".strip())
+
+
+class OutputError(DiffLabError, TypeError):
+    """A function's output is not what the derivative needs: nothing (a missing ``return``),
+    a tuple, a value that does not depend on θ through ``dnp``, or the wrong shape."""
+
+
+class BranchError(DiffLabError, TypeError):
+    """Python control flow (``if``, ``bool()``, ``float()``, comparisons) on a traced value:
+    the tracer cannot follow it, so it refuses rather than silently pick a branch."""
+
+
+class NonAnalyticError(DiffLabError):
+    """The complex step met a function that is not analytic (``np.abs``, a leak to real
+    floats, a branch cut): its result would be wrong, so it is refused."""
+
+
+class KinkError(DiffLabError):
+    """A derivative asked where f is not differentiable and no stated convention applies
+    (one-sided derivatives disagree)."""
+
+
+class UnreliableEstimateWarning(DiffLabWarning):
+    """A finite-difference error estimate could not be confirmed as an upper bound."""
