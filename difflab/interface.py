@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ad, numeric, reference, symbolic
-from .errors import DiffLabError
+from .errors import DiffLabError, NonFiniteValueError, OutputError, ShapeError
 
 QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
 
@@ -80,22 +80,101 @@ class Differentiator:
         return value, cost
 
     def _evaluate(self, quantity, f, theta, v=None, estimate=False):
-        if quantity not in QUANTITIES:
-            raise DiffLabError(f"{self.name}: unknown quantity {quantity!r}; choose one of "
-                               f"{', '.join(QUANTITIES)}")
-        if quantity == "hvp" and v is None:
-            raise DiffLabError(f"{self.name}: hvp needs a direction v")
-        theta = np.asarray(theta)
+        theta, v = _checked_arguments(self.name, quantity, f, theta, v)
+        if theta.size == 0:
+            return _empty(self.name, quantity, f, theta), Cost()
         start = time.perf_counter()
-        value, cost = self._compute(quantity, f, theta, v, estimate)
+        value, cost = self._compute(quantity, self._guarded(f, quantity), theta, v, estimate)
         cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
-        return np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float), cost
+        value = np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float)
+        if quantity == "jacobian":
+            value = value.reshape(-1, theta.size)    # ad.jacobian keeps F's shape, JAX-style
+        return value, cost
+
+    def _guarded(self, f, quantity):
+        """f with its every output checked (``checked_output``); a backend whose cache is
+        keyed by the function object itself (symbolic) checks the output in its tracer."""
+        def guarded(t):
+            return checked_output(f(t), self.name, quantity)
+        return guarded
 
     def tolerance(self, quantity, dtype=np.float64):
         return tolerance(self.name, quantity, dtype)
 
     def _sizes(self, cost, quantity, f, theta):
         """Fill the size fields that cost extra work, outside the timed evaluation."""
+
+
+def _checked_arguments(name, quantity, f, theta, v):
+    """θ (and v) as float vectors, or a named error for what the caller got wrong."""
+    if quantity not in QUANTITIES:
+        raise DiffLabError(f"{name}: unknown quantity {quantity!r}; choose one of "
+                           f"{', '.join(QUANTITIES)}")
+    if not callable(f):
+        raise DiffLabError(f"{name} {quantity}: f must be a function of θ, got "
+                           f"{type(f).__name__}")
+    theta = _float_vector(name, quantity, "θ", theta)
+    if quantity == "hvp":
+        if v is None:
+            raise DiffLabError(f"{name}: hvp needs a direction v")
+        v = _float_vector(name, quantity, "v", v)
+        if v.shape != theta.shape:
+            raise ShapeError(f"{name} hvp: v has shape {v.shape}, θ has shape {theta.shape}; "
+                             "they must match")
+    return theta, v
+
+
+def _float_vector(name, quantity, what, x):
+    try:
+        x = np.asarray(x)
+    except Exception as error:
+        raise DiffLabError(f"{name} {quantity}: {what} is not an array ({error})") from None
+    if x.ndim != 1:
+        raise ShapeError(f"{name} {quantity}: {what} must be a flat vector, got shape {x.shape}; "
+                         "use np.atleast_1d for a scalar, difflab.ravel for a pytree")
+    if x.dtype.kind in "biu":
+        x = x.astype(float)     # an integer θ would round every finite-difference step away
+    if x.dtype.kind != "f":
+        raise DiffLabError(f"{name} {quantity}: {what} must hold real floats, got dtype "
+                           f"{x.dtype}")
+    if not np.all(np.isfinite(x)):
+        bad = np.flatnonzero(~np.isfinite(x))
+        raise NonFiniteValueError(f"{name} {quantity}: {what} holds {x[bad[0]]} at index "
+                                  f"{bad[0]} ({bad.size} non-finite entries); a derivative "
+                                  "needs a finite point")
+    return x
+
+
+def checked_output(out, name, quantity):
+    """f's output, refused when it cannot be what ``quantity`` differentiates: nothing (a
+    missing ``return``), a tuple or list, a non-array, or a non-scalar for gradient, hessian
+    and hvp."""
+    if out is None:
+        raise OutputError(f"{name} {quantity}: f returned None — a missing return?")
+    if isinstance(out, (tuple, list, dict)):
+        raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__} of "
+                          f"{len(out)} items; return one array (for auxiliary outputs use "
+                          "ad.value_and_grad(f, has_aux=True) and differentiate the first)")
+    shape = getattr(out, "shape", None)
+    if shape is None:
+        if not isinstance(out, (int, float, complex, np.number)):
+            raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__}, not a "
+                              "number or array")
+        shape = ()
+    if quantity != "jacobian" and int(np.prod(shape)) != 1:
+        raise OutputError(f"{name} {quantity}: f must return a scalar, it returned shape "
+                          f"{tuple(shape)}; use jacobian for a vector-valued F")
+    return out
+
+
+def _empty(name, quantity, f, theta):
+    """The exact derivative with respect to no parameters: an empty array of the right shape
+    (the Jacobian needs F's size, from one evaluation)."""
+    if quantity == "jacobian":
+        m = np.size(checked_output(f(theta), name, quantity))
+        return np.zeros((m, 0), dtype=theta.dtype)
+    checked_output(f(theta), name, quantity)
+    return np.zeros((0, 0) if quantity == "hessian" else (0,), dtype=theta.dtype)
 
 
 class Automatic(Differentiator):
@@ -156,6 +235,9 @@ class Numeric(Differentiator):
 
 
 class Symbolic(Differentiator):
+    def _guarded(self, f, quantity):
+        return f    # the derivative is cached by f itself; the tracer checks f's output
+
     def _compute(self, quantity, f, theta, v, estimate=False):
         start = time.perf_counter()
         built = symbolic.derivative(f, theta, quantity, mode=self.mode)
@@ -239,6 +321,9 @@ def tolerance(method, quantity, dtype=np.float64):
     logistic map's lₙ is a polynomial of degree 2ⁿ) has a proportionally larger truncation.
     """
     family = "symbolic" if method.startswith("symbolic") else method
+    if quantity not in QUANTITIES:
+        raise DiffLabError(f"no tolerance for quantity {quantity!r}; choose one of "
+                           f"{', '.join(QUANTITIES)}")
     if family not in POWERS:
         raise DiffLabError(f"no tolerance for {method!r}; known: {', '.join(POWERS)}")
     eps = float(np.finfo(np.float32 if np.dtype(dtype) == np.float32 else np.float64).eps)
