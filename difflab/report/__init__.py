@@ -15,7 +15,7 @@ from pathlib import Path
 from ..progress import Progress
 from .page import Rendered, SectionPage, write_report
 from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
-                     point_latest, read_results, report_name, run_cells, validate_line)
+                     new_folder, point_latest, read_results, run_cells, validate_line)
 
 SECTION_NAMES = ("precision", "swell", "runtime", "newton", "flow")
 DEFAULT_ROOT = Path("reports")
@@ -36,11 +36,17 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
     """Run the sweeps, then write the report; an Outcome (``.folder`` holds report.html).
 
     ``sections``: names (or section objects with NAME, TITLE, cells, render); default all.
-    ``out``: the report's folder (default ``root/<timestamp>``; with ``resume``, the folder
-    ``root/latest`` points at). ``resume`` keeps the cells already measured there.
+    ``out``: the report's folder (default a new ``root/<timestamp>``; with ``resume``, the
+    folder ``root/latest`` points at). Without ``resume`` it must be empty or new: a report
+    never overwrites another. ``resume`` keeps the cells already measured there.
     """
     if profile not in PROFILES:
         raise ReportError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    modules = []            # each section once, every name checked before a folder is made
+    for name in sections or SECTION_NAMES:
+        module = section(name) if isinstance(name, str) else name
+        if all(module.NAME != m.NAME for m in modules):
+            modules.append(module)
     root = Path(root)
     if out is not None:
         folder = Path(out)
@@ -51,12 +57,7 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
                               "--resume, or name the report's folder with --out")
         folder = folder.resolve()
     else:
-        folder = root / report_name()
-    modules = []
-    for name in sections or SECTION_NAMES:                       # each section once
-        module = section(name) if isinstance(name, str) else name
-        if all(module.NAME != m.NAME for m in modules):
-            modules.append(module)
+        folder = new_folder(root)
     outcome = run_cells(modules, Profile(profile, seed), folder, resume, stream)
     render(folder, modules, outcome)
     if folder.resolve().parent == root.resolve():

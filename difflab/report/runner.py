@@ -77,40 +77,66 @@ def machine_facts():
 
 
 def read_results(folder):
-    """Every JSON line of ``folder/results.jsonl`` (meta and cells), in order."""
+    """Every JSON line of ``folder/results.jsonl`` (meta and cells), in order.
+
+    A malformed line (not UTF-8, not JSON, not a record) is a ReportError naming its line,
+    except the last line when a kill cut it before its newline: that one is skipped, so its
+    cell reruns."""
     path = Path(folder) / RESULTS
     if not path.exists():
         return []
-    text = path.read_text()
-    rows = text.splitlines()
-    lines = []
-    for number, row in enumerate(rows, 1):
-        if not row.strip():
-            continue
+    rows = path.read_bytes().split(b"\n")
+    cut = rows.pop()                        # b"" unless a kill stopped the last line short
+    lines = [line for number, row in enumerate(rows, 1)
+             if (line := _record(path, number, row)) is not None]
+    if cut.strip():
         try:
-            line = json.loads(row)
-        except json.JSONDecodeError as error:
-            if number == len(rows) and not text.endswith("\n"):
-                continue            # a line cut by a kill mid-write; its cell reruns
-            raise ReportError(f"{path}:{number} is not JSON ({error}); delete the line or "
-                              "start a new report") from error
-        if not isinstance(line, dict):
-            raise ReportError(f"{path}:{number} is not a record: {row[:80]}")
-        try:
-            validate_line(line)
-        except ReportError as error:
-            raise ReportError(f"{path}:{number}: {error}") from error
-        lines.append(line)
+            lines.append(_parse(path, len(rows) + 1, cut))
+        except _Unreadable:
+            pass
     return lines
+
+
+class _Unreadable(ReportError):
+    """A line that is not UTF-8 text or not JSON (as opposed to a JSON line of the wrong
+    form)."""
+
+
+def _record(path, number, row):
+    """The validated record on line ``number``, or None for a blank line."""
+    if not row.strip():
+        return None
+    return _parse(path, number, row)
+
+
+def _parse(path, number, row):
+    try:
+        text = row.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"{path}:{number} is not UTF-8 text (byte 0x{row[error.start]:02x} "
+                          f"at column {error.start + 1}); delete the line or start a new "
+                          "report") from error
+    try:
+        line = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _Unreadable(f"{path}:{number} is not JSON ({error}); delete the line or start "
+                          "a new report") from error
+    if not isinstance(line, dict):
+        raise ReportError(f"{path}:{number} is not a record: {text[:80]}")
+    try:
+        validate_line(line)
+    except ReportError as error:
+        raise ReportError(f"{path}:{number}: {error}") from error
+    return line
 
 
 def _drop_partial_line(path):
     """Cut a last line left without its newline by a kill, so new lines start clean."""
     if not path.exists():
         return
-    text = path.read_text()
-    if text and not text.endswith("\n"):
-        path.write_text(text[:text.rfind("\n") + 1])
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[:data.rfind(b"\n") + 1])
 
 
 def validate_line(line):
@@ -146,11 +172,7 @@ def latest_results(lines):
 
 def run_cells(sections, profile, folder, resume=False, stream=None):
     """Measure every cell of ``sections`` not already measured; an Outcome."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if not resume and (folder / RESULTS).exists():
-        raise ReportError(f"{folder} already holds a report; continue it with --resume, or "
-                          "choose another folder with --out")
+    folder = claim_folder(folder, resume)
     if resume:
         _drop_partial_line(folder / RESULTS)
     lines = read_results(folder)
@@ -220,6 +242,58 @@ def _now():
 
 def report_name():
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def new_folder(root):
+    """A new, empty ``root/<date-time>`` (``-2``, ``-3``, … when that second is taken).
+
+    ``mkdir`` without ``exist_ok`` is the atomic claim: two reports started in the same
+    second, even in two processes, never share a folder."""
+    root, name = Path(root), report_name()
+    for attempt in range(1, 1000):
+        folder = root / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise _unwritable(folder, error) from error
+    raise ReportError(f"{root} already holds 999 reports named {name}…; choose a folder "
+                      "with --out")
+
+
+def claim_folder(folder, resume=False):
+    """``folder``, created if need be, checked writable and free to hold this report.
+
+    Checked before anything is measured: a new report never writes into a folder that
+    holds files (it would overwrite a report.html or PNGs), and ``resume`` only continues
+    a folder that holds results."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"{folder} is a file, not a folder; choose a folder for the report "
+                          "with --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        held = sorted(path.name for path in folder.iterdir())
+        probe = folder / f".difflab-probe-{os.getpid()}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as error:
+        raise _unwritable(folder, error) from error
+    if held and not (resume and RESULTS in held):
+        shown = ", ".join(held[:5]) + (", …" if len(held) > 5 else "")
+        what = "a report" if {RESULTS, "report.html"} & set(held) else "other files"
+        advice = ("continue it with --resume, or" if RESULTS in held else
+                  "it holds no results to resume:")
+        raise ReportError(f"{folder} already holds {what} ({shown}) that a new report would "
+                          f"overwrite; {advice} choose another folder with --out")
+    return folder
+
+
+def _unwritable(folder, error):
+    return ReportError(f"cannot write the report in {folder}: {error.strerror or error}; "
+                       "choose a folder you can write with --out")
 
 
 def point_latest(root, folder):
