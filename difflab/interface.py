@@ -87,6 +87,12 @@ class Differentiator:
         value, cost = self._compute(quantity, self._guarded(f, quantity), theta, v, estimate)
         cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
         value = np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float)
+        if not np.all(np.isfinite(value)):
+            bad = np.argwhere(~np.isfinite(value))
+            raise NonFiniteValueError(
+                f"{self.name} {quantity}: {len(bad)} of {value.size} entries are not finite "
+                f"(first at index {tuple(int(i) for i in bad[0])}: {value[tuple(bad[0])]}); f "
+                "or its derivative is not finite at θ (a pole, a log or sqrt at 0, overflow?)")
         if quantity == "jacobian":
             value = value.reshape(-1, theta.size)    # ad.jacobian keeps F's shape, JAX-style
         return value, cost
@@ -155,12 +161,10 @@ def checked_output(out, name, quantity):
         raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__} of "
                           f"{len(out)} items; return one array (for auxiliary outputs use "
                           "ad.value_and_grad(f, has_aux=True) and differentiate the first)")
-    shape = getattr(out, "shape", None)
-    if shape is None:
-        if not isinstance(out, (int, float, complex, np.number)):
-            raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__}, not a "
-                              "number or array")
-        shape = ()
+    if isinstance(out, (str, bytes)):
+        raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__}, not a "
+                          "number or array")
+    shape = getattr(out, "shape", ())     # numbers of every system (float, mpf, SymPy) are 0-d
     if quantity != "jacobian" and int(np.prod(shape)) != 1:
         raise OutputError(f"{name} {quantity}: f must return a scalar, it returned shape "
                           f"{tuple(shape)}; use jacobian for a vector-valued F")
