@@ -16,7 +16,13 @@ def build_parser():
     models = commands.add_parser("models", help="list the model zoo with parameter counts")
     models.set_defaults(run=run_models)
     compare = commands.add_parser(
-        "compare", help="every differentiator on one model, against the mpmath reference")
+        "compare", help="every differentiator on one model, against the mpmath reference",
+        description="One row per differentiator: its error against difflab.reference, cost "
+                    "and size. A method that raises (a symbolic budget, a refusal) is a row "
+                    "with its reason; the others still run. Exit status: 0 every method "
+                    "within its tolerance, 1 a method failed or is outside its tolerance "
+                    "(its row says which), 2 a bad request or no reference (nothing "
+                    "measured), 130 Ctrl-C (the table shows the methods measured).")
     compare.add_argument("model", nargs="?", default="mlp", help="a zoo model (default mlp)")
     compare.add_argument("--what", default="gradient",
                          choices=["gradient", "jacobian", "hessian", "hvp"])
@@ -28,8 +34,11 @@ def build_parser():
         "optimize", help="minimize a zoo model with Newton's family or a first-order method",
         description="Minimize MODEL's objective from its seeded start. Several --method or "
                     "--differentiator values run every combination and print one table, so "
-                    "the effect of the Hessian's source reads side by side. Exit status 1 if "
-                    "a Newton-family run did not converge.")
+                    "the effect of the Hessian's source reads side by side. Every name is "
+                    "checked before anything runs. Exit status: 0 every run finished (and "
+                    "every Newton-family run converged), 1 a run failed (its row says why) "
+                    "or did not converge, 2 a bad request (nothing ran), 130 Ctrl-C (the "
+                    "table shows the runs that finished).")
     optimize.add_argument("model", nargs="?", default="rosenbrock",
                           help="a zoo model (default rosenbrock; see difflab models)")
     optimize.add_argument("--method", nargs="+", default=["newton"], metavar="METHOD",
@@ -88,24 +97,34 @@ def build_parser():
 
 def run_optimize(args, out):
     from .errors import DiffLabError
-    from .optim.optimize import format_summaries, optimize
+    from .optim.optimize import Summary, check, format_summaries, optimize
 
     def show(k, f, grad_norm):
         out.write(f"  {k:4d}  f = {f:.12g}  ‖g‖ = {grad_norm:.3e}\n")
         out.flush()
+    try:
+        problem = check(args.model, args.method, args.differentiator)
+    except DiffLabError as error:
+        sys.stderr.write(f"difflab optimize: {error}\n")
+        return 2
     summaries = []
     try:
         for method in args.method:
             for name in args.differentiator:
                 if not args.quiet:
                     out.write(f"{method} with {name} on {args.model}:\n")
-                summaries.append(optimize(args.model, method, name, steps=args.steps,
-                                          lr=args.lr, batch_size=args.batch_size,
-                                          seed=args.seed,
-                                          callback=None if args.quiet else show))
-    except DiffLabError as error:
-        sys.stderr.write(f"difflab optimize: {error}\n")
-        return 2
+                try:
+                    summaries.append(optimize(problem, method, name, steps=args.steps,
+                                              lr=args.lr, batch_size=args.batch_size,
+                                              seed=args.seed,
+                                              callback=None if args.quiet else show))
+                except DiffLabError as error:       # one run's failure is its row
+                    summaries.append(Summary.failed(problem.name, method, name, error))
+    except KeyboardInterrupt:
+        out.write(format_summaries(summaries))
+        sys.stderr.write(f"difflab optimize: interrupted after {len(summaries)} run(s); "
+                         "the table shows those\n")
+        return 130
     out.write(format_summaries(summaries))
     return 1 if any(s.converged is False for s in summaries) else 0
 
@@ -185,7 +204,7 @@ def _attribute(module, name, target):
 
 
 def run_compare(args, out):
-    from .compare import compare, format_table
+    from .compare import format_table, measure_rows
     from .errors import DiffLabError
     from .interface import differentiator, differentiators
     if args.list:
@@ -193,12 +212,21 @@ def run_compare(args, out):
             out.write(f"{name:<16} {differentiator(name).description}\n")
         return 0
     try:
-        problem, rows = compare(args.model, args.what, args.methods)
+        problem, measured = measure_rows(args.model, args.what, args.methods)
     except DiffLabError as error:
         sys.stderr.write(f"difflab compare: {error}\n")
         return 2
+    rows = []
+    try:
+        for row in measured:
+            rows.append(row)
+    except KeyboardInterrupt:
+        out.write(format_table(problem, args.what, rows))
+        sys.stderr.write(f"difflab compare: interrupted after {len(rows)} method(s); the "
+                         "table shows those\n")
+        return 130
     out.write(format_table(problem, args.what, rows))
-    return 0
+    return 0 if all(row.ok for row in rows) else 1
 
 
 def run_models(args, out):

@@ -35,8 +35,11 @@ DEFAULT_STEPS = {"second": 100, "first": 500}
 class Summary:
     """One run: the start and end values, why it stopped, its cost, and a short trace.
 
+    The calls of the differentiator are counted by what they computed: gradients,
+    Jacobians (Gauss-Newton), Hessians and Hessian-vector products (newton-cg, steihaug).
     ``trace`` holds (iteration, f, ‖g‖, seconds) per iteration (per step for first-order
-    methods, whose f is the loss on that step's batch)."""
+    methods, whose f is the loss on that step's batch). A run that raised has status
+    "failed", its ``error`` ("SwellLimitError: …") and no numbers."""
 
     model: str
     method: str
@@ -52,6 +55,41 @@ class Summary:
     min_eigenvalue: float | None = None
     trace: list = field(default_factory=list, repr=False)
     converged: bool | None = None          # Newton's family only
+    jacobian_calls: int = 0
+    hvp_calls: int = 0
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, model, method, differentiator, error, seconds=0.0):
+        """The row of a run that raised ``error``: not converged, and why."""
+        nan = float("nan")
+        return cls(model, method, differentiator, "failed", 0, nan, nan, nan, seconds, 0, 0,
+                   converged=False, error=f"{type(error).__name__}: {error}")
+
+
+def check(model, methods, differentiators):
+    """The zoo problem, once every name is known and every method can run on it; else one
+    DiffLabError naming every problem, before anything has run."""
+    problem = models.get(model) if isinstance(model, str) else model
+    registered = interface.differentiators()
+    unknown_methods = [m for m in methods if m not in METHODS]
+    unknown_names = [d for d in differentiators
+                     if not isinstance(d, interface.Differentiator) and d not in registered]
+    least_squares = [m for m in methods if m in ("gauss-newton", "levenberg-marquardt")]
+    problems = []
+    if unknown_methods:
+        problems.append(f"unknown method(s) {', '.join(map(repr, unknown_methods))}; choose "
+                        f"from {', '.join(METHODS)}")
+    if unknown_names:
+        problems.append(f"unknown differentiator(s) {', '.join(map(repr, unknown_names))}; "
+                        f"choose from {', '.join(registered)}")
+    if least_squares and problem.residuals is None:
+        problems.append(f"{' and '.join(least_squares)} need(s) a least-squares model (one "
+                        f"with residuals); {problem.name} has none. Try rosenbrock, "
+                        "linear-regression, or an mse network")
+    if problems:
+        raise DiffLabError("optimize: " + "\n  ".join(problems))
+    return problem
 
 
 def optimize(model="mlp", method="newton", differentiator="ad", *, steps=None, lr=None,
@@ -62,11 +100,7 @@ def optimize(model="mlp", method="newton", differentiator="ad", *, steps=None, l
     (first-order, default 500); ``lr`` and ``batch_size`` apply to first-order methods.
     ``callback(k, f, grad_norm)`` sees each Newton iteration as it is made.
     """
-    problem = models.get(model) if isinstance(model, str) else model
-    interface.differentiator(differentiator)                 # an unknown name fails here
-    if method not in METHODS:
-        raise DiffLabError(f"optimize: unknown method {method!r}; choose one of "
-                           f"{', '.join(METHODS)}")
+    problem = check(model, [method], [differentiator])
     if method in SECOND_ORDER:
         return _second_order(problem, method, differentiator, steps, callback)
     return _first_order(problem, method, differentiator, steps, lr, batch_size, seed)
@@ -79,10 +113,6 @@ def _second_order(problem, method, differentiator, steps, callback):
         options["callback"] = lambda it: callback(it.k, it.f, it.grad_norm)
     start = time.perf_counter()
     if method in ("gauss-newton", "levenberg-marquardt"):
-        if problem.residuals is None:
-            raise DiffLabError(f"optimize: {method} needs a least-squares model (one with "
-                               f"residuals); {problem.name} has none. Try rosenbrock, "
-                               "linear-regression, or an mse network")
         result = gauss_newton(problem.residuals, problem.theta0, differentiator, **options)
     elif method == "newton-cg":
         result = newton_cg(problem.objective, problem.theta0, differentiator, **options)
@@ -93,8 +123,8 @@ def _second_order(problem, method, differentiator, steps, callback):
     calls = result.evaluations
     return Summary(problem.name, method, differentiator, result.status, result.nit,
                    trace[0][1], result.fun, result.grad_norm, seconds,
-                   calls.gradient + calls.jacobian, calls.hessian + calls.hvp,
-                   result.min_eigenvalue, trace, result.converged)
+                   calls.gradient, calls.hessian, result.min_eigenvalue, trace,
+                   result.converged, jacobian_calls=calls.jacobian, hvp_calls=calls.hvp)
 
 
 def _first_order(problem, method, differentiator, steps, lr, batch_size, seed):
@@ -112,14 +142,24 @@ def _first_order(problem, method, differentiator, steps, lr, batch_size, seed):
 
 
 def format_summaries(summaries):
-    """One row per run: method, differentiator, status, iterations, f, ‖g‖, time, calls."""
+    """One row per run: method, differentiator, status, iterations, f, ‖g‖, time, and the
+    derivative calls by kind; the errors of failed runs follow the table."""
     header = ("method", "differentiator", "status", "iterations", "f start", "f final",
-              "‖g‖ final", "λ_min", "seconds", "gradients", "Hessians")
-    rows = [header] + [(s.method, s.differentiator, s.status, str(s.iterations),
-                        f"{s.f_start:.6g}", f"{s.f_final:.10g}", f"{s.grad_norm:.2e}",
-                        "-" if s.min_eigenvalue is None else f"{s.min_eigenvalue:.3g}",
-                        f"{s.seconds:.2f}", str(s.gradient_calls), str(s.hessian_calls))
-                       for s in summaries]
+              "‖g‖ final", "λ_min", "seconds", "gradients", "Jacobians", "Hessians", "HVPs")
+    rows = [header] + [_row(s) for s in summaries]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += [f"{s.method} with {s.differentiator} failed: {s.error}"
+              for s in summaries if s.error]
     return "\n".join(lines) + "\n"
+
+
+def _row(s):
+    if s.error:
+        return (s.method, s.differentiator, f"failed: {s.error.partition(':')[0]}",
+                *["-"] * 10)
+    return (s.method, s.differentiator, s.status, str(s.iterations), f"{s.f_start:.6g}",
+            f"{s.f_final:.10g}", f"{s.grad_norm:.2e}",
+            "-" if s.min_eigenvalue is None else f"{s.min_eigenvalue:.3g}", f"{s.seconds:.2f}",
+            str(s.gradient_calls), str(s.jacobian_calls), str(s.hessian_calls),
+            str(s.hvp_calls))
