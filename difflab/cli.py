@@ -78,7 +78,9 @@ def build_parser():
                     "derivatives, or your own gradient function (--grad) against central, "
                     "Richardson and complex-step differences. The file defines params (a "
                     "pytree, or a function of no arguments returning one). Exit status: 0 "
-                    "passed, 1 failed, 2 could not check.")
+                    "passed, 1 failed or inconclusive (nothing could be judged; the verdict "
+                    "says which), 2 could not check (a bad request, or the file raised or "
+                    "called sys.exit), 130 Ctrl-C.")
     check.add_argument("target", metavar="FILE.py:FUNC", help="the scalar function to check")
     check.add_argument("--grad", metavar="NAME",
                        help="your gradient function in the same file: NAME(params) returns a "
@@ -162,6 +164,15 @@ def run_gradcheck(args, out):
     except DiffLabError as error:
         sys.stderr.write(f"difflab gradcheck: {error}\n")
         return 2
+    except SystemExit as stop:              # the user's sys.exit must not become our status
+        sys.stderr.write(f"difflab gradcheck: the code in {args.target} called "
+                         f"sys.exit({stop.code!r}); nothing was checked. Guard the module's "
+                         "script part with `if __name__ == \"__main__\":` and keep sys.exit "
+                         "out of the function and its gradient\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("difflab gradcheck: interrupted; nothing was checked\n")
+        return 130
     except Exception:                       # noqa: BLE001  (an error in the user's own code)
         import traceback
         sys.stderr.write(f"difflab gradcheck: the code in {args.target} raised; nothing was "

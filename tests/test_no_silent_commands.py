@@ -152,3 +152,142 @@ def test_a_last_line_cut_inside_a_character_is_dropped_and_its_cell_reruns(tmp_p
     calls.clear()
     report([_section(calls=calls)], "tiny", out=outcome.folder, resume=True)
     assert calls == ["b"]
+
+
+def test_optimize_checks_every_name_before_running_anything(capsys):
+    code, text = _run("optimize", "rosenbrock", "--method", "newton", "bogus",
+                      "--differentiator", "ad", "nope")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert text == ""                        # Newton did not run: no progress, no table
+    assert "'bogus'" in err and "'nope'" in err
+    code, text = _run("optimize", "mlp-classifier", "--method", "newton", "gauss-newton")
+    assert code == 2 and text == "" and "residuals" in capsys.readouterr().err
+    code, text = _run("optimize", "no-such-model", "--method", "newton")
+    assert code == 2 and text == "" and "unknown model" in capsys.readouterr().err
+
+
+class _OverBudget(interface.Differentiator):
+    """A method that stops as the symbolic one does on a large model: past its budget."""
+
+    def _compute(self, quantity, f, theta, v, estimate=False):
+        raise SwellLimitError("differentiate", "derivative nodes", 3_000_000, 2_000_000,
+                              "Raise Budget(derivative_nodes=...) or use mode='dag'.")
+
+
+@pytest.fixture
+def over_budget(monkeypatch):
+    monkeypatch.setitem(interface.REGISTRY, "over-budget",
+                        _OverBudget("over-budget", "always past its budget", "symbolic"))
+
+
+def test_optimize_keeps_the_table_when_one_run_fails(over_budget):
+    code, text = _run("optimize", "rosenbrock", "--method", "newton", "--differentiator",
+                      "ad", "over-budget", "--quiet")
+    assert code == 1
+    lines = text.splitlines()
+    rows = {tuple(line.split()[:2]): line.split() for line in lines[1:3]}
+    assert rows[("newton", "ad")][2] == "gradient-norm"
+    assert rows[("newton", "over-budget")][2:4] == ["failed:", "SwellLimitError"]
+    assert lines[3].startswith("newton with over-budget failed: SwellLimitError: symbolic "
+                               "differentiate: derivative nodes reached 3")
+
+
+def _column(text, name):
+    lines = text.splitlines()
+    header = lines[0].split("  ")
+    header = [h.strip() for h in header if h.strip()]
+    return {line.split()[0]: line.split()[header.index(name)] for line in lines[1:]}
+
+
+def test_optimize_counts_hvps_apart_from_hessians():
+    from difflab.optim.newton import newton, newton_cg
+    from difflab import models
+    problem = models.get("rosenbrock")
+    code, text = _run("optimize", "rosenbrock", "--method", "newton-cg", "newton", "--quiet")
+    assert code == 0
+    hessians, hvps = _column(text, "Hessians"), _column(text, "HVPs")
+    cg = newton_cg(problem.objective, problem.theta0, "ad").evaluations
+    full = newton(problem.objective, problem.theta0, "ad").evaluations
+    assert cg.hessian == 0 and cg.hvp > 0 and full.hvp == 0
+    assert (int(hessians["newton-cg"]), int(hvps["newton-cg"])) == (0, cg.hvp)
+    assert (int(hessians["newton"]), int(hvps["newton"])) == (full.hessian, 0)
+
+
+def test_compare_keeps_every_other_row_when_one_method_stops(over_budget, capsys):
+    code, text = _run("compare", "mlp", "--what", "hvp", "--methods", "ad", "over-budget",
+                      "fd-central")
+    assert code == 1                                  # a row failed, and the status says so
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:6]}
+    assert list(rows) == ["ad", "over-budget", "fd-central"]
+    assert rows["ad"][-1] == "yes" and float(rows["ad"][1]) < 1e-14
+    assert rows["fd-central"][-1] == "yes" and float(rows["fd-central"][1]) < 1e-5
+    assert rows["over-budget"][-2:] == ["failed:", "SwellLimitError"]
+    assert "over-budget failed: SwellLimitError: symbolic differentiate" in text
+    code, _ = _run("compare", "mlp", "--what", "hvp", "--methods", "ad", "fd-central")
+    assert code == 0
+
+
+def test_compare_checks_names_before_measuring(monkeypatch, capsys):
+    from difflab import compare
+    measured = []
+    original = compare._row
+    monkeypatch.setattr(compare, "_row", lambda *a: measured.append(a) or original(*a))
+    code, text = _run("compare", "mlp", "--methods", "ad", "no-such-method")
+    assert code == 2 and text == "" and measured == []
+    assert "unknown differentiator 'no-such-method'" in capsys.readouterr().err
+
+
+def test_compare_exits_1_when_a_method_misses_its_tolerance(monkeypatch):
+    """The tolerance table is the promise: a row outside it is not a success."""
+    monkeypatch.setattr(interface.REGISTRY["fd-central"], "tolerance", lambda quantity: 1e-16)
+    code, text = _run("compare", "mlp", "--methods", "ad", "fd-central")
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:]}
+    assert code == 1 and rows["fd-central"][-1] == "NO" and rows["ad"][-1] == "yes"
+
+
+# Item 10: gradcheck's exit status is its own.
+
+MODULE = """
+import sys
+import numpy as np
+params = np.array([0.3, -0.7, 1.1])
+
+
+def loss(p):
+    return float(np.sum(p ** 3))
+
+
+def grad(p):
+    return 3 * p ** 2
+"""
+
+
+@pytest.mark.parametrize("where, code", [("import", 7), ("import", 0), ("grad", 7),
+                                         ("loss", "done")])
+def test_gradcheck_does_not_take_the_users_sys_exit_as_its_status(tmp_path, capsys, where,
+                                                                   code):
+    text = MODULE + (f"\nsys.exit({code!r})\n" if where == "import" else "")
+    if where != "import":
+        text = text.replace(f"def {where}(p):\n", f"def {where}(p):\n    sys.exit({code!r})\n")
+    file = tmp_path / "user_model.py"
+    file.write_text(text)
+    status, out = _run("gradcheck", f"{file}:loss", "--grad", "grad")
+    err = capsys.readouterr().err
+    assert status == 2 and out == ""
+    assert f"called sys.exit({code!r}); nothing was checked" in err
+
+
+def test_gradcheck_of_the_same_module_without_exit_passes(tmp_path):
+    """The control for the test above: the module itself is checkable and right."""
+    file = tmp_path / "user_model.py"
+    file.write_text(MODULE)
+    status, out = _run("gradcheck", f"{file}:loss", "--grad", "grad")
+    assert status == 0 and "passed" in out.lower()
+
+
+def test_gradcheck_interrupted_is_130(tmp_path, capsys):
+    file = tmp_path / "user_model.py"
+    file.write_text(MODULE.replace("def grad(p):\n", "def grad(p):\n    raise KeyboardInterrupt\n"))
+    status, out = _run("gradcheck", f"{file}:loss", "--grad", "grad")
+    assert status == 130 and out == "" and "interrupted" in capsys.readouterr().err
