@@ -252,13 +252,30 @@ def run_models(args, out):
 
 
 def main(argv=None, out=None):
+    """Run one command; its exit status (README, "Exit statuses"): 0 success, 1 a result
+    that is not a success (a failed cell, row or run, a failed check), 2 a request that
+    could not run, 3 a bug in difflab, 130 Ctrl-C."""
     out = out or sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(out)
         return 0
-    return args.run(args, out)
+    from .errors import DiffLabError
+    try:
+        return args.run(args, out)
+    except DiffLabError as error:
+        sys.stderr.write(f"difflab {args.command}: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"difflab {args.command}: interrupted\n")
+        return 130
+    except Exception:           # noqa: BLE001  (a bug must not read as 1, "a row failed")
+        import traceback
+        traceback.print_exc()
+        sys.stderr.write(f"difflab {args.command}: unexpected error, a bug in difflab: "
+                         "please report it with the traceback above\n")
+        return 3
 
 
 if __name__ == "__main__":

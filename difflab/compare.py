@@ -95,10 +95,8 @@ def format_table(problem, what, rows):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
     title = (f"{what} of {problem.name} ({problem.n_params} parameters), against "
              "difflab.reference at 50 digits")
-    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),
-           "  ".join("-" * w for w in widths)]
-    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip()
-            for line in lines]
+    out = [title] + ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip()
+                     for line in [header, ["-" * w for w in widths], *lines]]
     out += [f"{r.method} failed: {r.failure}" for r in rows if r.failure]
     return "\n".join(out) + "\n"
 

@@ -291,3 +291,35 @@ def test_gradcheck_interrupted_is_130(tmp_path, capsys):
     file.write_text(MODULE.replace("def grad(p):\n", "def grad(p):\n    raise KeyboardInterrupt\n"))
     status, out = _run("gradcheck", f"{file}:loss", "--grad", "grad")
     assert status == 130 and out == "" and "interrupted" in capsys.readouterr().err
+
+
+def test_a_bug_is_exit_3_not_a_failed_result(monkeypatch, capsys):
+    from difflab import cli
+
+    def broken(args, out):
+        raise RuntimeError("an internal mistake")
+    monkeypatch.setattr(cli, "run_models", broken)
+    assert _run("models") == (3, "")
+    err = capsys.readouterr().err
+    assert "RuntimeError: an internal mistake" in err and "a bug in difflab" in err
+
+    def refused(args, out):
+        raise DiffLabError("a named refusal")
+    monkeypatch.setattr(cli, "run_models", refused)
+    assert _run("models") == (2, "")
+    assert "difflab models: a named refusal" in capsys.readouterr().err
+
+
+def test_the_readme_documents_the_exit_statuses_of_every_command():
+    import argparse
+    import re
+    from difflab import cli
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = re.search(r"## Exit statuses\n(.*?)\n## ", readme, re.S).group(1)
+    commands = next(action for action in cli.build_parser()._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    for name in commands:
+        assert f"`difflab {name}`" in section, name
+    for status in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
+        assert status in section
+    assert readme.index("## Checking your gradients") < readme.index("## Exit statuses")
