@@ -72,7 +72,8 @@ def compile_program(program, target="numpy", max_lines=2_000_000, max_seconds=No
     the source.
 
     Raises SwellLimitError (stage "compile") past ``max_lines`` generated lines or
-    ``max_seconds``, and UnsupportedOperationError for a SymPy function with no translation.
+    ``max_seconds`` (None lifts either), and UnsupportedOperationError for a SymPy function
+    with no translation.
     """
     if target not in _NAMESPACES:
         raise ValueError(f"compile_program: unknown target {target!r}; use 'numpy' or 'mpmath'")
@@ -131,7 +132,7 @@ class _Printer:
 
     def emit(self, line):
         self.lines.append("    " + line)
-        if len(self.lines) > self.max_lines:
+        if self.max_lines is not None and len(self.lines) > self.max_lines:
             raise SwellLimitError("compile", "generated lines", len(self.lines), self.max_lines,
                                   "Use mode='dag' (one line per distinct node) or raise max_lines.")
 

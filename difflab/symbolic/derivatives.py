@@ -15,15 +15,16 @@ cached, so repeated calls only evaluate. Quantities: "value", "gradient", "jacob
 (upper triangle, mirrored on evaluation), "hvp" (the gradient of vᵀ∇f, v symbolic).
 """
 
-import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 import sympy
 
-from ..errors import DiffLabError, NonFiniteValueError, ShapeError
+from ..errors import (BranchError, DiffLabError, NonFiniteValueError, ShapeError,
+                      UnsupportedOperationError)
 from . import budget as budgets
 from . import engines
 from .codegen import compile_program
@@ -38,12 +39,14 @@ QUANTITIES = ("value", "gradient", "jacobian", "hessian", "hvp")
 
 
 @dataclass
-class Derivative:
-    """A compiled derivative of one function: call it with θ (and v for "hvp").
+class Compiled:
+    """What one build made: the compiled program and how it was made.
 
-    ``program`` is what was compiled; ``seconds`` the setup time per stage; ``engine`` the
-    engine that differentiated (always "sympy" in ``dag`` mode); ``sizes`` (a
-    ``swell.Sizes``) is measured on first access.
+    The program's outputs are the derivative's entries, then (from ``values_at`` on) f's own
+    values, which cost nothing in ``dag`` mode (the reverse sweep computes them anyway) and
+    let every evaluation check that the program still is f (``Derivative``'s guard). For the
+    quantity "value" the two are the same outputs and ``values_at`` is 0.
+    ``seconds`` is the setup time per stage; ``engine`` the engine that differentiated.
     """
 
     quantity: str
@@ -52,22 +55,21 @@ class Derivative:
     program: Program
     traced: object
     function: object
+    values_at: int
     seconds: dict = field(default_factory=dict)
     engine: str = DEFAULT_ENGINE
     _sizes: object = None
     _mpmath: object = None
 
     @property
-    def setup_seconds(self):
-        return sum(self.seconds.values())
-
-    @property
     def sizes(self):
+        """Sizes of the derivative alone: the check's value outputs are not counted."""
         if self._sizes is None:
-            self._sizes = measure(self.program)
+            p = self.program
+            self._sizes = measure(prune(Program(p.inputs, p.assignments, self.entries(p.outputs))))
         return self._sizes
 
-    def _groups(self, theta, v):
+    def groups(self, theta, v):
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.n,):
             raise ShapeError(f"symbolic {self.quantity}: theta has shape {theta.shape}, the "
@@ -81,42 +83,39 @@ class Derivative:
             groups.append(v.tolist())
         return groups
 
-    def __call__(self, theta, v=None):
-        groups = self._groups(theta, v)
+    def evaluate(self, groups):
+        """Every output in float64, averaged over the batch of a ``BatchMean``."""
         batch = self.traced.batch if self.traced.data else None
         out = np.zeros((len(self.program.outputs),) + ((batch,) if batch else ()))
         with np.errstate(all="ignore"):
             self.function(out, *groups)
-        values = out.mean(axis=1) if batch else out
-        if not np.all(np.isfinite(values)):
-            bad = np.flatnonzero(~np.isfinite(values))
-            raise NonFiniteValueError(f"symbolic {self.quantity}: entries {bad[:10].tolist()} "
-                                      "are not finite at this θ")
-        return self._shaped(values)
+        return out.mean(axis=1) if batch else out
 
-    def mpmath(self, theta, v=None, dps=50):
-        """The same derivative evaluated in mpmath at ``dps`` digits (an object array)."""
+    def evaluate_mpmath(self, groups, dps):
+        """Every output in mpmath at ``dps`` digits (a list of mpf)."""
         if self._mpmath is None:
             self._mpmath = compile_program(self.program, target="mpmath")
-        groups = self._groups(theta, v)
         with mpmath.workdps(dps):
             lifted = [[mpmath.mpf(value) for value in groups[0]]]
             rows = [[[mpmath.mpf(float(value)) for value in row] for row in data.T]
                     for data in self.traced.data]
             tail = [[mpmath.mpf(value) for value in groups[-1]]] \
                 if self.quantity == "hvp" else []
-            if rows:
-                total = None
-                for example in zip(*rows):
-                    values = self._mpmath(*lifted, *example, *tail)
-                    total = values if total is None else [a + b for a, b in zip(total, values)]
-                values = [t / len(rows[0]) for t in total]
-            else:
-                values = self._mpmath(*lifted, *tail)
-            return self._shaped(np.array(values, dtype=object))
+            if not rows:
+                return self._mpmath(*lifted, *tail)
+            total = None
+            for example in zip(*rows):
+                values = self._mpmath(*lifted, *example, *tail)
+                total = values if total is None else [a + b for a, b in zip(total, values)]
+            return [t / len(rows[0]) for t in total]
 
-    def _shaped(self, values):
+    def entries(self, outputs):
+        """The derivative's own entries among all outputs."""
+        return outputs if self.quantity == "value" else outputs[:self.values_at]
+
+    def shaped(self, values):
         n = self.n
+        values = self.entries(values)
         if self.quantity == "value":
             return values[0] if values.size == 1 else values
         if self.quantity == "jacobian":
@@ -130,41 +129,210 @@ class Derivative:
         return values
 
 
-_cache = weakref.WeakKeyDictionary()
-_cache_by_id = {}     # functions that take no weak reference
+CHECK_RTOL = float(np.sqrt(np.finfo(float).eps))   # f(θ) in floats against the program's value
+PRECISE_DPS, PRECISE_RTOL = 40, 1e-15             # the same comparison when that one fails
+
+
+class Derivative:
+    """A compiled derivative of one function: call it with θ (and v for "hvp").
+
+    Every call also checks the guard the build rests on: the traced program's value at θ must
+    be f(θ) evaluated in floats (one forward pass of f). SymPy answers Python's ``!=``, ``==``
+    and ``bool()`` on a symbol structurally, so ``x if t[0] != 0 else y`` is traced down one
+    branch whatever θ is; and a function whose constants changed (a closure over mutable data)
+    is no longer what was traced. When the values differ beyond rounding (confirmed in mpmath
+    at 40 digits), f is traced again: if the new program is f at θ, f had changed and the new
+    build replaces the old; if not, f takes a branch the tracer cannot see: ``BranchError``.
+
+    ``program`` is what was compiled; ``seconds`` the setup time per stage; ``engine`` the
+    engine that differentiated (always "sympy" in ``dag`` mode); ``sizes`` (a
+    ``swell.Sizes``) is measured on first access.
+    """
+
+    def __init__(self, f, slot, rebuild):
+        self.f, self._slot, self._rebuild = f, slot, rebuild
+
+    compiled = property(lambda self: self._slot[0])
+    quantity = property(lambda self: self.compiled.quantity)
+    mode = property(lambda self: self.compiled.mode)
+    n = property(lambda self: self.compiled.n)
+    program = property(lambda self: self.compiled.program)
+    traced = property(lambda self: self.compiled.traced)
+    function = property(lambda self: self.compiled.function)
+    seconds = property(lambda self: self.compiled.seconds)
+    engine = property(lambda self: self.compiled.engine)
+    sizes = property(lambda self: self.compiled.sizes)
+    setup_seconds = property(lambda self: sum(self.compiled.seconds.values()))
+
+    def __call__(self, theta, v=None):
+        compiled = self.compiled
+        groups = compiled.groups(theta, v)
+        out = compiled.evaluate(groups)
+        if not self._is_f(compiled, groups, out):
+            compiled = self._retraced(groups)
+            out = compiled.evaluate(groups)
+        if not np.all(np.isfinite(out)):
+            bad = np.flatnonzero(~np.isfinite(compiled.entries(out)))
+            what = f"entries {bad[:10].tolist()} are" if bad.size else "f's value is"
+            raise NonFiniteValueError(f"symbolic {compiled.quantity}: {what} not finite at "
+                                      "this θ")
+        return compiled.shaped(out)
+
+    def mpmath(self, theta, v=None, dps=50):
+        """The same derivative evaluated in mpmath at ``dps`` digits (an object array)."""
+        compiled = self.compiled
+        values = compiled.evaluate_mpmath(compiled.groups(theta, v), dps)
+        with mpmath.workdps(dps):
+            return compiled.shaped(np.array(values, dtype=object))
+
+    def _is_f(self, compiled, groups, out):
+        """Whether the program's value at θ is f(θ): in floats, else confirmed in mpmath."""
+        theta = np.array(groups[0], dtype=float)
+        with np.errstate(all="ignore"):
+            expected = _float_values(self.f, theta)
+        traced = out[compiled.values_at:]
+        if expected.shape == traced.shape:
+            # both not finite: NonFiniteValueError says so, a branch is not the cause
+            lost = ~np.isfinite(traced) & ~np.isfinite(expected)
+            close = np.abs(traced - expected) <= CHECK_RTOL * np.maximum(np.abs(traced),
+                                                                         np.abs(expected))
+            if np.all(lost | close):
+                return True
+        return _agrees_precisely(self.f, compiled, groups)
+
+    def _retraced(self, groups):
+        fresh = self._rebuild()
+        if not self._is_f(fresh, groups, fresh.evaluate(groups)):
+            raise BranchError(
+                f"symbolic {fresh.quantity}: f takes a different path at this θ than the "
+                "traced program (its value here is not the program's): Python control flow "
+                "on a traced value (if/else, ==, !=, bool()) is taken structurally by SymPy, "
+                "not by θ. Write the branch with dnp.where(condition, a, b) (or dnp.maximum, "
+                "dnp.relu, dnp.clip); a function that is random or changes between calls "
+                "cannot be differentiated symbolically.")
+        self._slot[0] = fresh
+        return fresh
+
+
+def _float_values(f, theta):
+    """f(θ) in float64 as a flat array (empty if f's result is not numbers)."""
+    try:
+        return np.asarray(f(theta), dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        return np.full(0, np.nan)
+
+
+def _agrees_precisely(f, compiled, groups):
+    """Whether f(θ) and the program's value agree at ``PRECISE_DPS`` digits, so that a
+    difference in floats was rounding (cancellation in f), not another function."""
+    try:
+        program = compiled.evaluate_mpmath(groups, PRECISE_DPS)[compiled.values_at:]
+        with mpmath.workdps(PRECISE_DPS):
+            point = np.empty(compiled.n, dtype=object)
+            point[:] = [mpmath.mpf(value) for value in groups[0]]
+            direct = np.asarray(f(point), dtype=object).reshape(-1)
+            if direct.size != len(program):
+                return False
+            return all(abs(mpmath.mpf(a) - b) <= PRECISE_RTOL * max(abs(a), abs(b))
+                       for a, b in zip(direct, program))
+    except (DiffLabError, TypeError, ValueError, ZeroDivisionError):
+        return False
+
+
+class _Identity(weakref.ref):
+    """A weak reference equal only to references to the same live object, so a cache keyed
+    by it ignores the object's own ``__eq__`` and forgets the entry when the object dies."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, obj, callback=None):
+        super().__init__(obj, callback)
+        self._hash = object.__hash__(obj)
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return self is other or (isinstance(other, _Identity) and self() is not None
+                                 and self() is other())
+
+
+class _Held:
+    """A strong reference equal only to itself's object: the key of the bounded cache of
+    callables that take no weak reference (holding them keeps their identity unique)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return object.__hash__(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, _Held) and self.obj is other.obj
+
+
+_cache = {}                  # _Identity(f) -> {key: [Compiled]}
+_held = OrderedDict()        # _Held(f) -> {key: [Compiled]}, the HELD most recent ones
+HELD = 16
+
+
+def _store(f):
+    """The builds of f, tied to f's lifetime (or, for f without weak references, kept for
+    the ``HELD`` most recently used such callables, each held so its identity stays f's)."""
+    try:
+        key = _Identity(f)
+    except TypeError:
+        key = _Held(f)
+        store = _held.pop(key, None) or {}
+        _held[key] = store
+        while len(_held) > HELD:
+            _held.popitem(last=False)
+        return store
+    store = _cache.get(key)
+    if store is None:
+        store = _cache[_Identity(f, _cache.pop)] = {}
+    return store
 
 
 def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.DEFAULT,
                engine=DEFAULT_ENGINE):
-    """The compiled ``quantity`` of f at θ's shape in ``mode``, built once and cached.
+    """The compiled ``quantity`` of f at θ's shape in ``mode``, built once per function.
 
     ``engine`` ("sympy" or "symengine", see ``engines``) runs ``diff`` and CSE in the
     ``tree`` and ``cse`` modes; asking for SymEngine without it installed raises
-    DiffLabError, in any mode.
+    DiffLabError, in any mode. ``budget=None`` lifts every limit.
 
-    The cache is keyed by the function object: a function whose constants change between
-    calls (a closure over mutable data) must be passed anew.
+    The build is kept with the function object (as long as it lives) and checked on every
+    call (``Derivative``): a function whose constants changed since is traced again.
     """
     if mode not in MODES:
         raise DiffLabError(f"symbolic: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if quantity not in QUANTITIES:
         raise DiffLabError(f"symbolic: unknown quantity {quantity!r}; choose one of "
                            f"{', '.join(QUANTITIES)}")
+    if not callable(f):
+        raise UnsupportedOperationError(f"symbolic {quantity}: f must be a function of θ, got "
+                          f"{type(f).__name__}")
+    budget = budgets.resolve(budget)
     theta = np.asarray(theta)
     if theta.ndim != 1:
         raise ShapeError(f"symbolic {quantity}: theta must be a flat vector, got shape "
-                         f"{theta.shape}; flatten a pytree with difflab.ravel")
+                         f"{theta.shape}; use np.atleast_1d for a scalar, difflab.ravel for "
+                         "a pytree")
     runner = engines.get(engine)
     if mode == "dag":
         runner = engines.get(DEFAULT_ENGINE)    # its partials are SymPy's, whichever engine
     key = (theta.shape, quantity, mode, budget, runner.name)
-    try:
-        store = _cache.setdefault(f, {})
-    except TypeError:
-        store = _cache_by_id.setdefault(id(f), {})
+
+    def rebuild():
+        return _build(f, theta.size, quantity, mode, budget, engines.get(runner.name))
+
+    store = _store(f)
     if key not in store:
-        store[key] = _build(f, theta.size, quantity, mode, budget, runner)
-    return store[key]
+        store[key] = [rebuild()]
+    return Derivative(f, store[key], rebuild)
 
 
 def _build(f, n, quantity, mode, budget, engine):
@@ -187,6 +355,8 @@ def _build(f, n, quantity, mode, budget, engine):
     else:
         with budgets.timed("differentiate", budget, mode, seconds):
             outputs = _tree(traced.outputs, quantity, theta, v, budget, mode, engine)
+            if quantity != "value":
+                outputs = outputs + engine.expressions(traced.outputs)
             if mode == "tree":
                 program = Program(inputs, [], engine.sympy(outputs))
         if mode == "cse":
@@ -196,26 +366,30 @@ def _build(f, n, quantity, mode, budget, engine):
     with budgets.timed("compile", budget, mode, seconds):
         function = compile_program(program, target="numpy", max_lines=budget.lines,
                                    max_seconds=budget.seconds)
-    return Derivative(quantity, mode, n, program, traced, function, seconds, engine.name)
+    values_at = len(program.outputs) - len(traced.outputs)
+    return Compiled(quantity, mode, n, program, traced, function, values_at, seconds,
+                    engine.name)
 
 
 def _dag(function, quantity, theta, v):
-    """The derivative program by symbolic reverse sweeps over the function's program."""
+    """The derivative program by symbolic reverse sweeps over the function's program, f's
+    values as its last outputs."""
     if quantity == "value":
         return function
+    values = list(function.outputs)
     first = Reverse(function, "a", theta)
     if quantity == "jacobian":
         outputs = [d for output in function.outputs for d in first.sweep(output, theta)]
-        return prune(Program(function.inputs, first.assignments, outputs))
+        return prune(Program(function.inputs, first.assignments, outputs + values))
     gradient = first.sweep(function.outputs[0], theta)
     if quantity == "gradient":
-        return prune(Program(function.inputs, first.assignments, gradient))
+        return prune(Program(function.inputs, first.assignments, gradient + values))
     second = Reverse(Program(function.inputs, first.assignments, gradient), "b", theta)
     if quantity == "hvp":
         outputs = second.sweep(sympy.Add(*[vi * gi for vi, gi in zip(v, gradient)]), theta)
     else:
         outputs = [d for i, gi in enumerate(gradient) for d in second.sweep(gi, theta[i:])]
-    return prune(Program(function.inputs, second.assignments, outputs))
+    return prune(Program(function.inputs, second.assignments, outputs + values))
 
 
 def _tree(outputs, quantity, theta, v, budget, mode, engine):

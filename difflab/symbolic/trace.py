@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from ..errors import ShapeError, UnsupportedOperationError
+from ..errors import (BranchError, DiffLabError, OutputError, ShapeError,
+                      UnsupportedOperationError)
 from ..models.objectives import BatchMean
 
 
@@ -41,20 +42,21 @@ def trace(f, theta, name, scalar):
     theta_symbols = symbols("theta", np.shape(theta))
     if isinstance(f, BatchMean) and scalar:
         return _trace_batch_mean(f, theta_symbols)
-    outputs = _expressions(f(theta_symbols), name, scalar)
+    outputs = _expressions(_run(f, name, theta_symbols), name, scalar)
     return Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
 
 
 def _trace_batch_mean(f, theta_symbols):
     X, Y = np.asarray(f.X), np.asarray(f.Y)
     x, y = symbols("x", (1,) + X.shape[1:]), symbols("y", (1,) + Y.shape[1:])
-    loss = f.example_loss(theta_symbols, x, y)
+    loss = _run(f.example_loss, "BatchMean.example_loss", theta_symbols, x, y)
     if np.shape(loss) not in ((1,), ()):
         raise ShapeError(f"BatchMean: example_loss on one example returned shape "
                          f"{np.shape(loss)}; it must return one loss per example, shape (B,)")
     value = np.reshape(np.asarray(loss, dtype=object), -1)[0]
     if f.penalty is not None:
-        value = value + _expressions(f.penalty(theta_symbols), "penalty", True)[0]
+        value = value + _expressions(_run(f.penalty, "BatchMean.penalty", theta_symbols),
+                                     "penalty", True)[0]
     batch = X.shape[0]
     data = (X.reshape(batch, -1).T.astype(float), Y.reshape(batch, -1).T.astype(float))
     inputs = (("theta", tuple(theta_symbols)), ("x", tuple(x.reshape(-1))),
@@ -62,8 +64,50 @@ def _trace_batch_mean(f, theta_symbols):
     return Traced([sympy.sympify(value)], inputs, data, batch)
 
 
+# SymPy's words for the user mistakes it meets while f runs on symbols, and what they mean.
+_BRANCH = ("truth value of Relational",)
+_FLOAT = ("convert expression to float", "convert symbols to int", "round symbolic expression",
+          "convert expression to complex")
+_RAW_NUMPY = ("loop of ufunc does not support",)
+
+
+def _run(f, name, *args):
+    """f(*args) on symbols; SymPy's TypeError for a mistake in f becomes a named difflab error
+    that says what to write instead."""
+    try:
+        return f(*args)
+    except DiffLabError:
+        raise
+    except TypeError as error:
+        said = str(error)
+        if any(words in said for words in _BRANCH):
+            raise BranchError(
+                f"{name}: f used a traced value in a Python condition ({said}): if/else, "
+                "bool(), and/or, builtin max/min, or a NumPy function that compares (np.maximum, "
+                "np.where, np.clip, np.sign). The tracer cannot take a branch for every θ; write "
+                "it with dnp.where(condition, a, b), dnp.maximum, dnp.relu or dnp.clip") from error
+        if any(words in said for words in _FLOAT):
+            raise BranchError(
+                f"{name}: f converted a traced value to a Python number ({said}): float(), "
+                "int(), round(), math.exp and the like need a number, and a symbol has none. "
+                "Use dnp functions (dnp.exp, not math.exp) and keep values as arrays") from error
+        if any(words in said for words in _RAW_NUMPY):
+            raise UnsupportedOperationError(
+                f"{name}: f called a NumPy function on traced values ({said}). Use the dnp "
+                "function of the same name (dnp.tanh, not np.tanh): dnp dispatches on the "
+                "number system") from error
+        raise UnsupportedOperationError(
+            f"{name}: f raised TypeError while running on SymPy symbols: {said}. Write f "
+            "with difflab.numpy (dnp) operations only") from error
+
+
 def _expressions(value, name, scalar):
     """The traced value as a flat list of SymPy expressions, or a clear error."""
+    if value is None:
+        raise OutputError(f"{name}: the function returned None; is its `return` missing?")
+    if scalar and isinstance(value, tuple):
+        raise OutputError(f"{name}: the function returned a tuple of {len(value)}; it must "
+                          "return the scalar alone (use jacobian for several outputs)")
     array = np.asarray(value, dtype=object)
     if scalar and array.size != 1:
         raise ShapeError(f"{name}: the function must return a scalar, got shape {array.shape}; "
@@ -74,7 +118,7 @@ def _expressions(value, name, scalar):
             entry = sympy.Float(float(entry)) if isinstance(entry, (float, np.floating)) \
                 else sympy.Integer(int(entry))
         if not isinstance(entry, sympy.Expr):
-            raise UnsupportedOperationError(
+            raise OutputError(
                 f"{name}: tracing returned a {type(entry).__name__}, not a SymPy expression; "
                 "write the function with difflab.numpy (dnp) so it runs on symbols")
         outputs.append(entry)
