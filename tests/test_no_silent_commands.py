@@ -323,3 +323,23 @@ def test_the_readme_documents_the_exit_statuses_of_every_command():
     for status in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
         assert status in section
     assert readme.index("## Checking your gradients") < readme.index("## Exit statuses")
+
+
+def test_a_full_disk_mid_run_is_a_named_error_that_keeps_the_lines_written(tmp_path,
+                                                                            monkeypatch):
+    import errno
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if len(synced) == 2:                    # the meta line and cell a are on disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        synced.append(fd)
+        real_fsync(fd)
+    monkeypatch.setattr(runner.os, "fsync", fsync)
+    folder = tmp_path / "run"
+    with pytest.raises(ReportError, match=r"No space left.*--resume --out"):
+        report([_section(keys=("a", "b", "c"))], "tiny", out=folder)
+    monkeypatch.setattr(runner.os, "fsync", real_fsync)
+    kept = [line.get("key") for line in read_results(folder)]
+    assert kept[:2] == [None, "a"]

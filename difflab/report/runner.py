@@ -230,10 +230,16 @@ def _measure(section, cell, profile):
 
 def _append(folder, record):
     """One line, flushed to disk before the next cell starts."""
-    with open(Path(folder) / RESULTS, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    path = Path(folder) / RESULTS
+    try:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:               # a full disk: the lines before this one are kept
+        raise ReportError(f"cannot write {path}: {error.strerror or error}; the cells "
+                          "measured before are kept: make room, then continue with "
+                          f"difflab report --resume --out {folder}") from error
 
 
 def _now():
