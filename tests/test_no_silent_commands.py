@@ -343,3 +343,16 @@ def test_a_full_disk_mid_run_is_a_named_error_that_keeps_the_lines_written(tmp_p
     monkeypatch.setattr(runner.os, "fsync", real_fsync)
     kept = [line.get("key") for line in read_results(folder)]
     assert kept[:2] == [None, "a"]
+
+
+def test_an_inconclusive_gradcheck_is_exit_1_and_says_so(tmp_path):
+    """Every entry of max at a 3-way tie is at a kink: nothing is judged, which is no pass."""
+    from difflab.gradcheck import GradcheckResult
+    if not hasattr(GradcheckResult, "inconclusive"):
+        pytest.skip("gradcheck has no inconclusive verdict yet (issue 14 item 12)")
+    file = tmp_path / "tie.py"
+    file.write_text("import numpy as np\nimport difflab.numpy as dnp\n"
+                    "params = np.array([0.5, 0.5, 0.5])\n\n\n"
+                    "def loss(p):\n    return dnp.max(p)\n")
+    status, out = _run("gradcheck", f"{file}:loss")
+    assert status == 1 and "INCONCLUSIVE" in out.splitlines()[0]
