@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import numpy as dnp
-from ..errors import DiffLabError, ShapeError
+from ..errors import DiffLabError, NonFiniteValueError, OutputError, ShapeError
 from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
 from .rules import _primal
 from .tracing import Dual, Tensor, Trace, backward, new_input
@@ -47,8 +47,8 @@ def _value(x, trace):
     return x.value if isinstance(x, (Tensor, Dual)) and x.trace is trace else x
 
 
-def _record(f, args, kwargs, nums, name, trace):
-    """Run f with the chosen arguments put on ``trace``'s tape; return (inputs, output)."""
+def _record(f, args, kwargs, nums, name, trace, has_aux=False):
+    """Run f with the chosen arguments put on ``trace``'s tape; return (inputs, output, aux)."""
     args = list(args)
     inputs = []
     for i in nums:
@@ -58,7 +58,95 @@ def _record(f, args, kwargs, nums, name, trace):
         args[i] = tree_unflatten(treedef, boxed)
     with trace:
         out = f(*args, **kwargs)
-    return inputs, out
+    out, aux = _checked_output(out, name, has_aux)
+    return inputs, out, aux
+
+
+# The one check of what f returned, for every entry point: a derivative of nothing, of a
+# tuple or of a string would otherwise come out as zeros (no dependence on θ was recorded).
+
+_HAS_AUX = ("grad, value_and_grad and vjp take has_aux=True for a pair (output, aux) and "
+            "differentiate the first")
+
+
+def _checked_output(out, name, has_aux):
+    """(output, aux) after refusing what cannot be differentiated (``OutputError``) and a
+    non-finite value (``NonFiniteValueError``); a plain number that does not depend on the
+    input is a constant function, with derivative zero."""
+    if has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise OutputError(f"{name}: has_aux=True needs f to return a pair (output, aux), "
+                              f"it returned {_described(out)}")
+        out, aux = out
+    else:
+        aux = None
+        if isinstance(out, (tuple, list)):
+            raise OutputError(f"{name}: f returned a {type(out).__name__} of {len(out)} items; "
+                              f"return one array. If the other items are auxiliary outputs, "
+                              f"{_HAS_AUX}.")
+    _checked_leaf(out, name)
+    return out, aux
+
+
+def _checked_leaf(x, name):
+    """One array of f's output: numeric and finite, or a named error."""
+    if x is None:
+        raise OutputError(f"{name}: f returned None — a missing return? Return the value "
+                          "to differentiate.")
+    value = _primal(x)
+    kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
+                                                               float, complex)) else None
+    if isinstance(value, bool) or kind == "b":
+        raise OutputError(f"{name}: f returned a boolean {_described(value)} (a comparison?); "
+                          "return a number computed with dnp functions")
+    if kind == "O":
+        raise OutputError(f"{name}: f returned an object array of shape {np.shape(value)} "
+                          "(np.array of traced values?); build arrays from traced values with "
+                          "dnp.stack or dnp.concatenate")
+    if kind not in tuple("fiuc"):
+        raise OutputError(f"{name}: f returned {_described(value)}, not a number or array; "
+                          "return the value to differentiate, computed with dnp functions")
+    if not np.all(np.isfinite(value)):
+        raise NonFiniteValueError(
+            f"{name}: f returned a non-finite value ({_non_finite(value)}); the derivative of "
+            "a NaN or infinite value means nothing. Check f's domain at this point (log or "
+            "sqrt of a negative number, a division by zero, an overflow).")
+
+
+def _described(x):
+    if isinstance(x, (Tensor, Dual)):
+        return f"one traced value of shape {x.shape}"
+    if isinstance(x, (tuple, list, dict)):
+        return f"a {type(x).__name__} of {len(x)} items"
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    return f"a {type(x).__name__}"
+
+
+def _non_finite(value):
+    """Which entries of an array are NaN or infinite, for a message."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return str(array[()])
+    bad = np.argwhere(~np.isfinite(array))
+    first = tuple(int(i) for i in bad[0])
+    return (f"{array[first]} at index {first[0] if len(first) == 1 else first}, "
+            f"{len(bad)} of {array.size} entries")
+
+
+def _checked_derivative(result, name, what):
+    """A derivative with a NaN or infinite entry is refused, naming the leaf and the entry."""
+    leaves, _ = tree_flatten(result)
+    for number, leaf in enumerate(leaves):
+        value = _primal(leaf)
+        if not np.all(np.isfinite(value)):
+            where = f" of leaf {number}" if len(leaves) > 1 else ""
+            raise NonFiniteValueError(
+                f"{name}: f is finite but its {what} is not ({_non_finite(value)}{where}): a "
+                "derivative rule met a point where the derivative is infinite or undefined "
+                "(sqrt or x**p with p < 1 at 0, log at 0, a where() whose unused branch is "
+                "NaN). Move θ off that point or rewrite f there (e.g. dnp.sqrt(x + eps)).")
+    return result
 
 
 def _cotangents_of(inputs, cotangents, batch_shape=()):
@@ -76,32 +164,28 @@ def _cotangents_of(inputs, cotangents, batch_shape=()):
     return trees
 
 
-def _split_aux(out, has_aux, name):
-    if not has_aux:
-        return out, None
-    if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise DiffLabError(f"{name}: has_aux=True needs f to return a pair (output, aux)")
-    return out[0], out[1]
-
-
 def value_and_grad(f, argnums=0, has_aux=False):
     """f ↦ (x ↦ (f(x), ∇f(x))), for scalar-valued f; ∇f has the pytree shape of x."""
+    return _value_and_grad(f, argnums, has_aux, "grad")
+
+
+def _value_and_grad(f, argnums, has_aux, name):
+    """value_and_grad, its errors naming the entry point the user called."""
     def value_and_grad_f(*args, **kwargs):
-        single, nums = _argnums(argnums, len(args), "grad")
+        single, nums = _argnums(argnums, len(args), name)
         trace = Trace()
-        inputs, out = _record(f, args, kwargs, nums, "grad", trace)
-        out, aux = _split_aux(out, has_aux, "grad")
+        inputs, out, aux = _record(f, args, kwargs, nums, name, trace, has_aux)
         aux = tree_map(lambda v: _value(v, trace), aux) if has_aux else None
         shape = dnp.shape_of(out)
         if shape != ():
-            raise ShapeError(f"grad: f must return a scalar, but it returned shape {shape}; "
+            raise ShapeError(f"{name}: f must return a scalar, but it returned shape {shape}; "
                              "use difflab.ad.jacobian or difflab.ad.vjp for vector outputs")
         cotangents = [None] * len(trace.tape)
         if isinstance(out, Tensor) and out.trace is trace:
             dtype = _primal_dtype(out)
             seed = np.ones((), dtype=dtype if dtype.kind == "f" else np.float64)
             cotangents = backward(trace, out, seed)
-        grads = _cotangents_of(inputs, cotangents)
+        grads = _checked_derivative(_cotangents_of(inputs, cotangents), name, "gradient")
         result = (_value(out, trace), grads[0] if single else tuple(grads))
         return (result, aux) if has_aux else result
     return value_and_grad_f
@@ -126,8 +210,7 @@ def grad(f, argnums=0, has_aux=False):
 def vjp(f, *primals, has_aux=False):
     """(f(x), u ↦ uᵀ ∂f(x)): the value and its vector-Jacobian product function (reverse mode)."""
     trace = Trace()
-    inputs, out = _record(f, primals, {}, range(len(primals)), "vjp", trace)
-    out, aux = _split_aux(out, has_aux, "vjp")
+    inputs, out, aux = _record(f, primals, {}, range(len(primals)), "vjp", trace, has_aux)
     aux = tree_map(lambda v: _value(v, trace), aux) if has_aux else None
     out_shape = dnp.shape_of(out)
 
@@ -138,7 +221,8 @@ def vjp(f, *primals, has_aux=False):
         cotangents = [None] * len(trace.tape)
         if isinstance(out, Tensor) and out.trace is trace:
             cotangents = backward(trace, out, cotangent)
-        return tuple(_cotangents_of(inputs, cotangents))
+        return _checked_derivative(tuple(_cotangents_of(inputs, cotangents)), "vjp",
+                                   "vector-Jacobian product")
 
     value = _value(out, trace)
     return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)
@@ -149,7 +233,9 @@ def jvp(f, primals, tangents):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise DiffLabError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    return _forward(f, primals, tangents, batch_ndim=0, zeros_for_constants=True)
+    values, out_tangents = _forward(f, primals, tangents, batch_ndim=0,
+                                    zeros_for_constants=True)
+    return values, _checked_derivative(out_tangents, "jvp", "Jacobian-vector product")
 
 
 def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
@@ -173,6 +259,8 @@ def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
         duals.append(tree_unflatten(treedef, leaves))
     with trace:
         out = f(*duals)
+    for leaf in [None] if out is None else tree_flatten(out)[0]:   # any pytree, as jax.jvp
+        _checked_leaf(leaf, "jvp")
 
     def split(x):
         if isinstance(x, Dual) and x.trace is trace:
@@ -186,7 +274,10 @@ def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
 
 def hvp(f, x, v):
     """H(x)·v by forward-over-reverse (Pearlmutter): exact, about the cost of a few gradients."""
-    return jvp(grad(f), (x,), (v,))[1]
+    gradient = _value_and_grad(f, 0, False, "hvp")
+    _, tangent = _forward(lambda t: gradient(t)[1], (x,), (v,), batch_ndim=0,
+                          zeros_for_constants=True)
+    return _checked_derivative(tangent, "hvp", "Hessian-vector product")
 
 
 def jacobian(f, argnums=0):
@@ -198,7 +289,7 @@ def jacobian(f, argnums=0):
     def jacobian_f(*args, **kwargs):
         single, nums = _argnums(argnums, len(args), "jacobian")
         trace = Trace()
-        inputs, out = _record(f, args, kwargs, nums, "jacobian", trace)
+        inputs, out, _ = _record(f, args, kwargs, nums, "jacobian", trace)
         out_shape = dnp.shape_of(out)
         m = int(np.prod(out_shape))
         cotangents = [None] * len(trace.tape)
@@ -208,7 +299,8 @@ def jacobian(f, argnums=0):
         trees = _cotangents_of(inputs, cotangents, batch_shape=(m,))
         trees = [tree_map(lambda J: dnp.reshape(J, out_shape + dnp.shape_of(J)[1:]), t)
                  for t in trees]
-        return trees[0] if single else tuple(trees)
+        return _checked_derivative(trees[0] if single else tuple(trees), "jacobian",
+                                   "Jacobian")
     return jacobian_f
 
 
@@ -242,6 +334,7 @@ def hessian(f, argnums=0):
                 H[start:stop, start:] = rows[:, start:]
         for start, stop in blocks:                       # the rest by symmetry
             H[stop:, start:stop] = H[start:stop, stop:].T
+        _checked_derivative(H, "hessian", "Hessian")
         if isinstance(x, np.ndarray) or np.isscalar(x):
             return H.reshape(np.shape(x) + np.shape(x))
         return H
@@ -254,7 +347,7 @@ def _tail_gradient(flat_f, start):
     leads only to θ[:start] — typically all the layers before the block's own."""
     def gradient(theta):
         tape_trace = Trace()
-        inputs, out = _record(flat_f, (theta,), {}, (0,), "hessian", tape_trace)
+        inputs, out, _ = _record(flat_f, (theta,), {}, (0,), "hessian", tape_trace)
         (boxed, _), = inputs
         node = boxed[0]
         if not (isinstance(out, Tensor) and out.trace is tape_trace):
@@ -266,7 +359,8 @@ def _tail_gradient(flat_f, start):
         cotangents = backward(tape_trace, out, np.ones((), dtype=_primal_dtype(out)),
                               needed=needed)
         g = cotangents[node.index]
-        return dnp.zeros_like(node.value) if g is None else g
+        return dnp.zeros_like(node.value) if g is None else \
+            _checked_derivative(g, "hessian", "gradient")
     return gradient
 
 
@@ -295,7 +389,7 @@ def _direction_blocks(x, flat_f, theta):
     split so that its batched values stay within HESSIAN_BLOCK_BUDGET numbers.
     """
     n = theta.size
-    tape = trace(flat_f, theta)
+    tape = _described_tape(flat_f, (theta,), {}, "hessian")
     cuts = {0, n}
     offset = 0
     for leaf in tree_flatten(x)[0]:
@@ -348,8 +442,12 @@ class Tape:
 
 def trace(f, *args, **kwargs):
     """Run f once on a tape and describe it: node count, operation histogram, saved bytes, DOT."""
+    return _described_tape(f, args, kwargs, "trace")
+
+
+def _described_tape(f, args, kwargs, name):
     tape_trace = Trace()
-    _, out = _record(f, args, kwargs, range(len(args)), "trace", tape_trace)
+    _record(f, args, kwargs, range(len(args)), name, tape_trace)
     tape = tape_trace.tape
     operations = Counter(node.primitive.name for node in tape if node is not None)
     seen, saved, largest = set(), 0, 1

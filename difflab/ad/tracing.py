@@ -17,6 +17,7 @@ batch axes leading. The rules are written for that form; ``unbroadcast`` and
 """
 
 import math
+import types
 
 import numpy as np
 
@@ -110,7 +111,8 @@ class _Traced:
 
     def __len__(self):
         if not self.shape:
-            raise TypeError("len() of a 0-d traced value")
+            raise UnsupportedOperationError(
+                "len() of a 0-d traced value: a scalar has no length; use .shape or np.ndim")
         return self.shape[0]
 
     @property
@@ -173,21 +175,48 @@ class _Traced:
 
     def __array__(self, dtype=None, copy=None):
         raise UnsupportedOperationError(
-            "a NumPy function was called directly on a traced value (it would drop the "
-            "derivative); call the dnp function of the same name instead")
+            "a traced value was converted to a NumPy array (np.asarray, np.array, or a NumPy "
+            "function without a dnp counterpart), which would drop its derivative; keep it a "
+            "traced value and use difflab.numpy (dnp) functions")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         operator = _UFUNC_OPERATORS.get(ufunc)
         if operator is None or method != "__call__" or kwargs:
-            raise UnsupportedOperationError(
-                f"numpy.{ufunc.__name__} was called directly on a traced value; call "
-                f"dnp.{ufunc.__name__} (difflab.numpy) instead so it can be differentiated")
+            raise _refusal(ufunc.__name__, "numpy")
         return operator(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
-        raise UnsupportedOperationError(
-            f"numpy.{func.__name__} was called directly on a traced value; call "
-            f"dnp.{func.__name__} (difflab.numpy) instead so it can be differentiated")
+        metadata = _METADATA.get(func)
+        if metadata is not None:
+            return metadata(*args, **kwargs)
+        raise _refusal(func.__name__, getattr(func, "__module__", None) or "numpy")
+
+
+# NumPy functions that only read shapes are fine on traced values: nothing is differentiated.
+_METADATA = {
+    np.shape: lambda x: x.shape,
+    np.ndim: lambda x: x.ndim,
+    np.size: lambda x, axis=None: x.size if axis is None else x.shape[axis],
+}
+
+# NumPy's other names for functions that dnp has under one name.
+_NUMPY_ALIASES = {"absolute": "abs", "true_divide": "divide", "amax": "max", "amin": "min"}
+
+
+def _refusal(name, module):
+    """The error for numpy.<name> called on a traced value, suggesting the dnp function only
+    where difflab.numpy has one (dnp mirrors the top-level numpy namespace only)."""
+    dnp_name = _NUMPY_ALIASES.get(name, name)
+    if module == "numpy" and isinstance(getattr(dnp, dnp_name, None),
+                                        (dnp.Primitive, types.FunctionType)):
+        advice = f"call dnp.{dnp_name} (difflab.numpy) instead so it can be differentiated"
+    else:
+        advice = (f"difflab.numpy has no {name} yet: write it with dnp functions (a composite "
+                  "of dnp functions is differentiable with no new rule), or declare a "
+                  "primitive with its derivative rules")
+    return UnsupportedOperationError(
+        f"{module}.{name} was called directly on a traced value, which would drop its "
+        f"derivative; {advice}")
 
 
 class ConditionArray(np.ndarray):
