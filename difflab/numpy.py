@@ -21,7 +21,9 @@ real part, so ``abs(z) = z·sign(Re z)``.
 
 Kinks: at a tie, ``maximum``/``minimum``/``max`` take the mean of the tied arguments (same
 value; derivative split evenly), and ``relu`` and ``leaky_relu`` take their left branch at
-0, so relu′(0) = 0. The SymPy forms encode the same conventions with ``Piecewise``.
+0, so relu′(0) = 0; ``abs``′(0) = 0, ``leaky_relu``′(0) = its slope and ``clip``′ = 1 on the
+closed interval. The SymPy forms encode the same conventions with ``Piecewise`` (and ``max``
+with indicators of the tied entries, as SymPy's ``Max`` gives ½ to each at any tie).
 """
 
 import builtins
@@ -205,6 +207,28 @@ def _sympy_piecewise_max(a, b):
 
 def _sympy_piecewise_min(a, b):
     return sympy.Piecewise((a, a < b), (b, a > b), ((a + b) / 2, True))
+
+
+def _sympy_max_row(row):
+    """max xᵢ = Σ xᵢ·[xᵢ ≥ m] / Σ [xᵢ ≥ m] with m = Max(row): the indicators are constant
+    between ties, so SymPy's derivative is [xᵢ ≥ m]/k at a k-way tie, the even split.
+    (SymPy's own Max differentiates to Heaviside(xᵢ − max of the others), ½ each at any tie:
+    3/2 in all for three tied entries.)"""
+    if not row:
+        raise ShapeError("dnp.max: a maximum over no entries has no value; reduce over a "
+                         "non-empty axis")
+    if len(row) == 1:
+        return row[0]
+    top = sympy.Max(*row)
+    ties = [sympy.Piecewise((1, sympy.Ge(x, top)), (0, True)) for x in row]
+    return sympy.Add(*[x * tie for x, tie in zip(row, ties)]) / sympy.Add(*ties)
+
+
+def _mp_max_row(row):
+    if not row:
+        raise ShapeError("dnp.max: a maximum over no entries has no value; reduce over a "
+                         "non-empty axis")
+    return builtins.max(row)
 
 
 # Float and complex implementations that need care (stability, analytic continuation).
@@ -533,8 +557,8 @@ sum = Primitive("sum", {
 }, doc="sum(x, axis=None, keepdims=False)")
 max = Primitive("max", {
     FLOAT: _float_reduction(np.maximum, np.max), COMPLEX: _complex_max,
-    SYMPY: _object_reduction(lambda row: sympy.Max(*row), "max"),
-    MPMATH: _object_reduction(builtins.max, "max"),
+    SYMPY: _object_reduction(_sympy_max_row, "max"),
+    MPMATH: _object_reduction(_mp_max_row, "max"),
 }, doc="max(x, axis=None, keepdims=False); ties give the mean of the tied entries")
 logsumexp = Primitive("logsumexp", {
     FLOAT: _stable_logsumexp, COMPLEX: _stable_logsumexp,

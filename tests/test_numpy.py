@@ -972,8 +972,6 @@ def test_sympy_max_reduction_splits_a_two_way_tie():
     assert derivative_at(expression, 2) == sympy.Rational(1, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="SymPy max is sympy.Max, whose derivative at a k-way "
-                                       "tie is Heaviside(0) = 1/2 for each argument, not 1/k")
 def test_sympy_max_reduction_splits_a_three_way_tie_evenly():
     expression = dnp.max(np.array([X, sympy.Integer(2), sympy.Integer(2)], dtype=object))
     assert derivative_at(expression, 2) == sympy.Rational(1, 3)
