@@ -216,11 +216,14 @@ class Numeric(Differentiator):
         scheme, order, route, hessian_order = NUMERIC[self.name]
         if quantity in ("gradient", "jacobian"):
             differentiate = numeric.gradient if quantity == "gradient" else numeric.jacobian
-            result = differentiate(f, theta, scheme, order, estimate=estimate, check=estimate)
+            result = differentiate(f, theta, scheme, order, estimate=estimate)
         elif quantity == "hessian":
             result = numeric.hessian(f, theta, route, order=hessian_order)
         else:
             spent = Cost(evaluations=0, complex_evaluations=0)
+            if scheme == "complex-step":
+                spent.evaluations, spent.complex_evaluations, _ = numeric.check_analytic(
+                    f, theta, "hvp", True)
 
             def inner(t):
                 g = numeric.gradient(f, t, scheme, order, estimate=False, check=False)
@@ -231,11 +234,14 @@ class Numeric(Differentiator):
             spent.error = result.error
             return result.value, spent
         status = getattr(result, "entry_status", None)
-        return result.value, Cost(evaluations=result.evaluations,
-                                  complex_evaluations=result.complex_evaluations,
-                                  error=result.error,
-                                  kinks=None if status is None else status != "ok",
-                                  kink_jump=getattr(result, "kink_jump", None))
+        cost = Cost(evaluations=result.evaluations,
+                    complex_evaluations=result.complex_evaluations, error=result.error,
+                    kinks=None if status is None else np.isin(status, ("kink", "kink at θ")),
+                    kink_jump=getattr(result, "kink_jump", None))
+        # "ok", or why the estimate or the derivative is not to be trusted (kinks, entries
+        # whose differences never converged: their ``error`` is no upper bound)
+        cost.status = result.status
+        return result.value, cost
 
 
 class Symbolic(Differentiator):

@@ -7,23 +7,24 @@ import pytest
 
 import difflab.numpy as dnp
 from difflab import models, ravel, reference
-from difflab.errors import ComplexStepWarning
+from difflab.errors import NonAnalyticError
 from difflab.numeric import gradient, step
 from difflab.numeric.diagnostics import v_curve
 
 
 # The complex-step safety check.
 
-def test_non_analytic_function_warns_once():
-    f = lambda t: dnp.sum(t * np.abs(t.real))        # numpy.abs drops the imaginary part
+def test_non_analytic_function_is_refused_every_time():
+    """numpy.abs drops the imaginary part: the complex step is wrong (|t| for 2|t|), central
+    differences along the check's random direction are right, so it is an error on every
+    call (no cache by function identity), with the check's evaluations counted."""
+    f = lambda t: dnp.sum(t * np.abs(t.real))
     theta = np.array([0.5, -1.5, 2.0])
-    with pytest.warns(ComplexStepWarning, match="non-analytic"):
-        first = gradient(f, theta, "complex-step")
-    assert first.evaluations > 0                     # the check's central differences
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        again = gradient(f, theta, "complex-step")   # cached by function identity
-    assert again.evaluations == 0 and again.complex_evaluations == 3
+    for _ in range(2):
+        with pytest.raises(NonAnalyticError, match="not analytic"):
+            gradient(f, theta, "complex-step")
+    fine = gradient(lambda t: dnp.sum(t * dnp.abs(t)), theta, "complex-step")
+    assert fine.complex_evaluations == 3 + 1 and fine.evaluations == fine.estimate_evaluations > 0
 
 
 def test_check_can_be_skipped():
@@ -90,20 +91,27 @@ def _index_of(params, layer, unit):
     return int(np.flatnonzero(flat)[0])
 
 
-def test_relu_kink_inside_the_stencil_is_flagged():
+def test_relu_kink_inside_the_stencil_is_stepped_over():
+    """A kink h/3 from θ is inside the first stencil; the step halves until the differences
+    converge (the kink left the stencil), and the entry is right, not exempted as a kink."""
     problem, theta, bias_index = relu_mlp_near_a_kink()
-    result = gradient(problem.objective, theta, "central")
-    assert result.entry_status[bias_index].startswith("kink")
-    assert result.status.startswith("kink")
-    assert str(bias_index) in result.status
+    truth = float(reference.gradient(problem.objective, theta)[bias_index])
+    for scheme in ("central", "richardson"):
+        result = gradient(problem.objective, theta, scheme)
+        assert result.entry_status[bias_index] == "ok" and result.status == "ok"
+        true = abs(result.value[bias_index] - truth)
+        assert true <= result.error[bias_index] and true <= 1e-8 * abs(truth)
 
 
-def test_richardson_flags_the_kink_too():
-    problem = models.get("mlp", activation="relu")
-    h = step(problem.theta0, 1, 8, c=1.0)       # richardson's first step, 4 levels
-    problem, theta, bias_index = relu_mlp_near_a_kink(float(np.min(h)))
-    result = gradient(problem.objective, theta, "richardson")
-    assert result.entry_status[bias_index] == "kink"     # Richardson does not look at θ
+def test_kink_closer_than_any_step_is_flagged():
+    """relu(t − (1 + 1e-12)) at t = 1: no representable step gets the stencil off the kink,
+    and the jump in the differences does not shrink as h does. (A forward difference sees
+    only the side it steps to: at 10⁻¹² below a kink it is that side's slope.)"""
+    f = lambda t: dnp.sum(dnp.relu(t - (1 + 1e-12)) * 3 + t ** 2)
+    for scheme, order in [("central", 2), ("central", 4), ("richardson", 2)]:
+        result = gradient(f, np.array([1.0]), scheme, order)
+        assert result.entry_status[0].startswith("kink"), (scheme, result)
+        assert result.status.startswith("kink")
 
 
 def test_smooth_models_have_no_kinks():

@@ -8,11 +8,12 @@ rule; ``v_curve`` measures error against step.
 """
 
 from .diagnostics import VCurve, v_curve
-from .differences import SCHEMES, NumericResult, gradient, jacobian
+from .differences import SCHEMES, NumericResult, check_analytic, gradient, jacobian
 from .second import hessian, hvp
 from .stencils import Stencil, fornberg, stencil
 from .steps import complex_step, optimal_constant, step
 
-__all__ = ["SCHEMES", "NumericResult", "Stencil", "VCurve", "complex_step", "fornberg",
+__all__ = ["SCHEMES", "NumericResult", "Stencil", "VCurve", "check_analytic", "complex_step",
+           "fornberg",
            "gradient", "hessian", "hvp", "jacobian", "optimal_constant", "step", "stencil",
            "v_curve"]

@@ -6,23 +6,36 @@ same stencil at step 2h, T(h) ≈ |D(2h) − D(h)|/(2ᵖ − 1), and round-off b
 The estimate costs extra evaluations (reused where points coincide; central schemes add
 F(θ) once, to look for a kink at θ itself), counted in ``estimate_evaluations``;
 ``estimate=False`` gives the bare scheme (n+1 forward, 2n central).
+
+That estimate holds only where h is small for *this* function. Where |D(2h) − D(h)| is more
+than a function of unit scale allows, the step adapts: it is halved along that coordinate
+until successive differences shrink by 2ᵖ per halving, as the stencil's theory says
+(``descend``). A stencil that straddles a kink converges once h is below the distance to
+it; one that never converges, with differences that do not shrink, is a kink; anything else
+is reported as an unreliable estimate, never as "ok". The complex step is guarded: a complex
+number turned real (ComplexWarning) or a non-finite value is an error, and one directional
+derivative is checked against central differences (``check_analytic``).
 """
 
 import warnings
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ComplexStepWarning, DiffLabError, NonFiniteValueError, ShapeError
+from ..errors import (DiffLabError, NonAnalyticError, NonFiniteValueError, ShapeError,
+                      UnreliableEstimateWarning)
 from . import steps as step_rules
 from .stencils import stencil
 
 SCHEMES = ("forward", "backward", "central", "richardson", "complex-step")
 KINK_FACTOR = 1e3            # how far D(h) and D(2h) may disagree beyond the model
 KINK_AT_THETA_FACTOR = 100   # how far the one-sided slopes' jump must stand above round-off
-NO_KINK, KINK, KINK_AT_THETA = 0, 1, 2
-COMPLEX_CHECK_FACTOR = 10.0  # complex step vs central: allowed multiple of the error estimate
+SIGNIFICANT = 100            # a difference of differences above this × round-off is signal
+NO_KINK, KINK, KINK_AT_THETA, UNRELIABLE = 0, 1, 2, 3
+ENTRY_STATUS = {NO_KINK: "ok", KINK: "kink", KINK_AT_THETA: "kink at θ",
+                UNRELIABLE: "unreliable"}
+CHECK_FACTOR = 10.0          # complex step vs central: allowed multiple of the error estimate
+CHECK_SEED = 14              # the complex-step check's random direction
 
 
 @dataclass
@@ -35,7 +48,9 @@ class NumericResult:
     ``complex_evaluations`` counts complex ones, ``gradient_evaluations`` calls to a gradient
     (second derivatives), ``calls`` calls to the function (fewer when it is batched).
     ``status`` is "ok" or a reason; ``entry_status`` marks each entry "ok", "kink" (a
-    stencil straddles a kink) or "kink at θ" (the one-sided derivatives at θ differ);
+    stencil straddles a kink at every step down to round-off), "kink at θ" (the one-sided
+    derivatives at θ differ) or "unreliable" (the differences did not converge as the step
+    was halved, so the estimate is not an upper bound one can trust);
     ``kink_jump`` (central schemes with an estimate) is |J|, the estimated jump in slope at
     the "kink at θ" entries, 0 at the others.
     ``asymmetry`` is max|H − Hᵀ|/max|H| before a Hessian was symmetrized.
@@ -66,7 +81,7 @@ def as_theta(theta, name):
                            f"{array.dtype}; pass np.asarray(theta, dtype=float)")
     if array.ndim != 1:
         raise ShapeError(f"{name}: theta must be a flat vector, got shape {array.shape}; "
-                         "flatten a pytree with difflab.ravel")
+                         "flatten a pytree with difflab.ravel (a scalar: np.atleast_1d)")
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise DiffLabError(f"{name}: theta has non-finite entries at indices "
@@ -158,15 +173,84 @@ def _apply(samples, st, h, also=()):
     return np.array(values), np.array(roundoff)
 
 
-# The schemes; each returns (D, error, kinks, samples, h, estimate_evaluations), with D,
-# error and kinks of shape (n, m): one row per coordinate, one column per output. kinks
-# holds NO_KINK, KINK (a stencil straddles one) or KINK_AT_THETA (the one-sided slopes at θ
-# differ: the derivative itself does not exist there); a central scheme's estimate adds
-# ``jumps`` (the jump in slope at θ where it flags one, else 0), the others None.
+def _apply_one(samples, st, j, h):
+    """D(h) and its round-off along coordinate j alone (the adaptive schemes' extra rungs)."""
+    samples.fill([(j, o, h) for o, _ in st.nonzero()])
+    terms = np.array([w * samples.at(j, o, h) for o, w in st.nonzero()])
+    scale = float(h) ** st.derivative
+    eps = step_rules.epsilon(samples.theta)
+    return terms.sum(axis=0) / scale, eps * np.sum(np.abs(terms), axis=0) / scale
+
+
+# The halving ladder: differences at h, h/2, h/4, … must converge like O(hᵖ) before their
+# estimate is trusted. Rows are (D, R) pairs, coarse to fine.
+
+def unsettled(rows, order):
+    """Entries where differences at successive halvings of h do not converge like O(hᵖ).
+
+    For a smooth function at steps small for it, Δₖ = D(hₖ) − D(hₖ₊₁) keeps its sign and
+    shrinks by 2ᵖ per halving. Where Δₖ stands above round-off (> SIGNIFICANT·(Rₖ + Rₖ₊₁))
+    yet shrinks by less than 2ᵖ⁻¹, flips sign, or drops by more than 2ᵖ⁺¹ below
+    max(Δₖ₊₁, SIGNIFICANT·R), the steps are not in that regime: too large for the function,
+    or a kink inside the larger stencils.
+    """
+    bad = np.zeros(np.shape(rows[0][0]), dtype=bool)
+    for (D0, R0), (D1, R1), (D2, R2) in zip(rows, rows[1:], rows[2:]):
+        first, second = D0 - D1, D1 - D2
+        noise1, noise2 = SIGNIFICANT * (R0 + R1), SIGNIFICANT * (R1 + R2)
+        same_sign = (first * second > 0) | (np.abs(second) <= noise2)
+        converging = (same_sign & (np.abs(first) >= 2 ** (order - 1) * np.abs(second))
+                      & (np.abs(first) <= 2 ** (order + 1) * np.maximum(np.abs(second), noise2)))
+        bad |= (np.abs(first) > noise1) & ~converging
+    return bad
+
+
+def descend(rung, x, rows, steps, order, window, settled_at):
+    """Halve the step until every entry's last ``window`` rows converge (``unsettled``).
+
+    ``rung(h)`` gives the (D, R) row at step h next to the coordinate's value x; ``rows`` and
+    ``steps`` (coarse to fine) grow in place; ``settled_at`` (per entry, −1 for not yet)
+    receives the index of the finest row of the first window in which the entry converged.
+    Stops after MAX_HALVINGS or when the step is lost in rounding next to x.
+    """
+    def mark():
+        if len(rows) >= window:
+            fresh = (settled_at < 0) & ~unsettled(rows[-window:], order)
+            settled_at[fresh] = len(rows) - 1
+    mark()
+    for _ in range(step_rules.MAX_HALVINGS):
+        if np.all(settled_at >= 0):
+            break
+        h = step_rules.halved(x, steps[-1])
+        if h is None:
+            break
+        rows.append(rung(h))
+        steps.append(h)
+        mark()
+    return settled_at
+
+
+def not_shrinking(rows):
+    """Entries whose last difference of differences is above round-off and at least half
+    the one before: a jump that stays as h shrinks (a kink), not truncation."""
+    (D0, R0), (D1, R1), (D2, R2) = rows[-3:]
+    first, second = np.abs(D0 - D1), np.abs(D1 - D2)
+    return (second > SIGNIFICANT * (R1 + R2)) & (second >= first / 2)
+
+
+# The schemes; each returns (D, error, kinks, samples, h, estimate_evaluations, jumps), with D,
+# error and kinks of shape (n, m): one row per coordinate, one column per output. kinks holds
+# NO_KINK, KINK (a stencil straddles one at every step tried), KINK_AT_THETA (the one-sided
+# slopes at θ differ: the derivative itself does not exist there) or UNRELIABLE; ``jumps``
+# (central schemes with an estimate) is the jump in slope at θ where it flags one, else 0.
 
 def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True):
     """Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼ, error O(hᵖ) at h ≈ ε^(1/(p+1)); truncation from the stencil at 2h.
 
+    Where |D(2h) − D(h)| is beyond what a function of unit scale allows (``_suspect``), the
+    step along that coordinate is halved until the differences converge (``descend``), and
+    the finest converged D is returned with |Δ|/(2ᵖ − 1) + R as its estimate. With a step
+    given by the user nothing adapts and such entries are "unreliable".
     ``at_theta``: a central scheme's estimate also looks for a kink at θ (one more point)."""
     st = stencil(1, order, scheme)
     h = step_rules.step(theta, 1, order, scheme, override=step)
@@ -177,103 +261,173 @@ def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True)
         return D, None, None, samples, h, 0, None
     at_theta = at_theta and scheme == "central"
     D2, R2 = _apply(samples, st, 2 * h, also=[(0, 0, 0.0)] if at_theta else ())
-    truncation = np.abs(D2 - D) / (2 ** order - 1)
-    kinks = np.where(_kinks(D, D2, R, R2, h, theta, order), KINK, NO_KINK)
-    jumps = _jumps_at_theta(samples, h, D) if at_theta else None
+    error = np.abs(D2 - D) / (2 ** order - 1) + R
+    kinks = np.full(D.shape, NO_KINK)
+    suspect = _suspect(D, D2, R, R2, h, theta, order)
+    finest = h.copy()
+    for j in np.flatnonzero(suspect.any(axis=1)):
+        if step is not None:
+            kinks[j][suspect[j]] = UNRELIABLE
+            continue
+        rows, steps = [(D2[j], R2[j]), (D[j], R[j])], [2 * h[j], h[j]]
+        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj), theta[j], rows, steps,
+                     order, 4, np.where(suspect[j], -1, 1))
+        D[j], error[j], kinks[j] = _settled(rows, at, order, D[j], error[j])
+        finest[j] = steps[-1]
+    jumps = None
     if at_theta:
-        kinks = np.where(jumps > 0, KINK_AT_THETA, kinks)
-    return D, truncation + R, kinks, samples, h, samples.evaluations - spent, jumps
+        jumps = _jumps_at_theta(samples, np.where(finest < h, 2 * finest, h), D)
+        kinks = np.where((jumps > 0) & (kinks != UNRELIABLE), KINK_AT_THETA, kinks)
+    return D, error, kinks, samples, h, samples.evaluations - spent, jumps
 
 
-def _kinks(D, D2, R, R2, h, theta, order):
-    """Entries where |D(2h) − D(h)| exceeds KINK_FACTOR × what a smooth function allows.
+def _settled(rows, at, order, D, error):
+    """Per entry: the converged row's D and |Δ|/(2ᵖ − 1) + R, or the finest row's, marked KINK
+    where the jump does not shrink with h and UNRELIABLE elsewhere. Entries already settled
+    at row 1 (not suspect) keep D and ``error``."""
+    D, error, kinks = D.copy(), error.copy(), np.full(D.shape, NO_KINK)
+    for e in np.flatnonzero(at != 1):
+        k = at[e] if at[e] >= 0 else len(rows) - 1
+        (coarse, _), (fine, R) = rows[k - 1], rows[k]
+        D[e], error[e] = fine[e], abs(coarse[e] - fine[e]) / (2 ** order - 1) + R[e]
+        if at[e] < 0:
+            kinks[e] = KINK if not_shrinking(rows)[e] else UNRELIABLE
+    return D, error, kinks
+
+
+def _suspect(D, D2, R, R2, h, theta, order):
+    """Entries where |D(2h) − D(h)| exceeds KINK_FACTOR × what a function of unit scale allows,
+    or the step exceeds MAX_RELATIVE_STEP of that scale.
 
     Model: derivatives of successive orders are comparable on the unit scale s = max(|x|, 1),
-    so |D(2h) − D(h)| ≲ 2ᵖ·(R(h) + R(2h) + (h/s)ᵖ·|D|). A kink inside the stencil breaks it:
-    the difference is then of the size of the jump in slope, independent of h. A kink much
-    closer to θ than both steps (or exactly at θ) gives the same one-sided average at both
-    and is not flagged.
+    so |D(2h) − D(h)| ≲ 2ᵖ·(R(h) + R(2h) + (h/s)ᵖ·|D|). A kink inside the stencil breaks it,
+    and so does a function that varies faster than the unit scale; the descent tells them
+    apart. At a stationary point (D ≈ 0) the model is too strict and the descent merely
+    confirms the estimate.
     """
     s = np.maximum(np.abs(theta), 1)[:, None]
     model = 2 ** order * (R + R2 + (h[:, None] / s) ** order * np.abs(D))
-    return np.abs(D2 - D) > KINK_FACTOR * model
+    return (np.abs(D2 - D) > KINK_FACTOR * model) | step_rules.too_large(theta, h)[:, None]
 
 
-def slope_jump(center, up, down, up2, down2, h, eps, truncation):
+def slope_jump(center, side, h, eps, expected=0.0):
     """|J| where the one-sided slopes at θ differ by a jump J that does not shrink with h,
-    else 0; elementwise over F's outputs, from F at θ, θ ± h·e and θ ± 2h·e.
+    else 0; elementwise over F's outputs.
 
+    ``side(k)`` gives (F(θ + 2ᵏh·e), F(θ − 2ᵏh·e)) for k = 1, 0, −1, evaluated on demand.
     S(h) = (F(θ + he) − 2F(θ) + F(θ − he))/h is the forward slope minus the backward one:
-    J + h·F″ + O(h³), with J the jump in slope at θ (0 where F is smooth), so the
-    extrapolation 2S(h) − S(2h) = J − h³F⁗/2 + … removes the curvature term. Flagged where
-    it stands KINK_AT_THETA_FACTOR times above its round-off 2R(h) + R(2h), with
-    R(h) = ε(|F₊| + 2|F₀| + |F₋|)/h, and KINK_FACTOR times above ``truncation``, the size of
-    the h³ term (which matters at the wider steps of order 4); a kink within h of θ is
-    flagged too. Central differences, which average the two sides at every step, miss it.
+    J + h·F″ + O(h³), so J(h) = 2S(h) − S(2h) = J − h³F⁗/2 + … removes the curvature term.
+    A candidate stands KINK_AT_THETA_FACTOR times above its round-off 2R(h) + R(2h), with
+    R(h) = ε(|F₊| + 2|F₀| + |F₋|)/h, and KINK_FACTOR times above ``expected``, the h³ term a
+    function of unit scale would give (a cheap filter: where it is too small, at stationary
+    points, the next test decides); it is a kink only if J(h/2) does too and is at least
+    half of J(h): a jump stays as h shrinks, the h³ term of a smooth function (at a
+    stationary point it is all there is) drops by 8. Central differences, which average the
+    two sides at every step, miss it.
     """
-    S1, S2 = (up - 2 * center + down) / h, (up2 - 2 * center + down2) / (2 * h)
-    R1 = eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / h
-    R2 = eps * (np.abs(up2) + 2 * np.abs(center) + np.abs(down2)) / (2 * h)
-    jump = np.abs(2 * S1 - S2)
-    return np.where(jump > KINK_AT_THETA_FACTOR * (2 * R1 + R2) + KINK_FACTOR * truncation,
-                    jump, 0.0)
+    def S(k):
+        up, down = side(k)
+        width = h * 2.0 ** k
+        return ((up - 2 * center + down) / width,
+                eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / width)
+    (S0, R0), (S1, R1) = S(0), S(1)
+    jump = np.abs(2 * S0 - S1)
+    candidate = jump > KINK_AT_THETA_FACTOR * (2 * R0 + R1) + KINK_FACTOR * expected
+    if not candidate.any():
+        return np.zeros(np.shape(jump))
+    Sf, Rf = S(-1)
+    finer = np.abs(2 * Sf - S0)
+    kink = candidate & (finer > KINK_AT_THETA_FACTOR * (2 * Rf + R0)) & (finer >= jump / 2)
+    return np.where(kink, finer, 0.0)
 
 
-def _jumps_at_theta(samples, h, D):
-    """``slope_jump`` along each coordinate, with the h³ term modelled as ``_kinks`` does,
-    (h/s)³·|D| on the unit scale s = max(|θⱼ|, 1). Costs one evaluation, F(θ), in the central
-    scheme's estimate; Richardson keeps its 2·levels·n evaluations and does not look."""
+def _jumps_at_theta(samples, base, D):
+    """``slope_jump`` along each coordinate at step ``base`` (twice the finest step a
+    descended coordinate reached, whose points are already evaluated), with the h³ term of a
+    function of unit scale s = max(|θⱼ|, 1) expected at (h/s)³·|D|. Costs F(θ), once, in the
+    central scheme's estimate, and F(θ ± h/2) where a candidate needs confirming."""
     eps = step_rules.epsilon(samples.theta)
     center = samples.at(0, 0, 0.0)
-    rows = []
-    for j, hj in enumerate(h):
-        truncation = (hj / max(abs(samples.theta[j]), 1)) ** 3 * np.abs(D[j])
-        rows.append(slope_jump(center, samples.at(j, 1, hj), samples.at(j, -1, hj),
-                               samples.at(j, 1, 2 * hj), samples.at(j, -1, 2 * hj), hj, eps,
-                               truncation))
-    return np.array(rows)
+    scale = np.maximum(np.abs(samples.theta), 1)
+    return np.array([slope_jump(center, lambda k, j=j, hj=hj: (
+        samples.at(j, 2.0 ** k, hj), samples.at(j, -2.0 ** k, hj)), hj, eps,
+        (hj / scale[j]) ** 3 * np.abs(D[j])) for j, hj in enumerate(base)])
 
 
-def _halving_kinks(rows):
-    """Entries where central differences at h, h/2, h/4, … stop converging like O(h²).
-
-    For a smooth function Δₖ = D(h/2ᵏ) − D(h/2ᵏ⁺¹) shrinks by 4 per halving; where Δₖ stands
-    above round-off (> 100·(Rₖ + Rₖ₊₁)) yet shrinks by less than 2, or drops by more than 8
-    below max(Δₖ₊₁, 100·R), a kink sits inside the larger stencil.
-    """
-    kinks = np.zeros(rows[0][0].shape, dtype=bool)
-    for (D0, R0), (D1, R1), (D2, R2) in zip(rows, rows[1:], rows[2:]):
-        first, second = np.abs(D0 - D1), np.abs(D1 - D2)
-        significant = first > 100 * (R0 + R1)
-        floor = np.maximum(second, 100 * (R1 + R2))
-        kinks |= significant & ((first < 2 * second) | (first > 8 * floor))
-    return kinks
-
-
-def _richardson(F, theta, levels, step, name, scalar):
+def _richardson(F, theta, levels, step, name, scalar, at_theta=True):
     """Central differences at h, h/2, …, h/2^(K−1) extrapolated by Neville's tableau.
 
     T[k][l] = T[k][l−1] + (T[k][l−1] − T[k−1][l−1])/(4ˡ − 1), error O(h^(2K)) with
     h ≈ ε^(1/(2K+1)); the estimate is |T[K−1][K−1] − T[K−1][K−2]| plus the round-off carried
-    through the tableau; kinks are sought with ``_halving_kinks``.
+    through the tableau. The central differences must converge like O(h²) over the ladder
+    (``unsettled``, over at least three rungs); where they do not, the ladder moves down a
+    halving at a time (``descend``) and the tableau is taken over the last K rungs. ``at_theta``
+    adds F(θ) to look for a kink at θ, which every central difference averages away.
     """
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
         raise DiffLabError(f"{name}: richardson needs levels ≥ 2 (an integer), got {levels!r}")
     st = stencil(1, 2, "central")
     h = step_rules.step(theta, 1, 2 * levels, override=step, c=1.0)
+    window = max(levels, 3)
+    ladder = _ladder(theta, h, window, name, levels)
     samples = Samples(F, theta, name, scalar)
-    rows = [_apply(samples, st, h / 2 ** k) for k in range(levels)]
-    kinks = np.where(_halving_kinks(rows), KINK, NO_KINK)
+    rows = [_apply(samples, st, hk) for hk in ladder]
+    best, error = _tableau(rows[-levels:])
+    kinks = np.full(best.shape, NO_KINK)
+    suspect = unsettled(rows, 2) | step_rules.too_large(theta, h)[:, None]
+    finest = ladder[-1].copy()
+    for j in np.flatnonzero(suspect.any(axis=1)):
+        if step is not None:
+            kinks[j][suspect[j]] = UNRELIABLE
+            continue
+        line = [(D[j], R[j]) for D, R in rows]
+        steps = [hk[j] for hk in ladder]
+        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj), theta[j], line, steps, 2,
+                     window, np.where(suspect[j], -1, window - 1))
+        for e in np.flatnonzero(suspect[j]):
+            end = at[e] if at[e] >= 0 else len(line) - 1
+            value, estimate = _tableau([(D[e], R[e]) for D, R in line[end - levels + 1:end + 1]])
+            best[j, e], error[j, e] = value, estimate
+            if at[e] < 0:
+                kinks[j, e] = KINK if not_shrinking(line[:end + 1])[e] else UNRELIABLE
+        finest[j] = steps[-1]
+    jumps = None
+    if at_theta:
+        samples.at(0, 0, 0.0)
+        jumps = _jumps_at_theta(samples, 2 * finest, best)
+        kinks = np.where((jumps > 0) & (kinks != UNRELIABLE), KINK_AT_THETA, kinks)
+    extra = samples.evaluations - 2 * levels * theta.size
+    return best, error, kinks, samples, h, extra, jumps
+
+
+def _ladder(theta, h, count, name, levels):
+    """h, h/2, …, h/2^(count−1), each representable next to θ, or a clear error."""
+    ladder = [h]
+    for _ in range(count - 1):
+        halves = [step_rules.halved(x, hj) for x, hj in zip(theta, ladder[-1])]
+        if any(half is None for half in halves):
+            raise DiffLabError(f"{name}: richardson with levels={levels} needs steps down to "
+                               f"{float(np.min(h)) / 2 ** (count - 1):.3g}, which are lost in "
+                               "rounding next to θ; use fewer levels (4 is the default)")
+        ladder.append(np.array(halves, dtype=theta.dtype))
+    return ladder
+
+
+def _tableau(rows):
+    """Neville's tableau over central differences at h, h/2, …: the last diagonal value and
+    |T[K−1][K−1] − T[K−1][K−2]| plus the round-off carried through."""
     T = [[D] for D, _ in rows]
     R = [[r] for _, r in rows]
-    for k in range(1, levels):
+    for k in range(1, len(rows)):
         for l in range(1, k + 1):
             factor = 4 ** l - 1
             T[k].append(T[k][l - 1] + (T[k][l - 1] - T[k - 1][l - 1]) / factor)
             R[k].append(R[k][l - 1] + (R[k][l - 1] + R[k - 1][l - 1]) / factor)
     best, previous = T[-1][-1], T[-1][-2]
-    return best, np.abs(best - previous) + R[-1][-1], kinks, samples, h, 0, None
+    return best, np.abs(best - previous) + R[-1][-1]
 
+
+# The complex step, guarded.
 
 def _complex_step(F, theta, step, name, scalar):
     """∂ⱼF ≈ Im F(θ + i·h·eⱼ)/h: no subtraction, so no round-off penalty; error O(h²).
@@ -290,26 +444,86 @@ def _complex_step(F, theta, step, name, scalar):
     for j in range(theta.size):
         point = theta.astype(cdtype)
         point[j] += 1j * h[j]
-        out = np.asarray(F(point))
-        columns.append(_imaginary(out, name, scalar, j, h[j]) / h[j])
+        at = f"θ + i·h·e_{j} (entry {j}, step h={h[j]:.3g})"
+        columns.append(_imaginary(complex_value(F, point, name, at), name, scalar, at) / h[j])
     D = np.array(columns)
     eps = step_rules.epsilon(theta)
     error = eps * (4 * np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0) / 10)
     return D, error, None, None, h, 0, None
 
 
-def _imaginary(out, name, scalar, j, h):
+def complex_value(F, point, name, at):
+    """F at a complex point; a complex number made real inside F (NumPy's ComplexWarning:
+    math.exp, float(), a real array) is refused, since it drops the imaginary part."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            return np.asarray(F(point))
+        except np.exceptions.ComplexWarning as warning:
+            raise NonAnalyticError(
+                f"{name}: at {at} the function turned a complex number into a real one "
+                f"({warning}), dropping the imaginary part the complex step needs (math "
+                "functions, float(), a real array on θ). Write it with difflab.numpy (dnp) "
+                "or use a real scheme such as 'central'") from warning
+
+
+def _imaginary(out, name, scalar, at):
     if scalar and out.size != 1:
         raise ShapeError(f"{name}: the function must return a scalar, got shape {out.shape}")
     if not np.iscomplexobj(out):
-        raise DiffLabError(f"{name}: the function returned a real {out.dtype} value for complex "
-                           "input, dropping the imaginary part the complex step needs; write it "
-                           "with difflab.numpy (dnp) functions")
+        raise NonAnalyticError(f"{name}: the function returned a real {out.dtype} value for "
+                               "complex input, dropping the imaginary part the complex step "
+                               "needs; write it with difflab.numpy (dnp) functions")
     out = out.reshape(-1)
     if not np.all(np.isfinite(out)):
-        raise NonFiniteValueError(f"{name}: the function returned a non-finite value at "
-                                  f"θ + i·h·e_{j} (entry {j}, step h={h:.3g})")
+        raise NonFiniteValueError(f"{name}: the function returned a non-finite value at {at}; "
+                                  "move θ or use a real scheme")
     return out.imag
+
+
+def check_analytic(F, theta, name, scalar):
+    """Refuse the complex step unless, along one seeded random direction u, it agrees with
+    central differences; returns (real evaluations, complex evaluations, calls).
+
+    g(s) = F(θ + s·u), uⱼ = zⱼ·max(|θⱼ|, 1) with z ~ N(0, 1) (seed CHECK_SEED): g′(0) by the
+    complex step, Im F(θ + i·h·u)/h (one complex evaluation), against the adaptive central
+    difference of g at 0 and its estimate (5 real evaluations where the step needs no
+    adapting). A function that is not analytic (numpy.abs, .real, a comparison on the input)
+    makes the complex step wrong by O(1) and leaves central differences right; at a branch
+    cut (log, sqrt of a negative number) the real values are not finite. Where the central
+    difference meets a kink or cannot confirm its estimate nothing can be judged.
+    """
+    z = np.random.default_rng(CHECK_SEED).standard_normal(theta.size)
+    u = (z * np.maximum(np.abs(theta), 1)).astype(theta.dtype)
+    h = float(step_rules.complex_step(np.ones(1, dtype=theta.dtype))[0])
+    cdtype = np.complex64 if theta.dtype == np.float32 else np.complex128
+    at = f"θ + i·{h:.3g}·u (a random direction u)"
+    point = theta.astype(cdtype) + 1j * h * u.astype(cdtype)
+    directional = _imaginary(complex_value(F, point, name, at), name, scalar, at) / h
+    try:
+        with np.errstate(all="ignore"):
+            real = _differentiate(lambda s: F(theta + s[0] * u), np.zeros(1, theta.dtype),
+                                  "central", 2, None, True, 4, name, scalar, False)
+    except NonFiniteValueError as error:
+        raise NonFiniteValueError(
+            f"{name}: f is not finite at real points on a line through θ ({error}); the "
+            "complex step there would return the imaginary part of an analytic continuation "
+            "(log or sqrt of a negative number, a pole), not a derivative. Move θ into f's "
+            "domain") from error
+    central, estimate = real.value[0], real.error[0]
+    judged = real.entry_status[0] == "ok"
+    eps = step_rules.epsilon(theta)
+    bad = judged & (np.abs(directional - central) >
+                    CHECK_FACTOR * estimate + 64 * eps * np.abs(directional))
+    if bad.any():
+        e = int(np.flatnonzero(bad)[0])
+        raise NonAnalyticError(
+            f"{name}: the complex step gives {directional[e]:.6g} for the derivative along a "
+            f"random direction, central differences {central[e]:.6g} ± {estimate[e]:.2g}: f is "
+            "not analytic where the complex step needs it (numpy.abs, .real, np.maximum or a "
+            "comparison on θ). Write it with difflab.numpy (dnp), whose abs, relu and max are "
+            "analytic-safe, or use a real scheme ('central', 'richardson')")
+    return real.evaluations, 1, real.calls + 1
 
 
 # Public functions.
@@ -323,10 +537,11 @@ def gradient(f, theta, scheme="central", order=2, step=None, *, estimate=True, l
     (``levels`` central differences at h/2ᵏ extrapolated, 2·levels·n), "complex-step"
     (Im f(θ + ihe_j)/h, machine precision, n complex evaluations; f written with dnp).
 
-    ``step`` overrides the step rule (a scalar or one step per coordinate). ``estimate=False``
-    skips the error estimate (and its evaluations). ``check``: on the first complex step of a
-    function, cross-check it against central differences (2n–4n real evaluations, counted)
-    and warn (ComplexStepWarning) if they disagree.
+    ``step`` overrides the step rule (a scalar or one step per coordinate) and stops it from
+    adapting. ``estimate=False`` skips the error estimate (and its evaluations). ``check``:
+    cross-check the complex step along one random direction (``check_analytic``: one complex
+    and about five real evaluations, counted) and raise NonAnalyticError if it disagrees;
+    non-finite values and complex numbers made real are refused whatever ``check`` says.
     """
     result = _differentiate(f, theta, scheme, order, step, estimate, levels, "gradient", True,
                             check)
@@ -347,14 +562,16 @@ def jacobian(F, theta, scheme="central", order=2, step=None, *, estimate=True, l
 def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar, check,
                    kink_at_theta=True):
     theta = as_theta(theta, name)
+    if scheme not in SCHEMES:
+        raise DiffLabError(f"{name}: unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if theta.size == 0:
+        return _empty(F, theta, name, scalar, scheme)
     if scheme in ("forward", "backward", "central"):
         parts = _plain(F, theta, scheme, order, step, estimate, name, scalar, kink_at_theta)
     elif scheme == "richardson":
-        parts = _richardson(F, theta, levels, step, name, scalar)
-    elif scheme == "complex-step":
-        parts = _complex_step(F, theta, step, name, scalar)
+        parts = _richardson(F, theta, levels, step, name, scalar, estimate and kink_at_theta)
     else:
-        raise DiffLabError(f"{name}: unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+        parts = _complex_step(F, theta, step, name, scalar)
     D, error, kinks, samples, h, extra, jumps = parts
     result = NumericResult(D, error, h, samples.evaluations if samples else 0,
                            estimate_evaluations=extra, scheme=scheme,
@@ -362,19 +579,46 @@ def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar
     if samples is None:
         result.complex_evaluations = theta.size
         if check:
-            _check_analytic(F, theta, D, result, name, scalar)
-    _set_status(result, kinks, D.shape)
+            real, complex_, calls = check_analytic(F, theta, name, scalar)
+            result.evaluations += real
+            result.complex_evaluations += complex_
+            result.estimate_evaluations += real
+            result.calls += calls
+    _set_status(result, kinks, D.shape, name)
     result.kink_jump = jumps
     return result
 
 
-def _set_status(result, kinks, shape):
+def _empty(F, theta, name, scalar, scheme):
+    """The derivative with respect to no parameters: F(θ) once, to learn (and check) its
+    output, and an empty (0, m) result."""
+    samples = Samples(F, theta, name, scalar)
+    m = samples.at(0, 0, 0.0).size
+    result = NumericResult(np.zeros((0, m), dtype=theta.dtype), np.zeros((0, m)),
+                           np.zeros(0, dtype=theta.dtype), samples.evaluations,
+                           calls=samples.calls, scheme=scheme, kink_jump=np.zeros((0, m)))
+    _set_status(result, None, (0, m), name)
+    return result
+
+
+def _set_status(result, kinks, shape, name=""):
     status = np.full(shape, "ok", dtype=object)
-    if kinks is not None and kinks.any():
-        status[kinks == KINK] = "kink"
-        status[kinks == KINK_AT_THETA] = "kink at θ"
-        entries = sorted(set(np.argwhere(kinks)[:, 0].tolist()))
-        result.status = f"kink: a stencil straddles a kink along coordinates {entries[:20]}"
+    if kinks is None or not kinks.any():
+        result.entry_status = status
+        return
+    for code, label in ENTRY_STATUS.items():
+        status[kinks == code] = label
+    parts = []
+    kinked = sorted(set(np.argwhere((kinks == KINK) | (kinks == KINK_AT_THETA))[:, 0].tolist()))
+    if kinked:
+        parts.append(f"kink: a stencil straddles a kink along coordinates {kinked[:20]}")
+    unreliable = sorted(set(np.argwhere(kinks == UNRELIABLE)[:, 0].tolist()))
+    if unreliable:
+        parts.append(f"unreliable estimate along coordinates {unreliable[:20]}: the differences "
+                     "did not converge like O(hᵖ) as the step shrank (a step too large for f, "
+                     "or f too rough); leave step=None to let it adapt, or use another method")
+        warnings.warn(UnreliableEstimateWarning(f"{name}: {parts[-1]}"), stacklevel=4)
+    result.status = "; ".join(parts)
     result.entry_status = status
 
 
@@ -384,47 +628,3 @@ def _reshaped(result, reshape):
     result.entry_status = reshape(result.entry_status)
     result.kink_jump = None if result.kink_jump is None else reshape(result.kink_jump)
     return result
-
-
-# The complex-step safety check: once per function, against central differences.
-
-_analytic_checked = weakref.WeakKeyDictionary()
-_analytic_checked_ids = set()      # for callables that take no weak reference
-
-
-def _seen(F):
-    try:
-        if F in _analytic_checked:
-            return True
-        _analytic_checked[F] = True
-    except TypeError:
-        if id(F) in _analytic_checked_ids:
-            return True
-        _analytic_checked_ids.add(id(F))
-    return False
-
-
-def _check_analytic(F, theta, D, result, name, scalar):
-    """On first use of F, compare the complex step with central differences; warn if they differ.
-
-    A function that is not analytic in the way the complex step needs (numpy.abs, comparisons
-    on the real part, .real) gives a wrong complex-step derivative but a right real one.
-    """
-    if _seen(F):
-        return
-    D_c, error, kinks, samples, _, _, _ = _plain(F, theta, "central", 2, None, True, name,
-                                                 scalar)
-    result.evaluations += samples.evaluations
-    result.estimate_evaluations += samples.evaluations
-    result.calls += samples.calls
-    scale = np.max(np.abs(D_c), initial=0.0) * np.sqrt(step_rules.epsilon(theta))
-    # at a kink the complex step takes one side (as AD does) and central differences the
-    # average: a disagreement there says nothing about analyticity
-    bad = (np.abs(D - D_c) > COMPLEX_CHECK_FACTOR * error + scale) & (kinks == NO_KINK)
-    if bad.any():
-        entries = sorted(set(np.argwhere(bad)[:, 0].tolist()))
-        warnings.warn(ComplexStepWarning(
-            f"{name}: the complex step disagrees with central differences along coordinates "
-            f"{entries[:20]} (e.g. {D[bad][0]:.6g} vs {D_c[bad][0]:.6g}); the function likely uses "
-            "a non-analytic operation (numpy.abs, .real, a comparison) on its input. Write it "
-            "with difflab.numpy (dnp) or use a real scheme."), stacklevel=4)

@@ -20,8 +20,8 @@ import numpy as np
 from ..errors import DiffLabError, ShapeError
 from ..progress import Progress
 from . import steps as step_rules
-from .differences import (NumericResult, Samples, as_theta, gradient, jacobian,
-                          slope_jump)
+from .differences import (NumericResult, Samples, as_theta, check_analytic, gradient,
+                          jacobian, slope_jump)
 
 METHODS = ("values", "gradient", "complex-step")
 
@@ -44,6 +44,7 @@ def hessian(f, theta, method="values", gradient_fn=None, order=None, step=None):
         raise DiffLabError("hessian: method='gradient' needs gradient_fn, a callable θ ↦ ∇f(θ); "
                            "use method='complex-step' to difference complex-step gradients")
     counted = _CountedGradient(f, gradient_fn)
+    counted.guard(theta, "hessian")
     result = jacobian(counted, theta, "central", order, step, kink_at_theta=False)
     return _symmetrized(result, counted)
 
@@ -53,13 +54,21 @@ class _CountedGradient:
 
     def __init__(self, f, gradient_fn):
         self.f, self.gradient_fn = f, gradient_fn
-        self.calls = self.complex_evaluations = self.evaluations = 0
+        self.calls = self.complex_evaluations = self.evaluations = self.check_evaluations = 0
+
+    def guard(self, theta, name):
+        """Complex-step gradients: ``check_analytic`` once at θ (the inner gradients skip it)."""
+        if self.gradient_fn is None:
+            real, complex_, _ = check_analytic(self.f, theta, name, True)
+            self.evaluations += real
+            self.check_evaluations += real
+            self.complex_evaluations += complex_
 
     def __call__(self, theta):
         self.calls += 1
         if self.gradient_fn is not None:
             return np.asarray(self.gradient_fn(theta), dtype=theta.dtype).reshape(-1)
-        inner = gradient(self.f, theta, "complex-step")
+        inner = gradient(self.f, theta, "complex-step", check=False)
         self.complex_evaluations += inner.complex_evaluations
         self.evaluations += inner.evaluations
         return inner.value
@@ -76,6 +85,7 @@ def _symmetrized(result, counted):
                                    (result.entry_status.T == "kink"), "kink", "ok").astype(object)
     result.gradient_evaluations = counted.calls
     result.evaluations = counted.evaluations
+    result.estimate_evaluations += counted.check_evaluations
     result.complex_evaluations = counted.complex_evaluations
     result.scheme = "gradient" if counted.gradient_fn is not None else "complex-step"
     return result
@@ -188,11 +198,12 @@ def _corner(samples, theta, i, j, hi, hj):
 def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
     """H(θ)·v ≈ (∇f(θ + hv) − ∇f(θ − hv))/2h, error O(h²), h = (3ε)^(1/3)·max(‖θ‖∞, 1)/‖v‖∞.
 
-    The gradient is ``gradient_fn`` or, by default, the complex-step gradient of f. The
-    estimate costs three more gradients: the same difference at 2h gives the truncation,
-    |D(2h) − D(h)|/3, and with ∇f(θ) it gives ``kink_jump``, the jump in ∇f's slope along v
-    where the gradient has a kink at θ (``differences.slope_jump``; 0 elsewhere), where H·v
-    does not exist.
+    The gradient is ``gradient_fn`` or, by default, the complex-step gradient of f (checked
+    once at θ, ``check_analytic``). The estimate costs three more gradients: the same
+    difference at 2h gives the truncation, |D(2h) − D(h)|/3, and with ∇f(θ) it gives
+    ``kink_jump``, the jump in ∇f's slope along v where the gradient has a kink at θ
+    (``differences.slope_jump``, which confirms a candidate with two more gradients at ±h/2;
+    0 elsewhere), where H·v does not exist.
     """
     theta = as_theta(theta, "hvp")
     v = np.asarray(v, dtype=theta.dtype)
@@ -206,18 +217,26 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
     h = step if step is not None else \
         step_rules.step(np.array([np.max(np.abs(theta))]), 1, 2)[0] / norm
     counted = _CountedGradient(f, gradient_fn)
+    counted.guard(theta, "hvp")
     eps = step_rules.epsilon(theta)
-    up, down = counted(theta + h * v), counted(theta - h * v)
+    sides = {}
+
+    def side(k):
+        """∇f(θ ± 2ᵏhv), each computed once."""
+        if k not in sides:
+            sides[k] = (counted(theta + 2.0 ** k * h * v), counted(theta - 2.0 ** k * h * v))
+        return sides[k]
+    up, down = side(0)
     value = (up - down) / (2 * h)
     error = eps * (np.abs(up) + np.abs(down)) / (2 * h)
     result = NumericResult(value, error, np.array([h]), 0, scheme="hvp", entry_status=ok)
     if estimate:
-        up2, down2 = counted(theta + 2 * h * v), counted(theta - 2 * h * v)
+        up2, down2 = side(1)
         result.error = error + np.abs((up2 - down2) / (4 * h) - value) / 3
-        result.kink_jump = slope_jump(counted(theta), up, down, up2, down2, h, eps,
+        result.kink_jump = slope_jump(counted(theta), side, h, eps,
                                       (h * norm / max(np.max(np.abs(theta)), 1)) ** 3
                                       * np.abs(value))
-        result.estimate_evaluations = 3
+        result.estimate_evaluations = counted.calls - 2
     result.evaluations = counted.evaluations
     result.complex_evaluations = counted.complex_evaluations
     result.gradient_evaluations = counted.calls

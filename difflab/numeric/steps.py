@@ -13,6 +13,10 @@ C = |Σₖ wₖ oₖ^(p+m)|/(p+m)!, and round-off ε·Σₖ|wₖ|·|f|/hᵐ, the
 h = (m·Σ|wₖ|·ε / (p·C))^(1/(p+m)) on the unit scale (|f⁽ᵖ⁺ᵐ⁾| ≈ |f|), so
 c = (m·Σ|wₖ| / (p·C))^(1/(p+m)): √(4ε) = 2√ε forward, (3ε)^(1/3) central,
 (48ε)^(1/4) for the second difference.
+The rule assumes derivatives of every order are of f's size on the unit scale; where a
+function varies faster (sin(10⁴x), a potential at |x| ≈ 10⁻⁶), the schemes halve h per
+coordinate (``halved``, at most MAX_HALVINGS times) until their differences converge as the
+stencil's order says.
 The complex step has no round-off penalty and takes h = 10⁻²⁰·max(|xᵢ|, 1) (scaled up for
 float32 so that h² stays representable next to x).
 """
@@ -85,6 +89,26 @@ def complex_step(theta, override=None):
         return _checked_override(override, theta)
     return COMPLEX_STEP[np.dtype(real_dtype(theta))] * np.maximum(np.abs(theta), 1).astype(
         real_dtype(theta))
+
+
+# Halvings of a step that the adaptive schemes may take per coordinate (2⁻⁴⁰ ≈ 1e-12): a
+# function whose differences have not converged like O(hᵖ) by then is reported, not trusted.
+MAX_HALVINGS = 40
+# A step beyond this fraction of max(|xᵢ|, 1) is not small for any function on the unit scale,
+# so an error estimate made there is not trusted without evidence from smaller steps.
+MAX_RELATIVE_STEP = 0.1
+
+
+def halved(x, h):
+    """The representable half of a step h next to the number x, or None once rounding next
+    to x moves it by more than 10⁻⁶ of itself (below about 10⁶ ulps of x)."""
+    half = (x + h / 2) - x
+    return half if abs(half - h / 2) <= 1e-6 * h / 2 else None
+
+
+def too_large(theta, h):
+    """Steps beyond MAX_RELATIVE_STEP·max(|xᵢ|, 1)."""
+    return np.asarray(h) > MAX_RELATIVE_STEP * np.maximum(np.abs(theta), 1)
 
 
 def representable(theta, h):
