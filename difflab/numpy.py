@@ -214,9 +214,7 @@ def _sympy_max_row(row):
     between ties, so SymPy's derivative is [xᵢ ≥ m]/k at a k-way tie, the even split.
     (SymPy's own Max differentiates to Heaviside(xᵢ − max of the others), ½ each at any tie:
     3/2 in all for three tied entries.)"""
-    if not row:
-        raise ShapeError("dnp.max: a maximum over no entries has no value; reduce over a "
-                         "non-empty axis")
+    _no_empty_max(len(row))
     if len(row) == 1:
         return row[0]
     top = sympy.Max(*row)
@@ -224,11 +222,25 @@ def _sympy_max_row(row):
     return sympy.Add(*[x * tie for x, tie in zip(row, ties)]) / sympy.Add(*ties)
 
 
-def _mp_max_row(row):
-    if not row:
+def _no_empty_max(size):
+    if size == 0:
         raise ShapeError("dnp.max: a maximum over no entries has no value; reduce over a "
                          "non-empty axis")
+
+
+def _mp_max_row(row):
+    _no_empty_max(len(row))
     return builtins.max(row)
+
+
+def _float_max(x, axis=None, keepdims=False):
+    try:
+        return np.max(x, axis=axis, keepdims=keepdims)
+    except np.exceptions.AxisError:
+        raise
+    except ValueError:          # NumPy's "zero-size array to reduction operation maximum"
+        _no_empty_max(0)
+        raise
 
 
 # Float and complex implementations that need care (stability, analytic continuation).
@@ -556,7 +568,7 @@ sum = Primitive("sum", {
     MPMATH: _object_reduction(_mp_sum_row, "sum"),
 }, doc="sum(x, axis=None, keepdims=False)")
 max = Primitive("max", {
-    FLOAT: _float_reduction(np.maximum, np.max), COMPLEX: _complex_max,
+    FLOAT: _float_reduction(np.maximum, _float_max), COMPLEX: _complex_max,
     SYMPY: _object_reduction(_sympy_max_row, "max"),
     MPMATH: _object_reduction(_mp_max_row, "max"),
 }, doc="max(x, axis=None, keepdims=False); ties give the mean of the tied entries")

@@ -120,7 +120,7 @@ class Compiled:
         if self.quantity == "value":
             return values[0] if values.size == 1 else values
         if self.quantity == "jacobian":
-            return values.reshape(-1, n)
+            return values.reshape(len(self.traced.outputs), n)
         if self.quantity == "hessian":
             H = np.empty((n, n), dtype=values.dtype)
             rows, cols = np.triu_indices(n)
@@ -346,7 +346,7 @@ def _build(f, n, quantity, mode, budget, engine):
         traced = trace(f, np.zeros(n), f"symbolic {quantity}", scalar)
     theta = traced.inputs[0][1]
     v = tuple(symbols("v", (n,))) if quantity == "hvp" else ()
-    inputs = traced.inputs + ((("v", v),) if v else ())
+    inputs = traced.inputs + ((("v", v),) if quantity == "hvp" else ())
     if mode == "dag":
         with budgets.timed("share", budget, mode, seconds):
             function = linearize(traced.outputs, inputs)
