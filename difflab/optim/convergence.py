@@ -26,16 +26,21 @@ STATUSES = {
     "gradient-norm": "‖g‖ ≤ gtol",
     "relative-gradient-norm": "‖g‖·max(1, ‖x‖) ≤ rtol·|f|: f changes by less than rtol "
                               "relatively for a relative change of x",
-    "step-size": "a full step (not shortened by the line search, inside the trust region, "
-                 "accepted by Levenberg–Marquardt) is ≤ xtol·max(1, ‖x‖)",
-    "round-off": "no step decreased f, and ‖g‖ is within its round-off, 100ε·‖H‖·max(1, ‖x‖): "
-                 "no further progress is possible in float64",
+    "step-size": "the full Newton step from x (positive definite Hessian; not shortened, "
+                 "damped, truncated or capped) moves no coordinate by more than xtol of "
+                 "itself, |p_i| ≤ xtol·|x_i|",
+    "round-off": "no step decreased f by more than its rounding, and the evidence says none "
+                 "can: the Newton decrement ½gᵀH⁻¹g is within f's measured noise, or every "
+                 "|g_i| is within 100ε·(|H||x|)_i, what rounding x alone does to ∇f",
     "f-change": "|f_k − f_{k+1}| ≤ ftol·max(|f_k|, |f_{k+1}|)",
     "iteration-limit": "maxiter iterations without meeting a tolerance",
     "saddle": "a tolerance was met where the Hessian has a clearly negative eigenvalue, so "
               "the point is not a minimum",
-    "line-search-failure": "no step along the search direction decreased f, not even by the "
-                           "round-off allowance; the gradient and f disagree",
+    "line-search-failure": "no step along the search direction decreased f by more than its "
+                           "measured noise, and ‖g‖ is above its round-off level: the gradient "
+                           "and f disagree, or the direction is too poorly resolved to descend",
+    "stalled": "the trust region shrank until no step can move x (Δ ≤ ε‖x‖) and ‖g‖ is above "
+               "its round-off level: the model and f disagree where steps were tried",
 }
 CONVERGED = ("gradient-norm", "relative-gradient-norm", "step-size", "f-change", "round-off")
 
@@ -47,12 +52,15 @@ class Tolerances:
     gtol: absolute gradient norm. rtol: the scaled gradient ‖g‖·max(1, ‖x‖)/|f| (Dennis &
     Schnabel §7.2), the relative change of f per relative change of x, which does not change
     when f is scaled; it never fires where f → 0 (zero-residual problems), where gtol does.
-    xtol: size of a full step relative to max(1, ‖x‖); the default, ε, stops only when x no
-    longer moves. Only full steps count (the optimizers pass None otherwise): a step the line
-    search shortened or the trust region capped is small because the model is distrusted
-    (a jump in f, a wrong gradient, a collapsed radius), not because x* is near. ftol: relative change of f, off by default — near a
-    minimizer f resolves x only to about √(ε|f|/λ_min) (the flat bottom), far coarser than
-    the gradient does, so an f test would stop early.
+    xtol: the full Newton step p = −H⁻¹g from x, coordinate by coordinate, |p_i| ≤ xtol·|x_i|;
+    the default, ε, stops only when x no longer moves. Each coordinate is judged against its
+    own size because one norm over variables of scales 10⁻² and 10³ (Meyer's problem) hides
+    the small ones. Only the full Newton step counts (the optimizers pass None without a
+    positive definite Hessian): a step the line search shortened, the trust region capped,
+    the Hessian's modification or Levenberg–Marquardt damped, or CG truncated is small
+    because the model is distrusted or unsolved, not because x* is near. ftol: relative
+    change of f, off by default — near a minimizer f resolves x only to about √(ε|f|/λ_min)
+    (the flat bottom), far coarser than the gradient does, so an f test would stop early.
     """
 
     gtol: float = 1e-10
@@ -71,23 +79,42 @@ class Tolerances:
                 or self.maxiter < 0:
             raise OptimizationError(f"maxiter must be an integer ≥ 0, got {self.maxiter!r}")
 
-    def met(self, grad_norm, f, x_norm, step=None, f_before=None, f_after=None):
+    def met(self, g, f, x, newton_step=None, f_before=None, f_after=None):
         """The status of the first tolerance met, or None.
 
-        ``f`` is f at the current point; ``step`` and the f pair describe the step that led
-        here (None at the start).
+        ``f`` and ``g`` are f and ∇f at ``x``; ``newton_step`` is the full Newton step from
+        x (None where there is none to trust); the f pair is the change of f over the step
+        that led here (None at the start).
         """
-        scaled = grad_norm * max(1.0, x_norm)
+        grad_norm, x_norm = float(np.linalg.norm(g)), float(np.linalg.norm(x))
         if grad_norm <= self.gtol:
             return "gradient-norm"
-        if scaled <= self.rtol * abs(f):
+        if grad_norm * max(1.0, x_norm) <= self.rtol * abs(f):
             return "relative-gradient-norm"
-        if step is not None and step <= self.xtol * max(1.0, x_norm):
+        if newton_step is not None and np.all(np.abs(newton_step) <= self.xtol * np.abs(x)):
             return "step-size"
         if self.ftol > 0 and f_before is not None \
                 and abs(f_before - f_after) <= self.ftol * max(abs(f_before), abs(f_after)):
             return "f-change"
         return None
+
+
+def f_noise(values):
+    """σ, the deviation of the noise in f, from f at equally spaced points on a line.
+
+    After Moré & Wild (2011), "Estimating computational noise", SIAM J. Sci. Comput. 33:
+    the k-th differences Δᵏf of smooth f at spacing h are O(hᵏ), those of independent noise
+    of deviation σ have variance σ²·(2k)!/(k!)² — 20σ² for k = 3, which removes the
+    quadratic along a Newton step (the cubic term is O(h³)). σ comes from the median of
+    |Δ³f| (≈ 0.6745·√20·σ for normal noise) rather than its mean square, so that an isolated
+    jump of f between two points — a discontinuity, not rounding — moves three of the
+    differences and not the estimate. Rounding flat to the last bit gives σ = 0: the
+    caller's floor, the rounding of f itself, stands.
+    """
+    differences = np.diff(np.asarray(values, dtype=float), n=3)
+    if differences.size == 0:
+        return 0.0
+    return float(np.median(np.abs(differences))) / (0.6745 * math.sqrt(20))
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .. import numpy as dnp
 from ..errors import DiffLabError, NonFiniteValueError, ShapeError
 from ..interface import differentiator as lookup
 from .convergence import (CONVERGED, EPS, Evaluations, Iterate, OptimizationError,
-                          OptimizationResult, Tolerances, clearly_negative)
+                          OptimizationResult, Tolerances, clearly_negative, f_noise)
 from .trust_region import exact_step, steihaug_step, updated_radius
 
 GLOBALIZATIONS = ("line-search", "trust-region")
@@ -36,8 +36,19 @@ DAMPINGS = (None, "levenberg-marquardt")
 ARMIJO = 1e-4            # c₁ of the sufficient-decrease condition (N&W §3.1)
 ACCEPT = 0.1             # η: a trust-region step is taken when ρ > η (N&W Alg. 4.1, η ∈ [0, ¼))
 # Round-off allowance in the decrease tests, in units of |f|: a step that changes f by less
-# than f's rounding is judged by the gradient at the next iterate, not by f.
+# than f's rounding is judged by the gradient at the next iterate, not by f. It is a floor:
+# f = Σ rᵢ² whose terms cancel rounds far worse (Trig, Osborne 1: 5–75×), which ``Run.noise``
+# measures when a decision depends on it.
 F_NOISE = 16 * EPS
+# A step whose predicted decrease is below √ε|f| is within reach of f's noise (f with fewer
+# than half its digits right is beyond any test here): only then is the noise measured.
+NEAR_NOISE = math.sqrt(EPS)
+# Noise allowance in deviations σ: f(x + p) − f(x) of two noisy values spreads √2σ, and
+# 4σ ≈ 3 of those deviations.
+NOISE_DEVIATIONS = 4
+# The noise is measured on points that move no coordinate by more than this fraction of
+# ‖x‖∞, so that f's own curvature along the line is far below its rounding.
+NOISE_SPAN = 1e-6
 
 
 def newton(f, x0, differentiator="ad", *, globalization="line-search",
@@ -100,8 +111,12 @@ def newton_cg(f, x0, differentiator="ad", *, hessian_differentiator=None,
         def product(v, x=x):
             return objective.hvp(x, v)
 
+        # A CG step is truncated by the forcing term; only when the last full one was already
+        # too small to move x is the untruncated Newton step solved for, to be sure.
+        small = moved is not None and np.all(np.abs(moved) <= run.tolerances.xtol * np.abs(x))
+        full = cg_newton_step(product, g) if small else None
         status, escape, lowest = run.status(
-            k, x, g, moved, f_before, fx, lambda: smallest_eigenpair(product, x.size))
+            k, x, g, full, f_before, fx, lambda: smallest_eigenpair(product, x.size))
         if status:
             lowest = lowest or smallest_eigenpair(product, x.size)
             return run.finish(k, x, fx, g, status, min_eigenvalue=lowest[0],
@@ -113,16 +128,19 @@ def newton_cg(f, x0, differentiator="ad", *, hessian_differentiator=None,
             tol = min(0.5, math.sqrt(np.linalg.norm(g))) * np.linalg.norm(g)
             p, inner, exit, largest = truncated_cg(product, g, tol, inner_limit)
             direction = "steepest-descent" if exit == "first-negative-curvature" else "newton-cg"
-        alpha, f_new = backtracking(objective, x, fx, p, g @ p)
+        alpha, f_new = backtracking(objective, x, fx, p, g @ p,
+                                    noise=lambda: run.noise(x, fx, p))
         if alpha is None:
             lowest = lowest or smallest_eigenpair(product, x.size)
-            status = "saddle" if escape else run.failed_search(x, g, lowest[1])
+            status = "saddle" if escape else \
+                run.failed_search(x, fx, g, newton_step=cg_newton_step(product, g))
             return run.finish(k, x, fx, g, status, min_eigenvalue=lowest[0],
                               hessian_norm=lowest[1])
         run.record(k, x, fx, g, hessian_norm=largest, step_length=alpha,
                    step_norm=alpha * np.linalg.norm(p), accepted=True, inner_iterations=inner,
                    direction=direction)
-        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
+        converged_cg = direction == "newton-cg" and exit == "converged"
+        moved = alpha * p if alpha == 1 and converged_cg else None
         f_before = fx
         x, fx = x + alpha * p, f_new
         g = objective.gradient(x)
@@ -151,6 +169,7 @@ def gauss_newton(residuals, x0, differentiator="ad", *, damping=None, gtol=1e-10
     method = "gauss-newton" if damping is None else "levenberg-marquardt"
     run = Run(method, objective, Tolerances(gtol, rtol, xtol, ftol, maxiter), callback,
               _relative_error(objective.second, "hessian"), escape_saddles=False)
+    run.residuals = residuals
     x = starting_point(x0, method)
     r = first_residuals(residuals, x, method)
     objective.evaluations.f += 1
@@ -165,23 +184,23 @@ def gauss_newton(residuals, x0, differentiator="ad", *, damping=None, gtol=1e-10
 def _gauss_newton(run, residuals, x, r, J):
     """Gauss–Newton steps p = argmin ‖Jp + r‖ with backtracking Armijo (N&W §10.3)."""
     objective = run.objective
-    moved = f_before = None
+    f_before = None
     for k in itertools.count():
         fx, g = float(r @ r), 2 * J.T @ r
-        status, _, lowest = run.status(k, x, g, moved, f_before, fx, _true_curvature(run, x))
+        p, full = gauss_newton_step(J, r)
+        status, _, lowest = run.status(k, x, g, full, f_before, fx, _true_curvature(run, x))
         if status is None:
-            p = np.linalg.lstsq(J, -r, rcond=None)[0]
-            alpha, _ = backtracking(objective, x, fx, p, g @ p, residuals)
+            alpha, _ = backtracking(objective, x, fx, p, g @ p, residuals,
+                                    noise=lambda: run.noise(x, fx, p))
             if alpha is None:
                 lowest = lowest or _true_curvature(run, x)()
-                status = run.failed_search(x, g, lowest[1])
+                status = run.failed_search(x, fx, g, 2 * J.T @ J, full)
         if status:
             lowest = lowest or _true_curvature(run, x)()
             return run.finish(k, x, fx, g, status, min_eigenvalue=lowest[0],
                               hessian_norm=lowest[1])
         run.record(k, x, fx, g, hessian_norm=2 * np.linalg.norm(J, 2) ** 2, step_length=alpha,
                    step_norm=alpha * np.linalg.norm(p), accepted=True, direction="gauss-newton")
-        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
         f_before = fx
         x = x + alpha * p
         r, J = _residuals(objective, residuals, x), objective.jacobian(residuals, x)
@@ -195,10 +214,12 @@ def _levenberg_marquardt(run, residuals, x, r, J):
     """
     objective = run.objective
     mu, nu = 1e-3 * float(np.max(np.sum(J * J, axis=0))), 2.0
-    proposed = f_before = None
+    f_before = None
     for k in itertools.count():
         fx, g = float(r @ r), 2 * J.T @ r
-        status, _, lowest = run.status(k, x, g, proposed, f_before, fx,
+        # The damped step is short because μ is large, not because x* is near: the step
+        # test looks at the undamped Gauss–Newton step.
+        status, _, lowest = run.status(k, x, g, gauss_newton_step(J, r)[1], f_before, fx,
                                        _true_curvature(run, x))
         if status:
             lowest = lowest or _true_curvature(run, x)()
@@ -212,7 +233,6 @@ def _levenberg_marquardt(run, residuals, x, r, J):
         run.record(k, x, fx, g, hessian_norm=2 * np.linalg.norm(J, 2) ** 2,
                    step_norm=np.linalg.norm(p), accepted=rho > 0, damping=mu,
                    direction="levenberg-marquardt")
-        proposed = np.linalg.norm(p) if rho > 0 else None      # accepted steps only
         if rho > 0:
             mu, nu = mu * max(1 / 3, 1 - (2 * rho - 1) ** 3), 2.0
             f_before, x = fx, x + p
@@ -239,13 +259,14 @@ def _line_search(run, x, fx, modification):
     objective = run.objective
     g = objective.gradient(x)
     run.start_gradient(g)
-    moved = f_before = None
+    f_before = None
     for k in itertools.count():
         H = objective.hessian(x)
         eigen = np.linalg.eigh(H)
         summary = _eigen_summary(eigen)
         state = dict(min_eigenvalue=summary[0], hessian_norm=summary[1])
-        status, escape, _ = run.status(k, x, g, moved, f_before, fx, lambda: summary)
+        full = full_newton_step(eigen, g)
+        status, escape, _ = run.status(k, x, g, full, f_before, fx, lambda: summary)
         if status:
             return run.finish(k, x, fx, g, status, **state)
         if escape:
@@ -257,13 +278,13 @@ def _line_search(run, x, fx, modification):
         else:
             p, tau = saddle_free_step(*eigen, g)
             direction = "newton" if tau == 0 else "saddle-free"
-        alpha, f_new = backtracking(objective, x, fx, p, g @ p)
+        alpha, f_new = backtracking(objective, x, fx, p, g @ p,
+                                    noise=lambda: run.noise(x, fx, p))
         if alpha is None:
-            status = "saddle" if escape else run.failed_search(x, g, summary[1])
+            status = "saddle" if escape else run.failed_search(x, fx, g, H, full)
             return run.finish(k, x, fx, g, status, **state)
         run.record(k, x, fx, g, **state, step_length=alpha, step_norm=alpha * np.linalg.norm(p),
                    accepted=True, damping=tau, direction=direction)
-        moved = alpha * np.linalg.norm(p) if alpha == 1 else None   # full steps only
         f_before = fx
         x, fx = x + alpha * p, f_new
         g = objective.gradient(x)
@@ -276,11 +297,12 @@ def _trust_region(run, x, fx, subproblem, radius, max_radius):
     run.start_gradient(g)
     H = objective.hessian(x)
     eigen = np.linalg.eigh(H)
-    proposed = f_before = None
+    f_before = None
     for k in itertools.count():
         summary = _eigen_summary(eigen)
         state = dict(min_eigenvalue=summary[0], hessian_norm=summary[1])
-        status, escape, _ = run.status(k, x, g, proposed, f_before, fx, lambda: summary)
+        full = full_newton_step(eigen, g)
+        status, escape, _ = run.status(k, x, g, full, f_before, fx, lambda: summary)
         if status:
             return run.finish(k, x, fx, g, status, **state)
         multiplier = inner = None
@@ -297,12 +319,12 @@ def _trust_region(run, x, fx, subproblem, radius, max_radius):
             direction = "steihaug"
         step = float(np.linalg.norm(p))
         predicted = -(g @ p + 0.5 * p @ H @ p)
+        noise = run.noise(x, fx, p) if predicted <= NEAR_NOISE * abs(fx) else None
         f_trial = objective.trial_value(x + p)
-        rho = _reduction_ratio(fx, f_trial, predicted)
+        rho = _reduction_ratio(fx, f_trial, predicted, noise)
         run.record(k, x, fx, g, **state, step_norm=step, accepted=rho > ACCEPT,
                    damping=multiplier, radius=radius, inner_iterations=inner,
                    direction=direction)
-        proposed = step if step < (1 - 1e-8) * radius else None  # inside the region only
         radius = updated_radius(rho, radius, step, max_radius)
         if rho > ACCEPT:
             f_before, x, fx = fx, x + p, f_trial
@@ -311,9 +333,39 @@ def _trust_region(run, x, fx, subproblem, radius, max_radius):
             eigen = np.linalg.eigh(H)
         else:
             f_before = None
+            if radius <= EPS * np.linalg.norm(x) or np.array_equal(x + p, x) \
+                    or radius < np.finfo(float).tiny:
+                # No step inside Δ can move x: the region has collapsed.
+                status = "round-off" if run.at_round_off(x, fx, g, H, full) else "stalled"
+                return run.finish(k + 1, x, fx, g, status, **state)
 
 
 # Steps.
+
+def full_newton_step(eigen, g):
+    """p = −H⁻¹g from H = Q diag(λ) Qᵀ (``np.linalg.eigh``), or None unless every λ_i > 0.
+
+    The step the stopping tests trust: not modified, damped, truncated or capped.
+    """
+    values, vectors = eigen
+    if not values[0] > 0:
+        return None
+    return -vectors @ ((vectors.T @ g) / values)
+
+
+def cg_newton_step(product, g):
+    """The Newton step by CG run to a residual of √ε‖g‖ (at most 2n products), or None if
+    CG meets nonpositive curvature or does not get there: then there is no step to trust."""
+    p, _, exit, _ = truncated_cg(product, g, math.sqrt(EPS) * np.linalg.norm(g), 2 * g.size)
+    return p if exit == "converged" else None
+
+
+def gauss_newton_step(J, r):
+    """(p, full): p = argmin ‖Jp + r‖ (least squares by SVD); ``full`` is p when J has full
+    column rank, so that p is the Gauss–Newton model's unique minimizer, else None."""
+    p, _, rank, _ = np.linalg.lstsq(J, -r, rcond=None)
+    return p, (p if rank == J.shape[1] else None)
+
 
 def cholesky_modified_step(hessian, g):
     """(p, τ): p = −(H + τI)⁻¹g with the first τ ∈ {0, τ₀, 2τ₀, …} that Cholesky accepts.
@@ -377,16 +429,19 @@ def truncated_cg(product, g, tol, maxiter):
     return z, maxiter, "iterations", largest
 
 
-def backtracking(objective, x, fx, p, slope, residuals=None, shrink=0.5, halvings=60):
+def backtracking(objective, x, fx, p, slope, residuals=None, noise=None, shrink=0.5,
+                 halvings=60):
     """(α, f(x + αp)) for the first α = 1, ½, ¼, … with f(x + αp) ≤ f(x) + c₁α gᵀp.
 
     Armijo backtracking from the full step (N&W Alg. 3.1, c₁ = 10⁻⁴). The full step alone
-    is also accepted within f's rounding, 16ε|f(x)|: near a minimizer it can lower f by less
-    than that, and the gradient at the next iterate, not f, must then judge it (cf. Hager &
-    Zhang's approximate Wolfe condition). A shortened step gets no allowance, and the test
-    compares the change f(x + αp) − f(x), which the rounding of f(x) cannot absorb, so a
-    gradient that disagrees with f ends in failure instead of in a step too small to notice.
-    (None, f(x)) if no α down to 2⁻⁶⁰ passes, or once x + αp rounds to x.
+    is also accepted within f's rounding: near a minimizer it can lower f by less than that,
+    and the gradient at the next iterate, not f, must then judge it (cf. Hager & Zhang's
+    approximate Wolfe condition). The rounding is 16ε|f(x)| unless the step predicts a
+    decrease below √ε|f| and fails that test; then ``noise()`` measures it. A shortened step
+    gets no allowance, and the test compares the change f(x + αp) − f(x), which the rounding
+    of f(x) cannot absorb, so a gradient that disagrees with f ends in failure instead of in
+    a step too small to notice. (None, f(x)) if no α down to 2⁻⁶⁰ passes, or once x + αp
+    rounds to x.
     """
     alpha, allowance = 1.0, F_NOISE * abs(fx)
     for _ in range(halvings):
@@ -395,6 +450,9 @@ def backtracking(objective, x, fx, p, slope, residuals=None, shrink=0.5, halving
             break
         f_trial = objective.trial_value(trial, residuals)
         if f_trial - fx <= ARMIJO * alpha * slope + allowance:
+            return alpha, f_trial
+        if alpha == 1 and noise is not None and -slope <= NEAR_NOISE * abs(fx) \
+                and f_trial - fx <= ARMIJO * slope + noise():
             return alpha, f_trial
         alpha, allowance = alpha * shrink, 0.0
     return None, fx
@@ -444,13 +502,13 @@ def _eigen_summary(eigen):
     return float(values[0]), float(np.max(np.abs(values))), vectors[:, 0]
 
 
-def _reduction_ratio(f_before, f_after, predicted):
-    """ρ = actual / predicted reduction, both raised by f's rounding, 16ε|f|.
+def _reduction_ratio(f_before, f_after, predicted, noise=None):
+    """ρ = actual / predicted reduction, both raised by f's rounding (16ε|f| by default).
 
     When both reductions are at rounding level ρ → 1 instead of a ratio of noises (Conn,
     Gould & Toint 2000, §17.4.2).
     """
-    noise = F_NOISE * abs(f_before) + np.finfo(float).tiny
+    noise = (F_NOISE * abs(f_before) if noise is None else noise) + np.finfo(float).tiny
     if predicted + noise <= 0:      # the model predicts an increase: the step is not usable
         return -math.inf
     return (f_before - f_after + noise) / (predicted + noise)
@@ -495,7 +553,13 @@ class Objective:
         return self._derivative(self.first, "jacobian", F, x)
 
     def _derivative(self, method, quantity, fn, x, v=None):
-        value, cost = method.measure(quantity, fn, x, v, sizes=False)
+        try:
+            value, cost = method.measure(quantity, fn, x, v, sizes=False)
+        except NonFiniteValueError as error:
+            # the differentiator's own refusal, told where in the run it happened
+            raise NonFiniteValueError(
+                f"the {quantity} from differentiator {method.name!r} at x = "
+                f"{np.array2string(x, threshold=8)}: {error}") from error
         spent = self.evaluations
         setattr(spent, quantity, getattr(spent, quantity) + 1)
         spent.f_in_derivatives += (cost.evaluations or 0) + (cost.complex_evaluations or 0)
@@ -519,6 +583,9 @@ class Run:
         self.escape_saddles = escape_saddles
         self.trace, self.grad_norm0 = [], None
         self.clock = time.perf_counter()
+        self.residuals = None          # gauss_newton's r(x): f is then Σ r², evaluated so
+        self._noise = None             # (x, allowance) of the last measurement
+        self._quiet = False            # was the last iterate's decrement within f's noise?
 
     def first_value(self, f, x):
         """f(x₀), which must be a finite scalar."""
@@ -536,15 +603,17 @@ class Run:
     def start_gradient(self, g):
         self.grad_norm0 = float(np.linalg.norm(g))
 
-    def status(self, k, x, g, step, f_before, fx, curvature):
+    def status(self, k, x, g, newton_step, f_before, fx, curvature):
         """(status or None, escape?, curvature if it was computed) at iterate k.
 
+        ``newton_step`` is the full Newton step from x, or None (see ``Tolerances``).
         ``curvature()`` gives (λ₁, ‖H‖, q₁) and is called only when a tolerance is met: a
         clearly negative λ₁ there makes the point a saddle, to escape (``escape_saddles``,
         while iterations remain) or to report.
         """
-        status = self.tolerances.met(float(np.linalg.norm(g)), fx,
-                                     float(np.linalg.norm(x)), step, f_before, fx)
+        status = self.tolerances.met(g, fx, x, newton_step, f_before, fx)
+        if status is None and self.settled(x, fx, g, newton_step):
+            status = "round-off"
         if status is None:
             return ("iteration-limit" if k >= self.tolerances.maxiter else None), False, None
         lowest = curvature()
@@ -555,12 +624,66 @@ class Run:
             return "saddle", False, lowest
         return status, False, lowest
 
-    def failed_search(self, x, g, hessian_norm):
-        """Why no step decreased f: "round-off" where ‖g‖ is within 100ε·‖H‖·max(1, ‖x‖),
-        the change of ∇f when x is rounded, so no direction can be trusted to descend;
-        "line-search-failure" (f and its gradient disagree) otherwise."""
-        floor = 100 * EPS * (hessian_norm or 0.0) * max(1.0, float(np.linalg.norm(x)))
-        return "round-off" if np.linalg.norm(g) <= floor else "line-search-failure"
+    def settled(self, x, fx, g, newton_step):
+        """Has the Newton decrement been within f's noise at this point and the one before?
+
+        A step there changes f by noise: accepted within the noise allowance, such steps
+        would wander at the bottom until maxiter. One is allowed (it may still bring ‖g‖
+        under gtol); the second such point ends the run. The noise is measured only where
+        the decrement is below √ε|f|.
+        """
+        quiet = newton_step is not None \
+            and -0.5 * float(g @ newton_step) <= NEAR_NOISE * abs(fx) \
+            and self.at_round_off(x, fx, g, newton_step=newton_step)
+        settled, self._quiet = quiet and self._quiet, quiet
+        return settled
+
+    def failed_search(self, x, fx, g, hessian=None, newton_step=None):
+        """Why no step decreased f: "round-off" with evidence (``at_round_off``) that no
+        step can, "line-search-failure" (f and its gradient disagree) otherwise."""
+        at_floor = self.at_round_off(x, fx, g, hessian, newton_step)
+        return "round-off" if at_floor else "line-search-failure"
+
+    def at_round_off(self, x, fx, g, hessian=None, newton_step=None):
+        """Is ‖g‖ at its round-off level? Evidence that holds however x is scaled:
+
+        every |g_i| ≤ 100ε·(|H||x|)_i, the change of ∇f when each x_j is rounded by ε|x_j|
+        (per coordinate: ‖H‖ and ‖x‖ would mix variables of scales 10⁻² and 10³, as on
+        Meyer's problem, and excuse a gradient of 258); or the Newton decrement ½gᵀH⁻¹g —
+        the decrease the model promises, invariant under any linear change of variables —
+        within f's noise measured at x (``noise``), so f cannot see it.
+        """
+        if hessian is not None and np.all(np.abs(g) <= 100 * EPS * (np.abs(hessian) @ np.abs(x))):
+            return True
+        if newton_step is None:
+            return False
+        return -0.5 * float(g @ newton_step) <= self.noise(x, fx, newton_step)
+
+    def noise(self, x, fx, direction):
+        """f's rounding at x, as an allowance for a change of f: max(16ε|f|, 4σ).
+
+        σ is measured from f at 17 equally spaced points along ``direction`` through x,
+        spanning at most ``NOISE_SPAN``·‖x‖∞ in every coordinate (``convergence.f_noise``,
+        after Moré & Wild): 17 evaluations, made only when a decision depends on them, and
+        once per point. 14 third differences, of which a jump of f can move 3, so the
+        median is still the noise's.
+        """
+        if self._noise is not None and np.array_equal(self._noise[0], x):
+            return self._noise[1]
+        floor = F_NOISE * abs(fx)
+        direction = np.asarray(direction, dtype=float)
+        longest = float(np.max(np.abs(direction))) if direction.size else 0.0
+        if not longest > 0:
+            return floor
+        scale = float(np.max(np.abs(x))) or 1.0
+        span = min(1.0, NOISE_SPAN * scale / longest)
+        values = [self.objective.trial_value(x + t * span * direction, self.residuals)
+                  for t in np.linspace(-1.0, 1.0, 17)]
+        allowance = floor
+        if all(math.isfinite(v) for v in values):
+            allowance = max(floor, NOISE_DEVIATIONS * f_noise(values))
+        self._noise = (x.copy(), allowance)
+        return allowance
 
     def descends(self, x, fx, eigenvalue, q):
         """Does f fall along ±q as the curvature λ < 0 says? The probe step t makes the
