@@ -51,7 +51,9 @@ def test_hessian_from_values(mlp_truth):
     n = problem.n_params
     result = hessian(problem.objective, problem.theta0, "values")       # order 4, step ladder
     assert reference.relative_error(result.value, H) <= 1e-8            # measured 4.7e-12
-    assert result.evaluations == 1 + 10 * n * n                         # five rungs of 2n²
+    # five rungs of 2n², and a few halvings along θ₁₉ = −0.013, smaller than the first rung
+    ladder = 1 + 10 * n * n
+    assert ladder < result.evaluations <= 1.02 * ladder
     assert result.evaluations - result.estimate_evaluations == 1 + 4 * n * n
     true = np.abs((np.asarray(result.value, dtype=object) - H).astype(float))
     assert np.mean(result.error >= true) >= 0.9

@@ -205,13 +205,13 @@ def unsettled(rows, order):
     return bad
 
 
-def descend(rung, x, rows, steps, order, window, settled_at):
+def descend(rung, halve, rows, steps, order, window, settled_at):
     """Halve the step until every entry's last ``window`` rows converge (``unsettled``).
 
-    ``rung(h)`` gives the (D, R) row at step h next to the coordinate's value x; ``rows`` and
-    ``steps`` (coarse to fine) grow in place; ``settled_at`` (per entry, −1 for not yet)
-    receives the index of the finest row of the first window in which the entry converged.
-    Stops after MAX_HALVINGS or when the step is lost in rounding next to x.
+    ``rung(h)`` gives the (D, R) row at step h, ``halve(h)`` the next step (None once it is
+    lost in rounding, ``steps.halved``); ``rows`` and ``steps`` (coarse to fine) grow in
+    place; ``settled_at`` (per entry, −1 for not yet) receives the index of the finest row of
+    the first window in which the entry converged. Stops after MAX_HALVINGS halvings.
     """
     def mark():
         if len(rows) >= window:
@@ -221,7 +221,7 @@ def descend(rung, x, rows, steps, order, window, settled_at):
     for _ in range(step_rules.MAX_HALVINGS):
         if np.all(settled_at >= 0):
             break
-        h = step_rules.halved(x, steps[-1])
+        h = halve(steps[-1])
         if h is None:
             break
         rows.append(rung(h))
@@ -270,8 +270,9 @@ def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True)
             kinks[j][suspect[j]] = UNRELIABLE
             continue
         rows, steps = [(D2[j], R2[j]), (D[j], R[j])], [2 * h[j], h[j]]
-        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj), theta[j], rows, steps,
-                     order, 4, np.where(suspect[j], -1, 1))
+        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj),
+                     lambda hj, x=theta[j]: step_rules.halved(x, hj), rows, steps, order, 4,
+                     np.where(suspect[j], -1, 1))
         D[j], error[j], kinks[j] = _settled(rows, at, order, D[j], error[j])
         finest[j] = steps[-1]
     jumps = None
@@ -382,8 +383,9 @@ def _richardson(F, theta, levels, step, name, scalar, at_theta=True):
             continue
         line = [(D[j], R[j]) for D, R in rows]
         steps = [hk[j] for hk in ladder]
-        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj), theta[j], line, steps, 2,
-                     window, np.where(suspect[j], -1, window - 1))
+        at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj),
+                     lambda hj, x=theta[j]: step_rules.halved(x, hj), line, steps, 2, window,
+                     np.where(suspect[j], -1, window - 1))
         for e in np.flatnonzero(suspect[j]):
             end = at[e] if at[e] >= 0 else len(line) - 1
             value, estimate = _tableau([(D[e], R[e]) for D, R in line[end - levels + 1:end + 1]])

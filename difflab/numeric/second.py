@@ -20,8 +20,10 @@ import numpy as np
 from ..errors import DiffLabError, ShapeError
 from ..progress import Progress
 from . import steps as step_rules
-from .differences import (NumericResult, Samples, as_theta, check_analytic, gradient,
-                          jacobian, slope_jump)
+from .differences import (KINK, KINK_AT_THETA, KINK_AT_THETA_FACTOR, KINK_FACTOR, NO_KINK,
+                          UNRELIABLE, NumericResult, Samples, _set_status, _suspect, as_theta,
+                          check_analytic, descend, gradient, jacobian, not_shrinking,
+                          slope_jump, unsettled)
 
 METHODS = ("values", "gradient", "complex-step")
 
@@ -104,19 +106,130 @@ def _from_values(f, theta, step, order):
     if order == 2:
         diagonal = step_rules.step(theta, 2, 2, override=step)
         mixed = step_rules.mixed_step(theta, override=step)
-        H, R = _second_differences(samples, theta, diagonal, mixed)
-        bare = samples.evaluations
-        H2, _ = _second_differences(samples, theta, 2 * diagonal, 2 * mixed)
-        error = np.abs(H2 - H) / 3 + R
+        rungs = [(2 * diagonal, 2 * mixed), (diagonal, mixed)]
+        bare = 1 + 2 * theta.size ** 2
     else:
         # the ladder starts at order 6's theory step: its extrapolations need the longer steps
         diagonal = step_rules.step(theta, 2, 6, override=step)
-        rungs = [step_rules.representable(theta, diagonal / 2 ** k) for k in range(RUNGS)]
-        H, error = _best_rung([_second_differences(samples, theta, h, h) for h in rungs])
+        rungs = [(h, h) for h in _halvings(theta, diagonal, RUNGS)]
         bare = 1 + 4 * theta.size ** 2     # what one extrapolated pair of rungs costs
-    return NumericResult(H, error, diagonal, samples.evaluations, calls=samples.calls,
-                         estimate_evaluations=samples.evaluations - bare, scheme="values",
-                         asymmetry=0.0, entry_status=np.full(H.shape, "ok", dtype=object))
+    rows = [_second_differences(samples, theta, d, m) for d, m in rungs]
+    H, error, kinks, finest = _adapted(samples, theta, rows, rungs, order, step is not None)
+    # the kink test's points f(θ ± 2ᵏheᵢ), k = 0…2, on the ladder where it has four rungs
+    base = finest * np.where((finest < rungs[-1][0]) | (order == 4), 2, 1)
+    jumps = _curvature_jumps(samples, theta, base, np.diag(H))
+    kinks[np.diag_indices_from(kinks)] = np.where(
+        (jumps > 0) & (np.diag(kinks) != UNRELIABLE), KINK_AT_THETA, np.diag(kinks))
+    result = NumericResult(H, error, diagonal, samples.evaluations, calls=samples.calls,
+                           estimate_evaluations=samples.evaluations - bare, scheme="values",
+                           asymmetry=0.0, kink_jump=np.diag(jumps))
+    _set_status(result, kinks, H.shape, "hessian")
+    return result
+
+
+def _adapted(samples, theta, rows, rungs, order, fixed):
+    """Per entry, the values ladder's estimate where its second differences converge like
+    O(h²), the steps halved along the entry's coordinates (``descend``) where they do not.
+
+    Order 2: H(h) and |H(2h) − H(h)|/3 + R, suspect where that difference is beyond a function
+    of unit scale (``_suspect``); order 4: ``_best_rung`` over the last RUNGS rows, suspect
+    where they do not converge (``unsettled``). A ``fixed`` (user) step does not adapt: its
+    suspect entries are UNRELIABLE. Returns H, error, kinks and the finest diagonal steps.
+    """
+    n = theta.size
+    if order == 2:
+        (H2, R2), (H, R) = rows
+        error = np.abs(H2 - H) / 3 + R
+        suspect = _suspect(H, H2, R, R2, rungs[1][0], theta, 2)
+        window = 4
+    else:
+        H, error = _best_rung(rows)
+        suspect = unsettled(rows, 2)
+        window = RUNGS
+    suspect |= step_rules.too_large(theta, rungs[0][0])[:, None]
+    suspect = suspect | suspect.T
+    kinks = np.full((n, n), NO_KINK)
+    finest = rungs[-1][0].copy()
+    center = samples.at(0, 0, 0.0)[0]
+    eps = step_rules.epsilon(theta)
+    for i, j in zip(*np.nonzero(np.triu(suspect))):
+        if fixed:
+            kinks[i, j] = kinks[j, i] = UNRELIABLE
+            continue
+        mixed = i != j
+        line = [(np.array([Hk[i, j]]), np.array([Rk[i, j]])) for Hk, Rk in rows]
+        steps = [(m[i], m[j]) if mixed else (d[i], d[i]) for d, m in rungs]
+
+        def rung(pair, i=i, j=j):
+            return tuple(np.array([v]) for v in _entry(samples, theta, i, j, *pair, center, eps))
+        at = descend(rung, lambda pair, i=i, j=j: _halved_pair(theta, i, j, pair), line, steps,
+                     2, window, np.array([-1]))
+        end = at[0] if at[0] >= 0 else len(line) - 1
+        part = line[end - window + 1:end + 1] if end >= window - 1 else line[:end + 1]
+        if order == 2:
+            (coarse, _), (fine, Rf) = part[-2:]
+            value, estimate = fine[0], abs(coarse[0] - fine[0]) / 3 + Rf[0]
+        else:
+            value, estimate = (float(a[0]) for a in _best_rung(part))
+        H[i, j] = H[j, i] = value
+        error[i, j] = error[j, i] = estimate
+        if at[0] < 0:
+            kinks[i, j] = kinks[j, i] = KINK if not_shrinking(line[:end + 1])[0] else UNRELIABLE
+        if not mixed:
+            finest[i] = steps[end][0]
+    return H, error, kinks, finest
+
+
+def _halvings(theta, h, count):
+    """h, h/2, …, h/2^(count−1) made representable by halving (``steps.halved``), so the
+    ladder's points coincide where their steps do."""
+    ladder = [step_rules.representable(theta, h)]
+    for _ in range(count - 1):
+        ladder.append(np.array([step_rules.halved(x, hj) or step_rules.representable(
+            np.array([x]), np.array([hj / 2]))[0] for x, hj in zip(theta, ladder[-1])],
+            dtype=theta.dtype))
+    return ladder
+
+
+def _halved_pair(theta, i, j, pair):
+    """Both steps of an entry halved, or None once either is lost in rounding."""
+    halves = step_rules.halved(theta[i], pair[0]), step_rules.halved(theta[j], pair[1])
+    return None if None in halves else halves
+
+
+def _curvature_jumps(samples, theta, base, diagonal):
+    """|J| per coordinate where ∂ᵢf has a kink at θ (the one-sided second derivatives differ
+    by a J that stays as h shrinks), else 0, from the diagonal points of the ladder.
+
+    G(h) = (f(θ + heᵢ) − f(θ − heᵢ))/2h = ∂ᵢf + J·h/4 + h²·∂ᵢ³f/6 + …, so
+    K(h) = 4(G(2h) − G(h))/h = J + 2h·∂ᵢ³f + … and J(h) = 2K(h) − K(2h) = J + O(h²): a
+    candidate above its round-off (and a unit-scale allowance, as in ``slope_jump``) is a kink
+    only if J(h/2) is at least half of J(h). Uses f(θ ± 2ᵏhᵢeᵢ), k = −1…2, with h = ``base``
+    (on the ladder where it has four rungs; else ±4h is added, and ±h/2 for a candidate).
+    """
+    eps = step_rules.epsilon(theta)
+    center = samples.at(0, 0, 0.0)[0]
+    jumps = np.zeros(theta.size)
+    for i, h in enumerate(base):
+        def G(k, i=i, h=h):
+            up, down = samples.at(i, 2.0 ** k, h)[0], samples.at(i, -2.0 ** k, h)[0]
+            width = 2.0 ** k * h
+            return (up - down) / (2 * width), eps * (abs(up) + abs(down)) / (2 * width)
+
+        def J(k):
+            (g0, r0), (g1, r1), (g2, r2) = G(k), G(k + 1), G(k + 2)
+            width = 2.0 ** k * h
+            K0, K1 = 4 * (g1 - g0) / width, 4 * (g2 - g1) / (2 * width)
+            noise = 8 * (r1 + r0) / width + 4 * (r2 + r1) / (2 * width)
+            return abs(2 * K0 - K1), noise
+        coarse, noise = J(0)
+        expected = (h / max(abs(theta[i]), 1)) ** 2 * abs(diagonal[i])
+        if coarse <= KINK_AT_THETA_FACTOR * noise + KINK_FACTOR * expected:
+            continue
+        fine, fine_noise = J(-1)
+        if fine > KINK_AT_THETA_FACTOR * fine_noise and fine >= coarse / 2:
+            jumps[i] = fine
+    return jumps
 
 
 RUNGS = 5    # second differences at h₀ … h₀/16: seven extrapolated candidates
@@ -170,16 +283,24 @@ def _second_differences(samples, theta, diagonal, mixed):
 
 def _row(samples, theta, i, diagonal, mixed, center, eps, H, R):
     """Row i of the second differences (diagonal and j > i), written into H and R."""
-    h = diagonal[i]
-    up, down = samples.at(i, 1, h)[0], samples.at(i, -1, h)[0]
-    H[i, i] = (up - 2 * center + down) / h ** 2
-    R[i, i] = eps * (abs(up) + 2 * abs(center) + abs(down)) / h ** 2
+    H[i, i], R[i, i] = _entry(samples, theta, i, i, diagonal[i], diagonal[i], center, eps)
     for j in range(i + 1, theta.size):
-        corners = [_corner(samples, theta, i, j, a * mixed[i], b * mixed[j]) for a, b in
-                   ((1, 1), (1, -1), (-1, 1), (-1, -1))]
-        scale = 4 * mixed[i] * mixed[j]
-        H[i, j] = H[j, i] = (corners[0] - corners[1] - corners[2] + corners[3]) / scale
-        R[i, j] = R[j, i] = eps * sum(abs(c) for c in corners) / scale
+        H[i, j], R[i, j] = _entry(samples, theta, i, j, mixed[i], mixed[j], center, eps)
+        H[j, i], R[j, i] = H[i, j], R[i, j]
+
+
+def _entry(samples, theta, i, j, hi, hj, center, eps):
+    """One second difference and its round-off: (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ² for
+    i = j, the four-point mixed difference with steps hᵢ, hⱼ otherwise."""
+    if i == j:
+        up, down = samples.at(i, 1, hi)[0], samples.at(i, -1, hi)[0]
+        return ((up - 2 * center + down) / hi ** 2,
+                eps * (abs(up) + 2 * abs(center) + abs(down)) / hi ** 2)
+    corners = [_corner(samples, theta, i, j, a * hi, b * hj) for a, b in
+               ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+    scale = 4 * hi * hj
+    return ((corners[0] - corners[1] - corners[2] + corners[3]) / scale,
+            eps * sum(abs(c) for c in corners) / scale)
 
 
 def _corner(samples, theta, i, j, hi, hj):

@@ -107,8 +107,11 @@ def halved(x, h):
 
 
 def too_large(theta, h):
-    """Steps beyond MAX_RELATIVE_STEP·max(|xᵢ|, 1)."""
-    return np.asarray(h) > MAX_RELATIVE_STEP * np.maximum(np.abs(theta), 1)
+    """Steps beyond what the rule's unit scale vouches for: more than
+    MAX_RELATIVE_STEP·max(|xᵢ|, 1), or more than |xᵢ| itself where 0 < |xᵢ| < 1 (a parameter
+    that small may be the scale on which f varies: a potential at |x| ≈ 10⁻⁶)."""
+    h, x = np.asarray(h), np.abs(theta)
+    return (h > MAX_RELATIVE_STEP * np.maximum(x, 1)) | ((x > 0) & (h > x))
 
 
 def representable(theta, h):
