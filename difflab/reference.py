@@ -218,9 +218,11 @@ def _described(moves):
 class _Check:
     """Two one-sided difference quotients that agree where f is differentiable.
 
-    ``quotients(at, h)`` gives (right, left) as arrays; entry k of them decides the result's
-    entries ``entries[k]``. ``same_order`` says the quotients estimate those entries
-    themselves (else they are slopes of f, and a disagreement makes the entries infinite).
+    ``quotients(at, h)`` gives (right, left, size) as arrays; entry k of them decides the
+    result's entries ``entries[k]``. ``size`` (or None) is |f| near θ over h: a slope of
+    that order means f itself jumps. ``same_order`` says the quotients estimate those
+    entries themselves (else they are slopes of f, and a disagreement makes the entries of
+    a second derivative infinite).
     """
 
     __slots__ = ("entries", "quotients", "same_order", "label")
@@ -230,34 +232,49 @@ class _Check:
             entries, quotients, same_order, label
 
 
-def _disagreeing(right, left, dps):
-    """Where the quotients differ by more than 2^(-p/2) of their size (p the target bits):
-    far beyond a smooth f's O(h) = 2^-(p+10) difference, unless that entry is (nearly) 0."""
+def _suspect(right, left, size, noise, dps):
+    """Entries whose quotients differ by more than 2^(-p/2) of their size (p the target
+    bits), far beyond a smooth f's O(h) = 2^-(p+10) difference unless the entry is (nearly)
+    0, and by more than the round-off ``noise``; or whose slope moves f by more than
+    2^(-p/2) of |f| over one step h."""
     tolerance = _CTX.ldexp(1, -(_target_bits(dps) // 2))
-    return np.array([abs(r - l) > tolerance * max(abs(r), abs(l))
-                     for r, l in zip(right, left)], dtype=bool)
+    suspect = np.array([abs(r - l) > max(tolerance * max(abs(r), abs(l)), noise)
+                        for r, l in zip(right, left)], dtype=bool)
+    if size is not None:
+        suspect |= np.array([max(abs(r), abs(l)) > tolerance * s
+                             for r, l, s in zip(right, left, size)], dtype=bool)
+    return suspect
 
 
 def _kinks(checks, at, h, dps, order, result, label, name):
-    """Refuse with ``ReferenceKinkError`` when a check's quotients disagree at step h and
-    still disagree at a step 2^16 times smaller (a smooth f's disagreement shrinks with the
-    step, a kink's does not). Only the suspect checks are evaluated again."""
+    """Refuse with ``ReferenceKinkError`` where f is not differentiable: a check's suspect
+    quotients, evaluated again at a step 2^16 times smaller, still disagree (a smooth f's
+    disagreement shrinks with the step, a kink's does not) or grow (f jumps, or its slope is
+    infinite). Only the suspect checks are evaluated again.
+
+    The round-off of an order-k quotient is about 2^-w·|f|/h^k at w working bits; it is
+    allowed 2^20 times that (cancellation inside f), which spares the second look at the
+    many entries that are exactly zero where f is smooth. Larger noise is caught by it.
+    """
+    noise = _CTX.ldexp(np.max(np.abs(np.atleast_1d(at()))), 20 - _CTX.prec) / h ** order
     suspects = []
     for check in checks:
-        right, left = check.quotients(at, h)
-        mask = _disagreeing(right, left, dps)
+        right, left, size = check.quotients(at, h)
+        mask = _suspect(right, left, size, noise, dps)
         if mask.any():
             suspects.append((check, right, left, mask))
     if not suspects:
         return
-    finer = 16
     found = []
-    with _working(dps, order, finer) as fine_h:
+    with _working(dps, order, finer=16) as fine_h:
         fine = _Points(at.f, at.point, at.name, at.vector, fine_h, at.v)
         for check, right, left, mask in suspects:
-            fine_right, fine_left = check.quotients(fine, fine_h)
+            fine_right, fine_left, _ = check.quotients(fine, fine_h)
             for k in np.flatnonzero(mask):
-                if abs(fine_right[k] - fine_left[k]) > abs(right[k] - left[k]) / 2:
+                apart = abs(fine_right[k] - fine_left[k]) > abs(right[k] - left[k]) / 2
+                grows = max(abs(fine_right[k]), abs(fine_left[k])) > \
+                    2 * max(abs(right[k]), abs(left[k]))
+                if apart or grows:
                     found.append((check, k, right[k], left[k]))
     if found:
         raise _kink_error(found, result, label, name)
@@ -299,9 +316,10 @@ def _entries(entries):
 def _slope_check(direction, entries, label, same_order=False):
     """f's one-sided slopes along a direction: (f(θ+hd) − f(θ))/h and (f(θ) − f(θ−hd))/h."""
     def quotients(at, h):
-        center = at()
-        return (np.atleast_1d((at((direction, 1)) - center) / h),
-                np.atleast_1d((center - at((direction, -1))) / h))
+        up, center, down = at((direction, 1)), at(), at((direction, -1))
+        size = [max(abs(a), abs(b), abs(c)) / h for a, b, c in
+                zip(np.atleast_1d(up), np.atleast_1d(center), np.atleast_1d(down))]
+        return np.atleast_1d((up - center) / h), np.atleast_1d((center - down) / h), size
     return _Check(entries, quotients, same_order, label)
 
 
@@ -399,7 +417,7 @@ def _mixed_sides(a, b):
     def quotients(at, h):
         middle = _central(at, a, h)
         return (np.atleast_1d((_central(at, a, h, (b, 1)) - middle) / h),
-                np.atleast_1d((middle - _central(at, a, h, (b, -1))) / h))
+                np.atleast_1d((middle - _central(at, a, h, (b, -1))) / h), None)
     return quotients
 
 
@@ -408,7 +426,7 @@ def _diagonal_sides(i):
     def quotients(at, h):
         center = at()
         return (np.atleast_1d((at((i, 2)) - 2 * at((i, 1)) + center) / (h * h)),
-                np.atleast_1d((center - 2 * at((i, -1)) + at((i, -2))) / (h * h)))
+                np.atleast_1d((center - 2 * at((i, -1)) + at((i, -2))) / (h * h)), None)
     return quotients
 
 
