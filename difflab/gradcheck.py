@@ -162,7 +162,8 @@ class GradcheckResult:
 
     ``status``: "passed", "failed" or "inconclusive" (module docstring); ``passed`` is True
     only for "passed". ``agreement[name]``: the largest |candidate − truth| ÷ allowed against
-    each truth over the entries it was reliable at (the judge's is the verdict's).
+    each truth over the entries it was reliable at (the judge's is the verdict's; None where
+    it was reliable nowhere).
     """
 
     rows: list
@@ -539,9 +540,10 @@ class _Check:
             rows = [self._measure("reference", "hvp", self.F, self.theta, v) for v in directions]
             if all(row is not None for row in rows):
                 reference = np.stack([row.value for row in rows])
-                split = self._disagree(reference, truths[DIFFERENCES]) | ~np.isfinite(reference)
-                truths["reference"] = Truth(reference, zero, split, zero, nothing, unknown,
-                                            unknown)
+                split = self._disagree(reference, truths[DIFFERENCES])
+                # where the reference refused (a kink along v) the differences still judge
+                truths["reference"] = Truth(reference, zero, split | ~np.isfinite(reference),
+                                            zero, nothing, unknown, unknown)
                 # the two truths split: the Hessian does not exist along v there
                 kinks.at |= split
                 kinks.low = np.where(split, -np.inf, kinks.low)
@@ -580,7 +582,8 @@ class _Check:
                                              noise, leaves, scales, kinks.at)
             difference = np.abs(candidate - value)
             mask = reliable[name] & ~kinks.at & np.isfinite(difference)
-            agreement[name] = float(np.max(difference[mask] / allowed[mask], initial=0.0))
+            agreement[name] = float(np.max(difference[mask] / allowed[mask])) \
+                if mask.any() else None
         truth, allowed = self._judged_by(quantity, truths, ranked, judge, noise, leaves, scales,
                                          kinks.at)
         scale = self._scale(np.where(judge >= 0, truth, 0.0), leaves, scales)
@@ -680,7 +683,7 @@ def _probe(G, theta, j, center, dtype):
     distance to a kink near θ, and shrinks like h³ where G is smooth. So: a kink at θ where
     E stays within STABLE over the last STABLE_RUNGS resolved steps and stops being resolved
     only because round-off, ε(|G₊| + 2|G₀| + |G₋|)/h, grew to it (or the steps ran out).
-    low/high are the extrapolated one-sided slopes at the last resolved step.
+    low/high are the extrapolated one-sided slopes at the widest step of that run.
     """
     eps = float(np.finfo(dtype).eps)
     h = PROBE_START * eps ** (1 / 3) * max(abs(float(theta[j])), 1.0)
@@ -739,7 +742,8 @@ def _confirmed(jumps, roundoffs, sides, size):
             >= jumps[last, i]
         if stable and reached:
             at[i] = True
-            left, right = sides[last]
+            # the widest step of the run: its one-sided slopes carry the least round-off
+            left, right = sides[last - STABLE_RUNGS + 1]
             low[i], high[i] = min(left[i], right[i]), max(left[i], right[i])
     return at, low, high
 
@@ -923,7 +927,8 @@ def format_result(result):
                      "truth) is not vouched for; check at a point off the kink"
                      + (" or in full mode (a projection meets a kink if any entry of its leaf "
                         "sits on one)" if result.mode == "fast" else ""))
-    agreement = ", ".join(f"{name} {_number(value)}" for name, value in result.agreement.items())
+    agreement = ", ".join(f"{name} {'-' if value is None else _number(value)}"
+                          for name, value in result.agreement.items())
     lines.append(f"largest |diff|/allowed against each truth (≤ 1 passes; the verdict uses the "
                  f"judge's): {agreement}")
     lines += [f"note: {note}" for note in result.notes]

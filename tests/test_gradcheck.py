@@ -244,14 +244,18 @@ def test_a_float32_gradient_for_float64_params_is_judged_at_float32():
     assert result.passed and any("float32" in note for note in result.notes)
 
 
-def test_the_relu_example_passes_at_second_order_and_is_inconclusive_in_fast_mode():
-    """Every projection of b1 crosses b1[0]'s kink, so fast mode cannot vouch for b1."""
+def test_the_relu_example_is_inconclusive_where_every_projection_crosses_the_kink():
+    """Every projection of b1 crosses b1[0]'s kink (fast mode), and b2's gradient has a kink
+    along every direction v (order 2: no Hessian there): neither can be vouched for."""
     fast = gradcheck(dnp_net.loss_relu, dnp_net.params(), mode="fast")
-    assert fast.status == "inconclusive" and not fast.passed
+    assert fast.status == "inconclusive" and not fast.passed and not fast.failures
     assert [row.path for row in fast.rows if row.status == "inconclusive"] == ["b1"]
     assert "full mode" in str(fast)
-    result = gradcheck(dnp_net.loss_relu, dnp_net.params(), order=2)
-    assert result.passed and sum(row.kinks for row in result.rows if row.quantity == "hvp")
+    second = gradcheck(dnp_net.loss_relu, dnp_net.params(), order=2)
+    assert second.status == "inconclusive" and not second.failures
+    assert {row.quantity for row in second.rows if row.status == "pass"} == {"gradient", "hvp"}
+    assert [(row.path, row.quantity) for row in second.rows
+            if row.status == "inconclusive"] == [("b2", "hvp")]
 
 
 def test_a_grad_of_another_structure_is_refused():
@@ -428,3 +432,116 @@ def test_a_jvp_rule_wrong_by_a_tenth_of_a_percent_is_caught(name, position, monk
     result = gradcheck(L, params, order=2)
     assert not result.passed, result
     assert {row.quantity for row in result.failures} == {"hvp"}, result
+
+
+# Issue 14: no silent wrong answer from gradcheck.
+
+def test_a_wrong_gradient_at_tiny_scale_fails_where_the_stencil_crosses_the_pole():
+    """Central steps (≈6e-6) cross 0 next to θ ≈ 3e-7: finite differences are garbage there,
+    which once made the entries "kinks"; the complex step is exact and judges them."""
+    theta = np.array([3e-7, 5e-7, 2e-6])
+    f = lambda p: dnp.sum(1 / p)
+    wrong = gradcheck(f, theta, lambda p: -1.2 / p ** 2)
+    assert wrong.status == "failed" and wrong.rows[0].failures == 3
+    assert wrong.rows[0].kinks == 0 and wrong.rows[0].ratio > 1e6
+    assert gradcheck(f, theta, lambda p: -1 / p ** 2).passed
+
+
+def _l1_problem():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 2)), rng.normal(size=8)
+    f = lambda w: dnp.sum((dnp.matmul(X, w) - y) ** 2) + 0.1 * dnp.sum(dnp.abs(w))
+    return f, lambda w, sign=1: 2 * X.T @ (X @ w - y) + sign * 0.1 * np.sign(w)
+
+
+def test_a_kink_near_theta_is_not_a_kink_at_theta():
+    """|w| has its kink 3e-7 from θ, inside the central stencil but not at θ: judged."""
+    f, grad = _l1_problem()
+    w = np.array([4e-7, -3e-7])
+    flipped = gradcheck(f, w, lambda w: grad(w, sign=-1))
+    assert flipped.status == "failed" and flipped.rows[0].failures == 2
+    right = gradcheck(f, w, grad)
+    assert right.passed and right.rows[0].kinks == 0, right
+
+
+def test_a_kink_at_theta_admits_either_side_and_nothing_beyond():
+    f = lambda x: dnp.sum(dnp.relu(x)) + dnp.sum(x ** 3)
+    theta = np.array([0.0, 0.5])
+    for side in (0.0, 0.5, 1.0):
+        result = gradcheck(f, theta, lambda x, side=side: np.array([side, 1 + 0.75]))
+        assert result.passed and result.rows[0].kinks == 1, (side, result)
+    outside = gradcheck(f, theta, lambda x: np.array([1.5, 1.75]))
+    assert outside.status == "failed" and outside.rows[0].truth == pytest.approx(1.0)
+
+
+def test_a_small_leaf_is_judged_at_its_own_scale_not_at_the_size_of_f():
+    """Attention at scale 1e-6: ∇Wq ~ 1e-14·|f|; negating it must fail, naming Wq."""
+    from test_gradcheck_mutation import MODELS, att_f, att_grad
+    p = MODELS["attention"].params(np.random.default_rng(0), 1e-6)
+    assert gradcheck(att_f, p, att_grad).passed
+    result = gradcheck(att_f, p, lambda q: {**att_grad(q), "Wq": -att_grad(q)["Wq"]})
+    assert failed(result) == {"Wq"}
+
+
+def test_no_false_alarm_near_a_least_squares_minimum():
+    """1e-4 from the optimum ∇f cancels: rounding is relative to the terms, not to ∇f."""
+    rng = np.random.default_rng(0)
+    A, b = rng.normal(size=(20, 5)), rng.normal(size=20)
+    optimum = np.linalg.lstsq(A, b, rcond=None)[0]
+    f = lambda w: 0.5 * dnp.sum(dnp.square(dnp.matmul(A, w) - b))
+    grad = lambda w: A.T @ (A @ w - b)
+    for seed in range(48):
+        d = np.random.default_rng(seed).normal(size=5)
+        w = optimum + 1e-4 * d / np.linalg.norm(d)
+        assert gradcheck(f, w, grad).passed, seed
+        assert not gradcheck(f, w, lambda w: grad(w) * (1 + 1e-6)).passed, seed
+
+
+def test_every_entry_at_a_kink_is_inconclusive_not_a_pass():
+    result = gradcheck(lambda p: dnp.max(p), np.ones(6))
+    assert result.status == "inconclusive" and result.inconclusive
+    assert not result.passed and not bool(result) and not result.failures
+    assert result.rows[0].kinks == 6
+    assert "INCONCLUSIVE" in str(result) and "passed" not in str(result).splitlines()[0]
+    with pytest.raises(AssertionError, match="INCONCLUSIVE"):
+        assert_gradients_close(lambda p: dnp.max(p), np.ones(6))
+
+
+def test_rows_and_footer_show_the_verdicts_own_metric():
+    """A passing check shows no number above 1 in its ratio column or for its judge; a
+    zero true entry no longer shows a relative difference of order 1."""
+    f = lambda p: dnp.sum(p[:2] ** 2) + 0.0 * p[2]
+    result = gradcheck(f, np.array([0.3, -0.7, 5.0]), lambda p: np.array([0.6, -1.4, 1e-17]))
+    assert result.passed, result
+    assert all(row.ratio <= 1 for row in result.rows)
+    judge = result.judge["gradient"]
+    assert result.agreement[judge] <= 1
+    text = str(result)
+    assert "diff/allowed" in text and "max rel" not in text
+    entries = result.entries["gradient"]
+    assert np.all(np.abs(entries.candidate - entries.truth)[entries.judged]
+                  <= entries.allowed[entries.judged])
+
+
+def test_nan_in_your_gradient_shows_as_nan_and_fails():
+    result = gradcheck(lambda p: dnp.sum(p ** 2), np.array([0.3, 0.4]),
+                       lambda p: np.array([np.nan, 0.8]))
+    (row,) = result.failures
+    assert np.isnan(row.ratio) and np.isnan(row.candidate) and row.failures == 1
+    assert "nan" in str(result).splitlines()[2]
+
+
+@pytest.mark.parametrize("option", [dict(rtol=-1), dict(rtol=float("nan")), dict(atol=-1e-9),
+                                    dict(atol=float("inf")), dict(rtol="1e-6"), dict(atol=True),
+                                    dict(seed=1.5)])
+def test_invalid_options_raise_a_named_error(option):
+    from difflab.gradcheck import GradcheckOptionError
+    with pytest.raises(GradcheckOptionError, match=next(iter(option))):
+        gradcheck(lambda p: dnp.sum(p ** 2), np.ones(2), **option)
+
+
+def test_explicit_tolerances_still_apply():
+    f, grad = lambda p: dnp.sum(p ** 2), lambda p: 2 * p * (1 + 1e-7)
+    assert not gradcheck(f, np.ones(2), grad).passed
+    assert gradcheck(f, np.ones(2), grad, rtol=1e-6).passed
+    assert gradcheck(f, np.ones(2), grad, rtol=0, atol=1e-6).passed
