@@ -22,17 +22,20 @@ class VCurve:
     """Errors |D(h) − f′| over the steps, the fitted arms, and the best steps.
 
     ``best_step`` is where the two fitted arms meet (robust to the round-off noise that
-    scatters the bottom of the V); ``smallest_error_step`` is the raw argmin.
+    scatters the bottom of the V); ``smallest_error_step`` is the raw argmin. ``status`` is
+    "ok", or why an arm could not be fitted; the fitted fields are then None and the measured
+    errors are still there.
     """
 
     steps: np.ndarray
     errors: np.ndarray
     exact: float
-    best_step: float
+    best_step: float | None
     smallest_error_step: float
     theoretical_step: float
-    truncation_slope: float
-    roundoff_slope: float
+    truncation_slope: float | None
+    roundoff_slope: float | None
+    status: str = "ok"
 
 
 def v_curve(f, theta, index=0, scheme="central", order=2, steps=None, exact=None):
@@ -57,8 +60,13 @@ def v_curve(f, theta, index=0, scheme="central", order=2, steps=None, exact=None
     right = _arm(taken[split:], errors[split:], exact)
     left = _arm(taken[:split + 1], errors[:split + 1], exact)
     theory = float(step_rules.step(theta, 1, order, scheme)[index])
-    return VCurve(taken, errors, exact, _meeting(left, right), float(taken[np.argmin(errors)]),
-                  theory, right[0], left[0])
+    missing = [name for name, arm in (("truncation", right), ("round-off", left)) if arm is None]
+    status = "ok" if not missing else (
+        f"too few steps with a correct digit on the {' and '.join(missing)} arm of the V to fit "
+        "it (a stencil exact for f, or steps too coarse); widen or refine the steps")
+    return VCurve(taken, errors, exact, None if missing else _meeting(left, right),
+                  float(taken[np.argmin(errors)]), theory, right and right[0],
+                  left and left[0], status)
 
 
 def _reference_partial(f, theta, index):
@@ -87,11 +95,11 @@ def _bottom(errors, width=5):
 
 
 def _arm(h, errors, exact):
-    """(slope, intercept) of log error against log h, over points with some correct digits."""
+    """(slope, intercept) of log error against log h, over points with some correct digits,
+    or None with fewer than two."""
     keep = (errors > 0) & (errors < 0.1 * max(abs(exact), np.finfo(float).tiny))
     if keep.sum() < 2:
-        raise DiffLabError("v_curve: too few steps with a correct digit on one arm of the V; "
-                           "widen or refine the steps")
+        return None
     slope, intercept = np.polyfit(np.log10(h[keep]), np.log10(errors[keep]), 1)
     return float(slope), float(intercept)
 

@@ -21,9 +21,9 @@ from ..errors import DiffLabError, ShapeError
 from ..progress import Progress
 from . import steps as step_rules
 from .differences import (KINK, KINK_AT_THETA, KINK_AT_THETA_FACTOR, KINK_FACTOR, NO_KINK,
-                          UNRELIABLE, NumericResult, Samples, _set_status, _suspect, as_theta,
+                          TRUNCATION_SAFETY, UNRELIABLE, NumericResult, Samples, _set_status, _suspect, as_theta,
                           check_analytic, descend, gradient, jacobian, not_shrinking,
-                          slope_jump, unsettled)
+                          slope_jump, truncation, unsettled)
 
 METHODS = ("values", "gradient", "complex-step")
 
@@ -139,7 +139,7 @@ def _adapted(samples, theta, rows, rungs, order, fixed):
     n = theta.size
     if order == 2:
         (H2, R2), (H, R) = rows
-        error = np.abs(H2 - H) / 3 + R
+        error = truncation(H2, H, 2) + R
         suspect = _suspect(H, H2, R, R2, rungs[1][0], theta, 2)
         window = 4
     else:
@@ -168,7 +168,7 @@ def _adapted(samples, theta, rows, rungs, order, fixed):
         part = line[end - window + 1:end + 1] if end >= window - 1 else line[:end + 1]
         if order == 2:
             (coarse, _), (fine, Rf) = part[-2:]
-            value, estimate = fine[0], abs(coarse[0] - fine[0]) / 3 + Rf[0]
+            value, estimate = fine[0], truncation(coarse[0], fine[0], 2) + Rf[0]
         else:
             value, estimate = (float(a[0]) for a in _best_rung(part))
         H[i, j] = H[j, i] = value
@@ -263,9 +263,9 @@ def _best_rung(levels):
 def _column_errors(values, roundoff, denominator):
     """Truncation from neighbouring values (the coarsest from its finer neighbour, scaled
     by (d + 1)/d), plus round-off, for one column of the Richardson tableau."""
-    truncation = [(denominator + 1) * np.abs(values[0] - values[1]) / denominator] + \
+    estimates = [(denominator + 1) * np.abs(values[0] - values[1]) / denominator] + \
         [np.abs(previous - value) / denominator for previous, value in zip(values, values[1:])]
-    return [t + r for t, r in zip(truncation, roundoff)]
+    return [TRUNCATION_SAFETY * t + r for t, r in zip(estimates, roundoff)]
 
 
 def _second_differences(samples, theta, diagonal, mixed):
