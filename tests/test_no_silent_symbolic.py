@@ -307,3 +307,23 @@ def test_a_budget_that_is_not_a_limit_is_refused(bad):
 def test_a_budget_of_the_wrong_type_is_refused():
     with pytest.raises(DiffLabError, match="Budget or None"):
         symbolic.gradient(lambda t: dnp.sum(t), THETA, budget=30)
+
+
+def test_the_guard_follows_the_precision_f_computes_in():
+    w = np.array([0.1, 0.2, 0.3], dtype=np.float32)          # float32 data: f rounds at 6e-8
+    f = lambda t: dnp.sum(w * dnp.exp(t))
+    exact = w.astype(float) * np.exp(THETA)
+    assert np.allclose(symbolic.gradient(f, THETA), exact, rtol=1e-15, atol=0)
+    assert np.allclose(symbolic.gradient(f, THETA.astype(np.float32)),
+                       w.astype(float) * np.exp(THETA.astype(np.float32).astype(float)),
+                       rtol=1e-15, atol=0)
+
+
+def test_the_guard_checks_every_output_of_a_jacobian_and_an_hvp():
+    F = lambda t: dnp.stack([dnp.sum(t), t[1] * 2 if t[0] != 0 else t[1] * 3])
+    assert np.array_equal(symbolic.jacobian(F, np.array([1.0, 2.0])), [[1, 1], [0, 2]])
+    with pytest.raises(BranchError):
+        symbolic.jacobian(F, np.array([0.0, 2.0]))
+    f = lambda t: dnp.sum(t ** 2) if t[0] != 0 else dnp.sum(t ** 3)
+    with pytest.raises(BranchError):
+        symbolic.hvp(f, np.array([0.0, 2.0]), np.ones(2))

@@ -60,7 +60,7 @@ class Compiled:
     seconds: dict = field(default_factory=dict)
     engine: str = DEFAULT_ENGINE
     _sizes: object = None
-    _mpmath: object = None
+    _mpmath: dict = field(default_factory=dict)
 
     @property
     def sizes(self):
@@ -92,10 +92,14 @@ class Compiled:
             self.function(out, *groups)
         return out.mean(axis=1) if batch else out
 
-    def evaluate_mpmath(self, groups, dps):
-        """Every output in mpmath at ``dps`` digits (a list of mpf)."""
-        if self._mpmath is None:
-            self._mpmath = compile_program(self.program, target="mpmath")
+    def evaluate_mpmath(self, groups, dps, values_only=False):
+        """Every output (or only f's values) in mpmath at ``dps`` digits, a list of mpf."""
+        if values_only not in self._mpmath:
+            p = self.program
+            program = prune(Program(p.inputs, p.assignments, p.outputs[self.values_at:])) \
+                if values_only else p
+            self._mpmath[values_only] = compile_program(program, target="mpmath")
+        function = self._mpmath[values_only]
         with mpmath.workdps(dps):
             lifted = [[mpmath.mpf(value) for value in groups[0]]]
             rows = [[[mpmath.mpf(float(value)) for value in row] for row in data.T]
@@ -103,10 +107,10 @@ class Compiled:
             tail = [[mpmath.mpf(value) for value in groups[-1]]] \
                 if self.quantity == "hvp" else []
             if not rows:
-                return self._mpmath(*lifted, *tail)
+                return function(*lifted, *tail)
             total = None
             for example in zip(*rows):
-                values = self._mpmath(*lifted, *example, *tail)
+                values = function(*lifted, *example, *tail)
                 total = values if total is None else [a + b for a, b in zip(total, values)]
             return [t / len(rows[0]) for t in total]
 
@@ -130,7 +134,8 @@ class Compiled:
         return values
 
 
-CHECK_RTOL = float(np.sqrt(np.finfo(float).eps))   # f(θ) in floats against the program's value
+# f(θ) in floats against the program's value: √ε of f's precision, (float32-or-less, float64)
+CHECK_RTOL = (float(np.sqrt(np.finfo(np.float32).eps)), float(np.sqrt(np.finfo(float).eps)))
 PRECISE_DPS, PRECISE_RTOL = 40, 1e-15             # the same comparison when that one fails
 
 
@@ -189,19 +194,18 @@ class Derivative:
     def _is_f(self, compiled, groups, out):
         """Whether the program's value at θ is f(θ): in floats, else confirmed in mpmath."""
         with np.errstate(all="ignore"):
-            expected = _float_values(self.f, np.array(groups[0], dtype=float))
+            expected, rtol = _float_values(self.f, np.array(groups[0], dtype=float))
         traced = out[compiled.values_at:]
         if expected.shape != traced.shape:
             return _agrees_precisely(self.f, compiled, groups)
         if traced.size == 1:           # the common case, in Python floats: a third of the cost
             a, b = float(traced[0]), float(expected[0])
-            close = abs(a - b) <= CHECK_RTOL * max(abs(a), abs(b))
+            close = abs(a - b) <= rtol * max(abs(a), abs(b))
             # both not finite: NonFiniteValueError says so, a branch is not the cause
             lost = not (math.isfinite(a) or math.isfinite(b))
             return close or lost or _agrees_precisely(self.f, compiled, groups)
         lost = ~np.isfinite(traced) & ~np.isfinite(expected)
-        close = np.abs(traced - expected) <= CHECK_RTOL * np.maximum(np.abs(traced),
-                                                                     np.abs(expected))
+        close = np.abs(traced - expected) <= rtol * np.maximum(np.abs(traced), np.abs(expected))
         return bool(np.all(lost | close)) or _agrees_precisely(self.f, compiled, groups)
 
     def _retraced(self, groups):
@@ -219,18 +223,21 @@ class Derivative:
 
 
 def _float_values(f, theta):
-    """f(θ) in float64 as a flat array (empty if f's result is not numbers)."""
+    """f(θ) as a flat float64 array (empty if f's result is not numbers), and the relative
+    tolerance of comparing it: √ε of the precision f computed in (f may hold float32 data)."""
     try:
-        return np.asarray(f(theta), dtype=float).reshape(-1)
+        value = np.asarray(f(theta))
+        precision = value.dtype if value.dtype.kind == "f" else np.dtype(float)
+        return value.astype(float).reshape(-1), CHECK_RTOL[precision.itemsize >= 8]
     except (TypeError, ValueError):
-        return np.full(0, np.nan)
+        return np.full(0, np.nan), 0.0
 
 
 def _agrees_precisely(f, compiled, groups):
     """Whether f(θ) and the program's value agree at ``PRECISE_DPS`` digits, so that a
     difference in floats was rounding (cancellation in f), not another function."""
     try:
-        program = compiled.evaluate_mpmath(groups, PRECISE_DPS)[compiled.values_at:]
+        program = compiled.evaluate_mpmath(groups, PRECISE_DPS, values_only=True)
         with mpmath.workdps(PRECISE_DPS):
             point = np.empty(compiled.n, dtype=object)
             point[:] = [mpmath.mpf(value) for value in groups[0]]
