@@ -6,17 +6,19 @@ evaluate afterwards. Modes ``"dag"`` (default: symbolic reverse mode over the ex
 ``"cse"`` and ``"tree"`` (SymPy ``diff``, with and without common-subexpression elimination;
 ``engine="symengine"`` runs ``diff`` and CSE in SymEngine's C++ core where it is installed,
 ``available_engines()`` says).
-Budgets (``Budget``) stop a swelling stage with ``SwellLimitError``; ``swell`` measures sizes
-and builds the logistic-map table.
+Budgets (``Budget``; ``budget=None`` for none) stop a swelling stage with ``SwellLimitError``,
+in any thread and without touching the process's signals; ``swell`` measures sizes and builds
+the logistic-map table. A Python branch on a traced value is refused (``BranchError``), when
+tracing (``bool()``, ``float()``) or when the compiled program's value at θ is not f(θ).
 """
 
 from ..errors import SwellLimitError
-from .budget import DEFAULT, Budget
+from .budget import DEFAULT, UNLIMITED, Budget
 from .derivatives import (DEFAULT_MODE, MODES, QUANTITIES, Derivative, derivative, gradient,
                           hessian, hvp, jacobian)
 from .engines import DEFAULT_ENGINE, ENGINES, available_engines
 from .swell import Sizes, logistic_map_table, measure
 
 __all__ = ["DEFAULT", "DEFAULT_ENGINE", "DEFAULT_MODE", "ENGINES", "MODES", "QUANTITIES",
-           "Budget", "Derivative", "Sizes", "SwellLimitError", "available_engines", "derivative",
+           "UNLIMITED", "Budget", "Derivative", "Sizes", "SwellLimitError", "available_engines", "derivative",
            "gradient", "hessian", "hvp", "jacobian", "logistic_map_table", "measure"]

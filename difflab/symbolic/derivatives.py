@@ -10,8 +10,10 @@
 ``engine`` chooses who runs ``diff`` and CSE in the ``tree`` and ``cse`` modes: "sympy" (the
 default) or "symengine", the optional C++ core (``engines``); ``dag`` ignores it.
 
-A ``Derivative`` is built once per (function, θ's shape, quantity, mode, budget, engine) and
-cached, so repeated calls only evaluate. Quantities: "value", "gradient", "jacobian", "hessian"
+A derivative is built once per (function, θ's shape, quantity, mode, budget, engine) and kept
+with the function object for as long as it lives (never by ``id()``, which a new object
+reuses), so repeated calls only evaluate; every evaluation checks that the compiled program
+still is f at θ (``Derivative``). Quantities: "value", "gradient", "jacobian", "hessian"
 (upper triangle, mirrored on evaluation), "hvp" (the gradient of vᵀ∇f, v symbolic).
 """
 

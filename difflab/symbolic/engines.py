@@ -17,8 +17,9 @@ program to SymEngine and back would cost.
 SymEngine leaves the derivatives of Max, Min, Abs and sign unevaluated (it has no rule for
 them, and no real symbols); such a function is refused with ``UnsupportedOperationError``
 (SymPy, with real symbols, differentiates them). ``dnp.max`` is not one: its SymPy form has
-Max only in the conditions of its tie indicators, which are not differentiated. Heaviside's derivative is 0 there, the value
-the code generator prints for SymPy's DiracDelta, so both engines compile to the same numbers.
+Max only in the conditions of its tie indicators, which are not differentiated. Heaviside's
+derivative is 0 there, the value the code generator prints for SymPy's DiracDelta, so both
+engines compile to the same numbers.
 """
 import importlib
 from functools import cache
