@@ -144,8 +144,8 @@ class Iterate:
 
     ``min_eigenvalue`` is λ_min of the Hessian at x_k where the method forms it (Newton), and
     at the last iterate for every method; ``hessian_norm`` is ‖H‖₂, or the Gauss–Newton
-    matrix's, or the largest curvature CG met (Newton-CG), used for the round-off floor of
-    ‖g‖. ``step_length`` is the line search's α; ``step_norm`` the proposed step's length
+    matrix's, or the largest curvature CG met (Newton-CG), used by ``estimated_order`` for
+    the round-off floor of ‖g‖ (the stopping test judges each g_i by itself). ``step_length`` is the line search's α; ``step_norm`` the proposed step's length
     ‖p‖ (times α for a line search; a rejected trust-region step moves nothing but is
     recorded; ``accepted`` says whether it was taken). ``damping`` is what was added to the
     Hessian: τ of the modification, the trust-region multiplier λ or Levenberg–Marquardt's
