@@ -283,8 +283,11 @@ def hvp(f, x, v):
 def jacobian(f, argnums=0):
     """f ↦ ∂f, reverse mode, every output seeded at once along a leading batch axis.
 
-    For an array input the result has shape ``out.shape + x.shape`` (as jax.jacrev);
-    for a pytree input, a pytree of such arrays.
+    For an array input the result has shape ``out.shape + x.shape`` (as jax.jacrev): for
+    F: ℝ³ → ℝ^(2×3), shape (2, 3, 3); a scalar output gives x.shape, a scalar input
+    out.shape. For a pytree input, a pytree of such arrays. The shared interface
+    (``difflab.differentiator("ad").jacobian``) reshapes it to the (m, n) = (6, 3) matrix
+    every method returns.
     """
     def jacobian_f(*args, **kwargs):
         single, nums = _argnums(argnums, len(args), "jacobian")
