@@ -211,8 +211,9 @@ def _described(moves):
     text = "θ"
     for direction, multiple in moves:
         size = "h" if abs(multiple) == 1 else f"{abs(multiple)}h"
-        text += f" {'+' if multiple > 0 else '−'} {size}·{'v' if direction == 'v' else f'e{direction}'}"
-    return text if moves else "θ"
+        along = "v" if direction == "v" else f"e{direction}"
+        text += f" {'+' if multiple > 0 else '−'} {size}·{along}"
+    return text
 
 
 class _Check:
@@ -256,7 +257,8 @@ def _kinks(checks, at, h, dps, order, result, label, name):
     allowed 2^20 times that (cancellation inside f), which spares the second look at the
     many entries that are exactly zero where f is smooth. Larger noise is caught by it.
     """
-    noise = _CTX.ldexp(np.max(np.abs(np.atleast_1d(at()))), 20 - _CTX.prec) / h ** order
+    largest = max((abs(v) for v in np.atleast_1d(at())), default=_CTX.mpf(0))
+    noise = _CTX.ldexp(largest, 20 - _CTX.prec) / h ** order
     suspects = []
     for check in checks:
         right, left, size = check.quotients(at, h)
@@ -299,7 +301,8 @@ def _kink_error(found, result, label, name):
     return ReferenceKinkError(
         f"reference.{name}: f is not differentiable at θ, so its {label} does not exist at "
         f"{'entry' if len(entries) == 1 else 'entries'} {_entries(entries)} of {shape}: the "
-        f"one-sided difference quotients disagree ({shown}). The reference will not present "
+        f"one-sided difference quotients disagree, or grow as the step shrinks (f jumps) "
+        f"({shown}). The reference will not present "
         "their average as the truth. Judge a method there by its convention (relu′(0) = 0, "
         "abs′(0) = 0, ties split evenly, clip′ = 1 on the closed interval) or move θ off the "
         "kink; the error's .kinks, .left, .right and .partial give the details.",

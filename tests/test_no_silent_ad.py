@@ -73,7 +73,7 @@ def test_a_non_numeric_output_is_refused(entry, bad, words):
 
 
 def test_has_aux_needs_a_pair_and_keeps_any_aux():
-    with pytest.raises(OutputError, match=r"has_aux=True needs f to return a pair.*one traced value"):
+    with pytest.raises(OutputError, match=r"needs f to return a pair.*one traced value"):
         ad.grad(lambda t: dnp.sum(t), has_aux=True)(THETA)
     with pytest.raises(OutputError, match="a missing return"):
         ad.value_and_grad(lambda t: (None, 1), has_aux=True)(THETA)
