@@ -210,7 +210,26 @@ NUMERIC = {
 class Numeric(Differentiator):
     """Finite differences; a Hessian from second differences of values (complex step: from
     central differences of complex-step gradients); an HVP as the central difference of the
-    method's own gradient along v."""
+    method's own gradient along v. Five names share three Hessian routes; each description
+    says which it uses."""
+
+    HESSIAN_ROUTES = {
+        ("values", 2): "plain second differences of f, O(h²) (the same route as fd-forward "
+                       "and fd-central)",
+        ("values", 4): "second differences of f Richardson-extrapolated on a halving ladder "
+                       "(the same route as fd-central4 and fd-richardson)",
+        ("complex-step", 2): "central differences of complex-step gradients",
+    }
+
+    @property
+    def description(self):
+        """The registered description, and the Hessian route this name uses."""
+        _, _, route, hessian_order = NUMERIC[self.name]
+        return f"{self._description}; Hessian: {self.HESSIAN_ROUTES[route, hessian_order]}"
+
+    @description.setter
+    def description(self, text):
+        self._description = text
 
     def _compute(self, quantity, f, theta, v, estimate=False):
         scheme, order, route, hessian_order = NUMERIC[self.name]
