@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import difflab.numpy as dnp
-from difflab import reference
+from difflab import ad, reference
 from difflab.errors import DiffLabError, KinkError, NonFiniteValueError
 from difflab.reference import RealDomainError, ReferenceKinkError
 
@@ -221,3 +221,21 @@ def test_the_edge_of_the_domain_is_named_with_the_step():
 def test_every_quantity_refuses_a_value_outside_the_real_domain(call):
     with pytest.raises(RealDomainError, match="left its real domain"):
         call()
+
+
+@pytest.mark.parametrize("f, theta", [
+    (lambda t: dnp.sum(dnp.relu(t) * t[2]), np.array([0.0, -1.0, 2.0])),
+    (lambda t: dnp.sum(dnp.abs(t)) + t[1] * t[2], np.array([0.0, 0.5, 1.5])),
+    (lambda t: dnp.max(t) * 2.0, np.array([1.0, 1.0, 1.0])),
+    (lambda t: dnp.sum(dnp.clip(t, -1.0, 1.0) ** 2), np.array([1.0, -1.0, 0.25])),
+    (lambda t: dnp.sum(dnp.leaky_relu(t, negative_slope=0.2)), np.array([0.0, 1.0, -1.0])),
+])
+def test_ad_conventions_lie_between_the_one_sided_truths(f, theta):
+    """Where the reference refuses, AD's convention is one of the one-sided derivatives or
+    between them; elsewhere AD matches the reference's partial result."""
+    error = kink_of(lambda: reference.gradient(f, theta))
+    g = ad.grad(f)(theta)
+    low, high = np.fmin(error.left, error.right), np.fmax(error.left, error.right)
+    at = error.kinks
+    assert np.all((low[at] <= g[at]) & (g[at] <= high[at])), (g, error.left, error.right)
+    assert np.allclose(g[~at], error.partial[~at], rtol=1e-14, atol=0)
