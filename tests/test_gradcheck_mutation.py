@@ -283,6 +283,8 @@ def table(tally):
     return "\n".join(lines)
 
 
+# One model per test: 4 to 5 situations × ~15 mutations, each a full gradcheck (the relu
+# layer's kink probes make it the slowest, ~4 s); five more seeds run with -m slow.
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_mutation_run(name):
     tally = _tally()
