@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ad, numeric, reference, symbolic
-from .errors import DiffLabError, NonFiniteValueError, OutputError, ShapeError
+from .errors import DiffLabError, KinkError, NonFiniteValueError, OutputError, ShapeError
 
 QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
 
@@ -232,7 +232,18 @@ class Numeric(Differentiator):
         self._description = text
 
     def _compute(self, quantity, f, theta, v, estimate=False):
+        """Every numeric derivative is computed with its estimate: the steps adapt only then,
+        and only then are kinks seen. A caller that asked for the estimate gets the flags in
+        the Cost; any other caller gets a KinkError instead of a value where f has no
+        derivative (central differences would present the average of one-sided slopes)."""
+        value, cost = self._estimated(quantity, f, theta, v)
+        if not estimate and cost.kinks is not None and np.any(cost.kinks):
+            raise _kink_error(self.name, quantity, cost.kinks)
+        return value, cost
+
+    def _estimated(self, quantity, f, theta, v):
         scheme, order, route, hessian_order = NUMERIC[self.name]
+        estimate = True
         if quantity in ("gradient", "jacobian"):
             differentiate = numeric.gradient if quantity == "gradient" else numeric.jacobian
             result = differentiate(f, theta, scheme, order, estimate=estimate)
@@ -251,6 +262,10 @@ class Numeric(Differentiator):
                 return g.value
             result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=estimate)
             spent.error = result.error
+            # the jump in slope along v is measured from the inner gradients' own (noisy)
+            # differences: evidence for gradcheck to weigh, not proof enough to refuse
+            spent.kink_jump = getattr(result, "kink_jump", None)
+            spent.status = result.status
             return result.value, spent
         status = getattr(result, "entry_status", None)
         cost = Cost(evaluations=result.evaluations,
@@ -261,6 +276,18 @@ class Numeric(Differentiator):
         # whose differences never converged: their ``error`` is no upper bound)
         cost.status = result.status
         return result.value, cost
+
+
+def _kink_error(name, quantity, kinks):
+    entries = [tuple(int(i) for i in index) for index in np.argwhere(kinks)]
+    shown = ", ".join(str(e[0] if len(e) == 1 else e) for e in entries[:10])
+    return KinkError(
+        f"{name} {quantity}: f is not differentiable at θ along {len(entries)} "
+        f"entr{'y' if len(entries) == 1 else 'ies'} ({shown}{', …' if len(entries) > 10 else ''}): "
+        "the one-sided differences disagree at every step, so a finite difference would "
+        "only average them. Use a method that keeps difflab's kink conventions (ad, "
+        "symbolic), move θ off the kink, or call measure(..., estimate=True) for the values "
+        "with their kink flags")
 
 
 class Symbolic(Differentiator):
