@@ -200,14 +200,18 @@ def _relative_error(value, truth):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_right_value_or_named_error(case, method):
     d = difflab.differentiator(method)
+    theta = np.array(case.theta, copy=True)
     try:
-        value, _ = d.measure(case.quantity, case.f, case.theta, case.v, sizes=False)
+        value, _ = d.measure(case.quantity, case.f, theta, case.v, sizes=False)
     except DiffLabError as error:
+        assert np.array_equal(theta, case.theta, equal_nan=theta.dtype.kind == "f"), \
+            "θ was modified"
         message = str(error).lower()
         assert any(cause in message for cause in case.causes), (
             f"{method} refused {case} without naming the cause: {type(error).__name__}: "
             f"{error}")
         return
+    assert np.array_equal(theta, case.theta), f"{method} modified the caller's θ: {theta}"
     assert case.truth is not None, f"{method} returned {value!r} where no value exists"
     truth = _truth(case, case.theta)
     assert np.shape(value) == np.shape(truth), (np.shape(value), np.shape(truth))

@@ -90,8 +90,15 @@ class Compiled:
         """Every output in float64, averaged over the batch of a ``BatchMean``."""
         batch = self.traced.batch if self.traced.data else None
         out = np.zeros((len(self.program.outputs),) + ((batch,) if batch else ()))
-        with np.errstate(all="ignore"):
-            self.function(out, *groups)
+        try:
+            with np.errstate(all="ignore"):
+                self.function(out, *groups)
+        except (ZeroDivisionError, OverflowError) as error:
+            # θ's entries are Python floats in the compiled code, which raise where NumPy
+            # would return inf: f or its derivative has no finite value at θ
+            raise NonFiniteValueError(
+                f"symbolic {self.quantity}: f or its derivative is not finite at θ ({error}: "
+                "a pole, a log or sqrt at 0, overflow?)") from None
         return out.mean(axis=1) if batch else out
 
     def evaluate_mpmath(self, groups, dps, values_only=False):

@@ -42,7 +42,9 @@ def trace(f, theta, name, scalar):
     theta_symbols = symbols("theta", np.shape(theta))
     if isinstance(f, BatchMean) and scalar:
         return _trace_batch_mean(f, theta_symbols)
-    outputs = _expressions(_run(f, name, theta_symbols), name, scalar)
+    # f gets a copy: one that assigns into its argument must not replace the symbols the
+    # derivative is taken with respect to
+    outputs = _expressions(_run(f, name, theta_symbols.copy()), name, scalar)
     return Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
 
 
@@ -105,9 +107,10 @@ def _expressions(value, name, scalar):
     """The traced value as a flat list of SymPy expressions, or a clear error."""
     if value is None:
         raise OutputError(f"{name}: the function returned None; is its `return` missing?")
-    if scalar and isinstance(value, tuple):
-        raise OutputError(f"{name}: the function returned a tuple of {len(value)}; it must "
-                          "return the scalar alone (use jacobian for several outputs)")
+    if isinstance(value, (tuple, list, dict)):
+        raise OutputError(f"{name}: the function returned a {type(value).__name__} of "
+                          f"{len(value)}; return one array (the scalar alone for a gradient, "
+                          "an array for a jacobian)")
     array = np.asarray(value, dtype=object)
     if scalar and array.size != 1:
         raise ShapeError(f"{name}: the function must return a scalar, got shape {array.shape}; "
