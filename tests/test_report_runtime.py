@@ -36,7 +36,9 @@ def test_tiny_results_are_plain_json_with_the_interface_counts(tiny):
         for clock in (r["seconds"], r["forward"]):
             assert 0 < clock["min"] <= clock["median"] <= clock["max"]
         if r["method"] == "fd-central" and r["quantity"] == "gradient":
-            assert r["evaluations"] == 2 * r["n"]            # one ± pair per parameter
+            # a ± pair per parameter at h and at 2h (the error estimate every numeric
+            # derivative carries), more where the steps adapt
+            assert r["evaluations"] >= 4 * r["n"]
         if r["method"] == "ad":
             assert r["tape_nodes"] > 0
         if r["method"] == "symbolic":
