@@ -31,7 +31,9 @@ def test_hessian_from_exact_gradient(mlp_truth):
     result = hessian(problem.objective, problem.theta0, "gradient",
                      gradient_fn=ad.grad(problem.objective))
     assert reference.relative_error(result.value, H) <= 1e-10
-    assert result.gradient_evaluations == 4 * problem.n_params    # 2n, and 2n for the estimate
+    # 2n, 2n for the estimate, and ±h/2ᵏ along the few coordinates whose truncation stands
+    # ≥ FAR_RATIO above round-off (the descent)
+    assert 4 * problem.n_params <= result.gradient_evaluations <= 5 * problem.n_params
     assert np.array_equal(result.value, result.value.T)
     assert 0 < result.asymmetry < 1e-9
 
@@ -41,8 +43,10 @@ def test_complex_step_hessian(mlp_truth):
     result = hessian(problem.objective, problem.theta0, "complex-step")
     assert reference.relative_error(result.value, H) <= 1e-10
     n = problem.n_params
-    # n per complex-step gradient, and one for check_analytic's direction at θ
-    assert result.complex_evaluations == 4 * n * n + 1
+    # n per complex-step gradient (4n of them, and a few for the descent, as above), and one
+    # for check_analytic's direction at θ
+    assert (result.complex_evaluations - 1) % n == 0
+    assert 4 * n * n + 1 <= result.complex_evaluations <= 5 * n * n + 1
     assert np.array_equal(result.value, result.value.T)
 
 

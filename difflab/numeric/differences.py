@@ -32,6 +32,10 @@ KINK_FACTOR = 1e3            # how far D(h) and D(2h) may disagree beyond the mo
 KINK_AT_THETA_FACTOR = 100   # how far the one-sided slopes' jump must stand above round-off
 SIGNIFICANT = 100            # a difference of differences above this × round-off is signal
 DESCENT_SLACK = 2 ** 0.5     # how far from 2ᵖ a converged ratio of differences may be
+# A halving must promise to lower the estimated error by this factor to be taken: a smaller
+# gain is within the estimate's own noise and not worth two more evaluations per coordinate
+DESCENT_GAIN = 1.25
+FAR_RATIO = 100.0            # truncation this far above round-off: the rule's step is too large
 NO_KINK, KINK, KINK_AT_THETA, UNRELIABLE = 0, 1, 2, 3
 ENTRY_STATUS = {NO_KINK: "ok", KINK: "kink", KINK_AT_THETA: "kink at θ",
                 UNRELIABLE: "unreliable"}
@@ -164,27 +168,44 @@ def where(j, offset, h):
 
 
 def _apply(samples, st, h, also=()):
-    """D(h) = Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼᵐ per coordinate, and its round-off ε·Σₖ|wₖFₖ|/hⱼᵐ.
+    """D(h) = Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼᵐ per coordinate, and its round-off (``_row``).
 
     ``also``: more points to evaluate in the same batched call."""
-    eps = step_rules.epsilon(samples.theta)
     samples.fill([(j, o, hj) for j, hj in enumerate(h) for o, _ in st.nonzero()] + list(also))
-    values, roundoff = [], []
-    for j, hj in enumerate(h):
-        terms = np.array([w * samples.at(j, o, hj) for o, w in st.nonzero()])
-        scale = float(hj) ** st.derivative
-        values.append(terms.sum(axis=0) / scale)
-        roundoff.append(eps * np.sum(np.abs(terms), axis=0) / scale)
+    for point in also:
+        samples.at(*point)
+    values, roundoff = zip(*[_row(samples, st, j, hj) for j, hj in enumerate(h)])
     return np.array(values), np.array(roundoff)
 
 
 def _apply_one(samples, st, j, h):
     """D(h) and its round-off along coordinate j alone (the adaptive schemes' extra rungs)."""
     samples.fill([(j, o, h) for o, _ in st.nonzero()])
-    terms = np.array([w * samples.at(j, o, h) for o, w in st.nonzero()])
+    return _row(samples, st, j, h)
+
+
+def _row(samples, st, j, h):
+    """D(h) along coordinate j and its round-off ε·Σₖ|wₖ|(|Fₖ| + |θⱼ·D|)/hᵐ.
+
+    Each value F(θ + oₖheⱼ) is rounded by about ε|Fₖ|, and by the rounding of θⱼ + oₖh
+    wherever f forms a multiple of it, ε|θⱼ·∂ⱼF| (first derivatives, D ≈ ∂ⱼF): sin(10⁴x) at
+    x = 0.3 is noisy at ε·3000, not ε. Without that term the descent would take steps where
+    this noise, unseen, dominates the error it reports."""
+    points = [(o, w, samples.at(j, o, h)) for o, w in st.nonzero()]
+    terms = np.array([w * F for _, w, F in points])
     scale = float(h) ** st.derivative
     eps = step_rules.epsilon(samples.theta)
-    return terms.sum(axis=0) / scale, eps * np.sum(np.abs(terms), axis=0) / scale
+    D = terms.sum(axis=0) / scale
+    argument = 0.0
+    if st.derivative == 1:
+        # the slope at a point is |D| near θ, but at a stationary point (D ≈ 0) the points'
+        # own slopes, from F(θ) where it is already known, are what the rounding multiplies
+        center = samples.cache.get(("center",))
+        # ε·|θⱼ| first: F near the largest floats would overflow as |θⱼ|·F
+        argument = eps * abs(float(samples.theta[j])) * sum(
+            abs(w) * np.maximum(np.abs(D), 0.0 if center is None or not o else
+                                np.abs(F - center) / abs(o * h)) for o, w, F in points)
+    return D, eps * np.sum(np.abs(terms), axis=0) / scale + argument / scale
 
 
 # The halving ladder: differences at h, h/2, h/4, … must converge like O(hᵖ) before their
@@ -218,29 +239,68 @@ def unsettled(rows, order, slack=2.0):
     return bad
 
 
-def descend(rung, halve, rows, steps, order, window, settled_at):
-    """Halve the step until every entry's last ``window`` rows converge (``unsettled``).
+def descend(rung, halve, rows, steps, order, window, settled_at, parts=None,
+            answer_order=None, derivative=1, sharpen=True):
+    """Halve the step until every entry's last ``window`` rows converge (``unsettled``), then
+    on while its estimated total error E = T + R keeps falling; returns, per entry, the index
+    of the row with least E from where it converged on (−1: it never converged).
+
+    The first converged window only says the steps are small enough for the theory; the best
+    step is smaller still wherever truncation dominates (a function varying on a scale ≪ 1:
+    sin(10⁴x), 1/x at x ≈ 10⁻⁷, exp next to 709). Halving trades T → T/2ᵖ for R → 2ᵐR, so
+    an entry goes on only while that prediction beats E by DESCENT_GAIN, and stops at the
+    first rung where E rises (the minimum of the V, seen from its right arm).
 
     ``rung(h)`` gives the (D, R) row at step h, ``halve(h)`` the next step (None once it is
     lost in rounding, ``steps.halved``); ``rows`` and ``steps`` (coarse to fine) grow in
-    place; ``settled_at`` (per entry, −1 for not yet) receives the index of the finest row of
-    the first window in which the entry converged. Stops after MAX_HALVINGS halvings.
+    place; ``settled_at`` (per entry, −1 for not yet) gives the rows already converged.
+    ``parts(k)`` is (T, R) of the answer ending at row k, by default the difference's own,
+    ``truncation(Dₖ₋₁, Dₖ)`` and Rₖ; ``answer_order`` its order (default ``order``), and
+    ``derivative`` m. ``sharpen=False`` stops each entry where it first converged.
+    Stops after MAX_HALVINGS halvings.
     """
-    def mark():
-        if len(rows) >= window:
-            fresh = (settled_at < 0) & ~unsettled(rows[-window:], order, DESCENT_SLACK)
-            settled_at[fresh] = len(rows) - 1
-    mark()
+    if parts is None:
+        def parts(k):
+            return truncation(rows[k - 1][0], rows[k][0], order), rows[k][1]
+    p = order if answer_order is None else answer_order
+    best = np.array(settled_at, copy=True)
+    lowest = np.full(best.shape, np.inf)
+    going = np.ones(best.shape, dtype=bool)
+
+    def look(k):
+        """Take row k: settle what converged there, keep what lowered E, stop the rest."""
+        if k + 1 >= window:
+            fresh = (best < 0) & ~unsettled(rows[k - window + 1:k + 1], order, DESCENT_SLACK)
+            best[fresh] = k
+        T, R = parts(k)
+        E = T + R
+        settled = going & (best >= 0) & (best <= k)
+        better = settled & (E < lowest)
+        going[settled & ~better] = False
+        best[better], lowest[better] = k, E[better]
+        going[better] = sharpen & improvable(T, R, p, derivative)[better]
+    for k in sorted({int(b) for b in best if b >= 0} | {len(rows) - 1}):
+        look(k)
     for _ in range(step_rules.MAX_HALVINGS):
-        if np.all(settled_at >= 0):
+        if not np.any(going):
             break
         h = halve(steps[-1])
         if h is None:
             break
         rows.append(rung(h))
         steps.append(h)
-        mark()
-    return settled_at
+        look(len(rows) - 1)
+    return best
+
+
+def improvable(T, R, order, derivative=1, first=False):
+    """Entries whose estimated error T + R a halved step should lower by DESCENT_GAIN: the
+    truncation falls to T/2ᵖ, the round-off rises to 2ᵐR. ``first``: an entry that has not
+    descended yet (its step is the rule's, right for a function of unit scale) also needs
+    T > FAR_RATIO·R, a step far up the V's truncation arm, so that functions merely a few
+    times livelier than the rule assumes keep their cheap estimate."""
+    gains = (T / 2 ** order + 2 ** derivative * R) * DESCENT_GAIN < T + R
+    return gains & (T > FAR_RATIO * R) if first else gains
 
 
 def not_shrinking(rows):
@@ -257,42 +317,55 @@ def not_shrinking(rows):
 # slopes at θ differ: the derivative itself does not exist there) or UNRELIABLE; ``jumps``
 # (central schemes with an estimate) is the jump in slope at θ where it flags one, else 0.
 
-def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True):
+def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True, sharpen=True):
     """Σₖ wₖ F(θ + oₖhⱼeⱼ)/hⱼ, error O(hᵖ) at h ≈ ε^(1/(p+1)); truncation from the stencil at 2h.
 
     Where |D(2h) − D(h)| is beyond what a function of unit scale allows (``_suspect``), the
     step along that coordinate is halved until the differences converge (``descend``), and
     the finest converged D is returned with |Δ|/(2ᵖ − 1) + R as its estimate. With a step
     given by the user nothing adapts and such entries are "unreliable".
-    ``at_theta``: a central scheme's estimate also looks for a kink at θ (one more point)."""
+    ``at_theta``: a central scheme's estimate also looks for a kink at θ (one more point,
+    evaluated first: the round-off model uses it). ``sharpen=False``: stop the descent where
+    the differences first converge, not at the least estimated error (a cheap check).
+    """
     st = stencil(1, order, scheme)
     h = step_rules.step(theta, 1, order, scheme, override=step)
     samples = Samples(F, theta, name, scalar)
-    D, R = _apply(samples, st, h)
-    spent = samples.evaluations
+    at_theta = estimate and at_theta and scheme == "central"
+    D, R = _apply(samples, st, h, also=[(0, 0, 0.0)] if at_theta else ())
+    spent = samples.evaluations - at_theta
     if not estimate:
         return D, None, None, samples, h, 0, None
-    at_theta = at_theta and scheme == "central"
-    D2, R2 = _apply(samples, st, 2 * h, also=[(0, 0, 0.0)] if at_theta else ())
+    D2, R2 = _apply(samples, st, 2 * h)
     error = truncation(D2, D, order) + R
     kinks = np.full(D.shape, NO_KINK)
     suspect = _suspect(D, D2, R, R2, h, theta, order)
     finest = h.copy()
-    for j in np.flatnonzero(suspect.any(axis=1)):
+    # a user's step is kept as given; the rule's step goes down wherever the estimate says a
+    # smaller one is better (``descend``)
+    better = np.zeros_like(suspect) if step is not None or not sharpen else \
+        improvable(error - R, R, order, st.derivative, first=True)
+    for j in np.flatnonzero((suspect | better).any(axis=1)):
         if step is not None:
             kinks[j][suspect[j]] = UNRELIABLE
             continue
         rows, steps = [(D2[j], R2[j]), (D[j], R[j])], [2 * h[j], h[j]]
         at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj),
                      lambda hj, x=theta[j]: step_rules.halved(x, hj), rows, steps, order, 4,
-                     np.where(suspect[j], -1, 1))
+                     np.where(suspect[j], -1, 1), sharpen=sharpen)
         D[j], error[j], kinks[j] = _settled(rows, at, order, D[j], error[j])
-        finest[j] = steps[-1]
+        finest[j] = _finest_used(steps, at)
     jumps = None
     if at_theta:
         jumps = _jumps_at_theta(samples, np.where(finest < h, 2 * finest, h), D)
         kinks = np.where((jumps > 0) & (kinks != UNRELIABLE), KINK_AT_THETA, kinks)
     return D, error, kinks, samples, h, samples.evaluations - spent, jumps
+
+
+def _finest_used(steps, at):
+    """The finest step an answer came from (the finest tried where one never converged):
+    the kink-at-θ test's points around it are already evaluated."""
+    return steps[int(np.max(at))] if np.all(at >= 0) else steps[-1]
 
 
 def _settled(rows, at, order, D, error):
@@ -324,7 +397,7 @@ def _suspect(D, D2, R, R2, h, theta, order):
     return (np.abs(D2 - D) > KINK_FACTOR * model) | step_rules.too_large(theta, h)[:, None]
 
 
-def slope_jump(center, side, h, eps, expected=0.0):
+def slope_jump(center, side, h, eps, expected=0.0, argument=0.0):
     """|J| where the one-sided slopes at θ differ by a jump J that does not shrink with h,
     else 0; elementwise over F's outputs.
 
@@ -337,13 +410,14 @@ def slope_jump(center, side, h, eps, expected=0.0):
     points, the next test decides); it is a kink only if J(h/2) does too and is at least
     half of J(h): a jump stays as h shrinks, the h³ term of a smooth function (at a
     stationary point it is all there is) drops by 8. Central differences, which average the
-    two sides at every step, miss it.
+    two sides at every step, miss it. ``argument`` is |θⱼ·∂F|, the rounding of the moved
+    coordinate that each value carries (``_row``), added to each |F| in R.
     """
     def S(k):
         up, down = side(k)
         width = h * 2.0 ** k
         return ((up - 2 * center + down) / width,
-                eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down)) / width)
+                eps * (np.abs(up) + 2 * np.abs(center) + np.abs(down) + 4 * argument) / width)
     (S0, R0), (S1, R1) = S(0), S(1)
     jump = np.abs(2 * S0 - S1)
     candidate = jump > KINK_AT_THETA_FACTOR * (2 * R0 + R1) + KINK_FACTOR * expected
@@ -365,7 +439,8 @@ def _jumps_at_theta(samples, base, D):
     scale = np.maximum(np.abs(samples.theta), 1)
     return np.array([slope_jump(center, lambda k, j=j, hj=hj: (
         samples.at(j, 2.0 ** k, hj), samples.at(j, -2.0 ** k, hj)), hj, eps,
-        (hj / scale[j]) ** 3 * np.abs(D[j])) for j, hj in enumerate(base)])
+        (hj / scale[j]) ** 3 * np.abs(D[j]), abs(float(samples.theta[j])) * np.abs(D[j]))
+        for j, hj in enumerate(base)])
 
 
 def _richardson(F, theta, levels, step, name, scalar, at_theta=True):
@@ -386,27 +461,39 @@ def _richardson(F, theta, levels, step, name, scalar, at_theta=True):
     ladder = _ladder(theta, h, window, name, levels)
     descent_window = max(levels, 4)
     samples = Samples(F, theta, name, scalar)
-    rows = [_apply(samples, st, hk) for hk in ladder]
-    best, error = _tableau(rows[-levels:])
+    # F(θ), for the kink test, first: the round-off model uses it
+    rows = [_apply(samples, st, hk, also=[(0, 0, 0.0)] if at_theta and k == 0 else ())
+            for k, hk in enumerate(ladder)]
+    best, truncated, roundoff = _tableau(rows[-levels:])
+    error = truncated + roundoff
     kinks = np.full(best.shape, NO_KINK)
     suspect = unsettled(rows, 2) | step_rules.too_large(theta, h)[:, None]
+    # the tableau's estimate is the error of its O(h^(2K−2)) column
+    answer_order = 2 * levels - 2
+    better = np.zeros_like(suspect) if step is not None else \
+        improvable(truncated, roundoff, answer_order, first=True)
     finest = ladder[-1].copy()
-    for j in np.flatnonzero(suspect.any(axis=1)):
+    for j in np.flatnonzero((suspect | better).any(axis=1)):
         if step is not None:
             kinks[j][suspect[j]] = UNRELIABLE
             continue
         line = [(D[j], R[j]) for D, R in rows]
         steps = [hk[j] for hk in ladder]
+
+        def parts(k, line=line):
+            if k + 1 < levels:
+                return np.full(line[0][0].shape, np.inf), line[k][1]
+            return _tableau(line[k - levels + 1:k + 1])[1:]
         at = descend(lambda hj, j=j: _apply_one(samples, st, j, hj),
                      lambda hj, x=theta[j]: step_rules.halved(x, hj), line, steps, 2,
-                     descent_window, np.where(suspect[j], -1, window - 1))
-        for e in np.flatnonzero(suspect[j]):
+                     descent_window, np.where(suspect[j], -1, window - 1), parts, answer_order)
+        for e in np.flatnonzero(at != window - 1):
             end = at[e] if at[e] >= 0 else len(line) - 1
-            value, estimate = _tableau([(D[e], R[e]) for D, R in line[end - levels + 1:end + 1]])
-            best[j, e], error[j, e] = value, estimate
+            value, T, R = _tableau([(D[e], R[e]) for D, R in line[end - levels + 1:end + 1]])
+            best[j, e], error[j, e] = value, T + R
             if at[e] < 0:
                 kinks[j, e] = KINK if not_shrinking(line[:end + 1])[e] else UNRELIABLE
-        finest[j] = steps[-1]
+        finest[j] = _finest_used(steps, at)
     jumps = None
     if at_theta:
         samples.at(0, 0, 0.0)
@@ -430,8 +517,8 @@ def _ladder(theta, h, count, name, levels):
 
 
 def _tableau(rows):
-    """Neville's tableau over central differences at h, h/2, …: the last diagonal value and
-    |T[K−1][K−1] − T[K−1][K−2]| plus the round-off carried through."""
+    """Neville's tableau over central differences at h, h/2, …: the last diagonal value,
+    |T[K−1][K−1] − T[K−1][K−2]| and the round-off carried through."""
     T = [[D] for D, _ in rows]
     R = [[r] for _, r in rows]
     for k in range(1, len(rows)):
@@ -440,7 +527,7 @@ def _tableau(rows):
             T[k].append(T[k][l - 1] + (T[k][l - 1] - T[k - 1][l - 1]) / factor)
             R[k].append(R[k][l - 1] + (R[k][l - 1] + R[k - 1][l - 1]) / factor)
     best, previous = T[-1][-1], T[-1][-2]
-    return best, np.abs(best - previous) + R[-1][-1]
+    return best, np.abs(best - previous), R[-1][-1]
 
 
 # The complex step, guarded.
@@ -519,7 +606,8 @@ def check_analytic(F, theta, name, scalar):
     try:
         with np.errstate(all="ignore"):
             real = _differentiate(lambda s: F(theta + s[0] * u), np.zeros(1, theta.dtype),
-                                  "central", 2, None, True, 4, name, scalar, False)
+                                  "central", 2, None, True, 4, name, scalar, False,
+                                  sharpen=False)
     except NonFiniteValueError as error:
         raise NonFiniteValueError(
             f"{name}: f is not finite at real points on a line through θ ({error}); the "
@@ -576,14 +664,15 @@ def jacobian(F, theta, scheme="central", order=2, step=None, *, estimate=True, l
 
 
 def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar, check,
-                   kink_at_theta=True):
+                   kink_at_theta=True, sharpen=True):
     theta = as_theta(theta, name)
     if scheme not in SCHEMES:
         raise DiffLabError(f"{name}: unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if theta.size == 0:
         return _empty(F, theta, name, scalar, scheme)
     if scheme in ("forward", "backward", "central"):
-        parts = _plain(F, theta, scheme, order, step, estimate, name, scalar, kink_at_theta)
+        parts = _plain(F, theta, scheme, order, step, estimate, name, scalar, kink_at_theta,
+                       sharpen)
     elif scheme == "richardson":
         parts = _richardson(F, theta, levels, step, name, scalar, estimate and kink_at_theta)
     else:

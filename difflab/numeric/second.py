@@ -22,7 +22,7 @@ from ..progress import Progress
 from . import steps as step_rules
 from .differences import (KINK, KINK_AT_THETA, KINK_AT_THETA_FACTOR, KINK_FACTOR, NO_KINK,
                           TRUNCATION_SAFETY, UNRELIABLE, NumericResult, Samples, _set_status, _suspect, as_theta,
-                          check_analytic, descend, gradient, jacobian, not_shrinking,
+                          check_analytic, descend, gradient, improvable, jacobian, not_shrinking,
                           slope_jump, truncation, unsettled)
 
 METHODS = ("values", "gradient", "complex-step")
@@ -141,18 +141,22 @@ def _adapted(samples, theta, rows, rungs, order, fixed):
         (H2, R2), (H, R) = rows
         error = truncation(H2, H, 2) + R
         suspect = _suspect(H, H2, R, R2, rungs[1][0], theta, 2)
+        better = improvable(error - R, R, 2, 2, first=True)
         window = 4
     else:
-        H, error = _best_rung(rows)
+        H, error, truncated, roundoff = _best_rung(rows)
         suspect = unsettled(rows, 2)
+        better = improvable(truncated, roundoff, 4, 2, first=True)
         window = RUNGS
     suspect |= step_rules.too_large(theta, rungs[0][0])[:, None]
     suspect = suspect | suspect.T
+    # where the estimate says a smaller step is better, the rule's steps go down too
+    better = np.zeros_like(suspect) if fixed else better | better.T
     kinks = np.full((n, n), NO_KINK)
     finest = rungs[-1][0].copy()
     center = samples.at(0, 0, 0.0)[0]
     eps = step_rules.epsilon(theta)
-    for i, j in zip(*np.nonzero(np.triu(suspect))):
+    for i, j in zip(*np.nonzero(np.triu(suspect | better))):
         if fixed:
             kinks[i, j] = kinks[j, i] = UNRELIABLE
             continue
@@ -162,15 +166,23 @@ def _adapted(samples, theta, rows, rungs, order, fixed):
 
         def rung(pair, i=i, j=j):
             return tuple(np.array([v]) for v in _entry(samples, theta, i, j, *pair, center, eps))
+
+        def parts(k, line=line):
+            if order == 2:
+                return truncation(line[k - 1][0], line[k][0], 2), line[k][1]
+            if k + 1 < window:
+                return np.full(1, np.inf), line[k][1]
+            return _best_rung(line[k - window + 1:k + 1])[2:]
         at = descend(rung, lambda pair, i=i, j=j: _halved_pair(theta, i, j, pair), line, steps,
-                     2, window, np.array([-1]))
+                     2, window, np.array([-1 if suspect[i, j] else len(line) - 1]), parts,
+                     2 if order == 2 else 4, 2)
         end = at[0] if at[0] >= 0 else len(line) - 1
         part = line[end - window + 1:end + 1] if end >= window - 1 else line[:end + 1]
         if order == 2:
             (coarse, _), (fine, Rf) = part[-2:]
             value, estimate = fine[0], truncation(coarse[0], fine[0], 2) + Rf[0]
         else:
-            value, estimate = (float(a[0]) for a in _best_rung(part))
+            value, estimate = (float(a[0]) for a in _best_rung(part)[:2])
         H[i, j] = H[j, i] = value
         error[i, j] = error[j, i] = estimate
         if at[0] < 0:
@@ -254,18 +266,19 @@ def _best_rung(levels):
     W = [(16 * fine - coarse) / 15 for coarse, fine in zip(V, V[1:])]
     RW = [(16 * fine + coarse) / 15 for coarse, fine in zip(RV, RV[1:])]
     candidates = V + W
-    errors = np.array(_column_errors(V, RV, 15) + _column_errors(W, RW, 63))
-    best = np.argmin(errors, axis=0)
-    return (np.take_along_axis(np.array(candidates), best[None], 0)[0],
-            np.take_along_axis(errors, best[None], 0)[0])
+    truncated = np.array(_column_truncation(V, 15) + _column_truncation(W, 63))
+    roundoff = np.array(RV + RW)
+    best = np.argmin(truncated + roundoff, axis=0)[None]
+    return tuple(np.take_along_axis(a, best, 0)[0]
+                 for a in (np.array(candidates), truncated + roundoff, truncated, roundoff))
 
 
-def _column_errors(values, roundoff, denominator):
+def _column_truncation(values, denominator):
     """Truncation from neighbouring values (the coarsest from its finer neighbour, scaled
-    by (d + 1)/d), plus round-off, for one column of the Richardson tableau."""
+    by (d + 1)/d), for one column of the Richardson tableau."""
     estimates = [(denominator + 1) * np.abs(values[0] - values[1]) / denominator] + \
         [np.abs(previous - value) / denominator for previous, value in zip(values, values[1:])]
-    return [TRUNCATION_SAFETY * t + r for t, r in zip(estimates, roundoff)]
+    return [TRUNCATION_SAFETY * t for t in estimates]
 
 
 def _second_differences(samples, theta, diagonal, mixed):
@@ -292,15 +305,20 @@ def _row(samples, theta, i, diagonal, mixed, center, eps, H, R):
 def _entry(samples, theta, i, j, hi, hj, center, eps):
     """One second difference and its round-off: (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ² for
     i = j, the four-point mixed difference with steps hᵢ, hⱼ otherwise."""
+    # each value is rounded by ε|f| and by the rounding of the moved θᵢ + h wherever f forms
+    # a multiple of it, ε|θᵢ·∂ᵢf| (see ``differences._row``), ∂ᵢf from the same points
     if i == j:
         up, down = samples.at(i, 1, hi)[0], samples.at(i, -1, hi)[0]
+        argument = abs(theta[i] * (up - down) / (2 * hi))
         return ((up - 2 * center + down) / hi ** 2,
-                eps * (abs(up) + 2 * abs(center) + abs(down)) / hi ** 2)
+                eps * (abs(up) + 2 * abs(center) + abs(down) + 4 * argument) / hi ** 2)
     corners = [_corner(samples, theta, i, j, a * hi, b * hj) for a, b in
                ((1, 1), (1, -1), (-1, 1), (-1, -1))]
     scale = 4 * hi * hj
+    argument = (abs(theta[i] * (corners[0] + corners[1] - corners[2] - corners[3]) / (4 * hi))
+                + abs(theta[j] * (corners[0] - corners[1] + corners[2] - corners[3]) / (4 * hj)))
     return ((corners[0] - corners[1] - corners[2] + corners[3]) / scale,
-            eps * sum(abs(c) for c in corners) / scale)
+            eps * (sum(abs(c) for c in corners) + 4 * argument) / scale)
 
 
 def _corner(samples, theta, i, j, hi, hj):
