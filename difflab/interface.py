@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ad, numeric, reference, symbolic
-from .errors import DiffLabError, KinkError, NonFiniteValueError, OutputError, ShapeError
+from .errors import DiffLabError, KinkError, NonFiniteValueError, ShapeError
+from .outputs import checked_output
 
 QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
 
@@ -98,10 +99,10 @@ class Differentiator:
         return value, cost
 
     def _guarded(self, f, quantity):
-        """f with its every output checked (``checked_output``); a backend whose cache is
+        """f with its every output checked (``outputs.checked_output``); a backend whose cache is
         keyed by the function object itself (symbolic) checks the output in its tracer."""
         def guarded(t):
-            return checked_output(f(t), self.name, quantity)
+            return checked_output(f(t), f"{self.name} {quantity}", quantity != "jacobian")
         return guarded
 
     def tolerance(self, quantity, dtype=np.float64):
@@ -151,33 +152,13 @@ def _float_vector(name, quantity, what, x):
     return x
 
 
-def checked_output(out, name, quantity):
-    """f's output, refused when it cannot be what ``quantity`` differentiates: nothing (a
-    missing ``return``), a tuple or list, a non-array, or a non-scalar for gradient, hessian
-    and hvp."""
-    if out is None:
-        raise OutputError(f"{name} {quantity}: f returned None — a missing return?")
-    if isinstance(out, (tuple, list, dict)):
-        raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__} of "
-                          f"{len(out)} items; return one array (for auxiliary outputs use "
-                          "ad.value_and_grad(f, has_aux=True) and differentiate the first)")
-    if isinstance(out, (str, bytes)):
-        raise OutputError(f"{name} {quantity}: f returned a {type(out).__name__}, not a "
-                          "number or array")
-    shape = getattr(out, "shape", ())     # numbers of every system (float, mpf, SymPy) are 0-d
-    if quantity != "jacobian" and int(np.prod(shape)) != 1:
-        raise OutputError(f"{name} {quantity}: f must return a scalar, it returned shape "
-                          f"{tuple(shape)}; use jacobian for a vector-valued F")
-    return out
-
-
 def _empty(name, quantity, f, theta):
     """The exact derivative with respect to no parameters: an empty array of the right shape
     (the Jacobian needs F's size, from one evaluation)."""
     if quantity == "jacobian":
-        m = np.size(checked_output(f(theta), name, quantity))
+        m = np.size(checked_output(f(theta), f"{name} {quantity}", scalar=False))
         return np.zeros((m, 0), dtype=theta.dtype)
-    checked_output(f(theta), name, quantity)
+    checked_output(f(theta), f"{name} {quantity}", scalar=True)
     return np.zeros((0, 0) if quantity == "hessian" else (0,), dtype=theta.dtype)
 
 

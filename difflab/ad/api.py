@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..errors import DiffLabError, NonFiniteValueError, OutputError, ShapeError
+from ..outputs import refuse_non_array
 from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
 from .rules import _primal
 from .tracing import Dual, Tensor, Trace, backward, new_input
@@ -80,19 +81,14 @@ def _checked_output(out, name, has_aux):
         out, aux = out
     else:
         aux = None
-        if isinstance(out, (tuple, list)):
-            raise OutputError(f"{name}: f returned a {type(out).__name__} of {len(out)} items; "
-                              f"return one array. If the other items are auxiliary outputs, "
-                              f"{_HAS_AUX}.")
+        refuse_non_array(out, name, f". If the other items are auxiliary outputs, {_HAS_AUX}")
     _checked_leaf(out, name)
     return out, aux
 
 
 def _checked_leaf(x, name):
     """One array of f's output: numeric and finite, or a named error."""
-    if x is None:
-        raise OutputError(f"{name}: f returned None — a missing return? Return the value "
-                          "to differentiate.")
+    refuse_non_array(x, name)
     value = _primal(x)
     kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
                                                                float, complex)) else None

@@ -15,6 +15,7 @@ import sympy
 from ..errors import (BranchError, DiffLabError, OutputError, ShapeError,
                       UnsupportedOperationError)
 from ..models.objectives import BatchMean
+from ..outputs import refuse_non_array
 
 
 @dataclass
@@ -105,12 +106,7 @@ def _run(f, name, *args):
 
 def _expressions(value, name, scalar):
     """The traced value as a flat list of SymPy expressions, or a clear error."""
-    if value is None:
-        raise OutputError(f"{name}: the function returned None; is its `return` missing?")
-    if isinstance(value, (tuple, list, dict)):
-        raise OutputError(f"{name}: the function returned a {type(value).__name__} of "
-                          f"{len(value)}; return one array (the scalar alone for a gradient, "
-                          "an array for a jacobian)")
+    refuse_non_array(value, name)
     array = np.asarray(value, dtype=object)
     if scalar and array.size != 1:
         raise ShapeError(f"{name}: the function must return a scalar, got shape {array.shape}; "
