@@ -226,3 +226,47 @@ def test_v_curve_keeps_its_errors_when_an_arm_cannot_be_fitted():
     curve = v_curve(lambda t: dnp.sum(t ** 2) + t[0], np.array([0.0]), exact=1.0)
     assert curve.errors.size == curve.steps.size > 40
     assert curve.status != "ok" and curve.truncation_slope is None
+
+
+# The descent to the least estimated error, and the complex step's branch check.
+
+@pytest.mark.parametrize("scheme, order, allowed", [("forward", 1, 1e-6), ("central", 2, 1e-9),
+                                                   ("central", 4, 1e-11),
+                                                   ("richardson", 2, 1e-11)])
+def test_descent_reaches_the_bottom_of_the_v_at_tiny_theta(scheme, order, allowed):
+    """1/t at 3e-7…2e-6 (closed form −1/t²): stopping at the first converged window left
+    errors of 2e-2 (forward) to 7e-7 (richardson); the bottom of the V is at h ≈ ε^(1/(p+1))·|t|."""
+    theta = np.array([3e-7, 5e-7, 2e-6])
+    result = gradient(lambda t: dnp.sum(1 / t), theta, scheme, order)
+    truth = -1 / theta ** 2
+    assert result.status == "ok"
+    assert np.all(np.abs(result.value - truth) <= result.error)
+    assert np.max(np.abs(result.value / truth - 1)) <= allowed
+
+
+def test_values_hessian_descends_to_the_least_error():
+    """sin(1e4 t₀)'s ∂₀₀ by plain second differences: 1.3% off at the first converged
+    window, within √ε-ish relative error at the bottom of the V."""
+    theta = np.array([0.375, 2.0])
+    result = hessian(fast, theta, "values", order=2)
+    truth = -1e8 * np.sin(1e4 * theta[0])
+    assert abs(result.value[0, 0] - truth) <= result.error[0, 0]
+    assert abs(result.value[0, 0] / truth - 1) <= 1e-6
+
+
+def test_complex_step_refuses_a_branch_on_the_complex_argument():
+    """f jumps at t₀ = 0 (sum(t) for t₀ ≠ 0, sum(t²) at 0): θ + ih·e₀ takes the other branch,
+    whose real part (3) is not f(θ) (5); the complex step gave [1, 2, 4] silently."""
+    def f(t):
+        return dnp.sum(t) if t[0] != 0 else dnp.sum(t ** 2)
+    with pytest.raises(NonAnalyticError, match="another branch"):
+        gradient(f, np.array([0.0, 1.0, 2.0]), "complex-step")
+    with pytest.raises(NonAnalyticError, match="another branch"):
+        gradient(f, np.array([0.0, 1.0, 2.0]), "complex-step", check=False)
+
+
+def test_complex_step_real_parts_at_a_minimum_are_not_a_branch():
+    """At Rosenbrock's minimum f = 0 and Re f(θ + ih·e₀) = −h²·∂₀²f/2 ≈ −4e-38: beyond any
+    ulp of 0, yet smooth (it grows fourfold at 2h), so the gradient is the exact 0."""
+    result = gradient(rosenbrock, np.array([1.0, 1.0]), "complex-step", check=False)
+    assert np.all(result.value == 0) and result.complex_evaluations == 2 + 2

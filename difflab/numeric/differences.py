@@ -543,16 +543,66 @@ def _complex_step(F, theta, step, name, scalar):
     """
     h = step_rules.complex_step(theta, override=step)
     cdtype = np.complex64 if theta.dtype == np.float32 else np.complex128
-    columns = []
+    columns, reals = [], []
     for j in range(theta.size):
         point = theta.astype(cdtype)
         point[j] += 1j * h[j]
         at = f"θ + i·h·e_{j} (entry {j}, step h={h[j]:.3g})"
-        columns.append(_imaginary(complex_value(F, point, name, at), name, scalar, at) / h[j])
+        out = complex_value(F, point, name, at)
+        columns.append(_imaginary(out, name, scalar, at) / h[j])
+        reals.append(out.real.reshape(-1))
     D = np.array(columns)
     eps = step_rules.epsilon(theta)
     error = eps * (4 * np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0) / 10)
-    return D, error, None, None, h, 0, None
+    samples = Samples(F, theta, name, scalar)
+
+    def real_part(j, width):
+        point = theta.astype(cdtype)
+        point[j] += 1j * width
+        at = f"θ + i·{width:.3g}·e_{j}"
+        return complex_value(F, point, name, at).real.reshape(-1)
+    # the confirmations' complex evaluations travel with the real ones, to be counted
+    samples.complex_evaluations = _same_branch(samples, np.array(reals), h, real_part, name)
+    return D, error, None, samples, h, samples.evaluations, None
+
+
+# Re F(θ + ih·eⱼ) = F(θ) − h²·∂ⱼ²F/2 + …, and h² ≈ 10⁻⁴⁰: beyond rounding (this many ulps of
+# the values; complex elementary functions round a few ulps apart from the real ones) the
+# real parts differ only where F took another branch at the complex point
+BRANCH_ULPS = 2.0 ** 20
+
+
+def _same_branch(samples, reals, h, real_part, name):
+    """Refuse the complex step where Re F(θ + ih·eⱼ) is not F(θ): F branched on the complex
+    argument (``t != 0``, ``if t == …``), so its imaginary part is the derivative of another
+    branch, and F itself may jump at θ. One real evaluation, F(θ); an entry beyond rounding
+    is confirmed at 2h (``real_part(j, 2h)``, one complex evaluation): a smooth F's real part
+    moves by −h²·∂ⱼ²F/2, four times more at 2h, a branch's by the same jump at both."""
+    try:
+        with np.errstate(all="ignore"):
+            center = samples.at(0, 0, 0.0)
+    except NonFiniteValueError as error:
+        raise NonFiniteValueError(
+            f"{name}: f is not finite at real points (at θ itself: {error}); the complex step "
+            "there would return the imaginary part of an analytic continuation (log or sqrt "
+            "of a negative number, a pole), not a derivative. Move θ into f's domain") from error
+    eps = step_rules.epsilon(samples.theta)
+    moved = np.abs(reals - center)
+    jumped = moved > BRANCH_ULPS * eps * np.maximum(np.abs(center), np.abs(reals))
+    suspects = np.flatnonzero(jumped.any(axis=1))
+    for j in suspects:
+        wider = np.abs(real_part(j, 2 * h[j]) - center)
+        jumped[j] &= wider < 2 * moved[j]
+    if jumped.any():
+        j, k = (int(i) for i in np.argwhere(jumped)[0])
+        raise NonAnalyticError(
+            f"{name}: f takes another branch at θ + i·h·e_{j} than at θ: the real part there "
+            f"is {reals[j, k]:.6g}, f(θ) is {center[k]:.6g} (entries "
+            f"{sorted(set(np.argwhere(jumped)[:, 0].tolist()))[:20]}). f compares or branches "
+            "on θ (==, !=, if), so the complex step differentiates a different function, and "
+            "f may jump at θ, where no derivative exists. Write the branch with dnp.where, or "
+            "use a real scheme, which looks for a kink or jump at θ")
+    return suspects.size
 
 
 def complex_value(F, point, name, at):
@@ -678,11 +728,11 @@ def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar
     else:
         parts = _complex_step(F, theta, step, name, scalar)
     D, error, kinks, samples, h, extra, jumps = parts
-    result = NumericResult(D, error, h, samples.evaluations if samples else 0,
-                           estimate_evaluations=extra, scheme=scheme,
-                           calls=samples.calls if samples else theta.size)
-    if samples is None:
-        result.complex_evaluations = theta.size
+    result = NumericResult(D, error, h, samples.evaluations, estimate_evaluations=extra,
+                           scheme=scheme, calls=samples.calls)
+    if scheme == "complex-step":
+        result.complex_evaluations = theta.size + samples.complex_evaluations
+        result.calls += result.complex_evaluations
         if check:
             real, complex_, calls = check_analytic(F, theta, name, scalar)
             result.evaluations += real
