@@ -270,3 +270,23 @@ def test_complex_step_real_parts_at_a_minimum_are_not_a_branch():
     ulp of 0, yet smooth (it grows fourfold at 2h), so the gradient is the exact 0."""
     result = gradient(rosenbrock, np.array([1.0, 1.0]), "complex-step", check=False)
     assert np.all(result.value == 0) and result.complex_evaluations == 2 + 2
+
+
+@pytest.mark.parametrize("scheme", ["forward", "backward"])
+@pytest.mark.parametrize("f, theta, kinked", [
+    (lambda t: dnp.sum(dnp.relu(t)), [0.0, 1.0, -1.0], [0]),
+    (lambda t: dnp.max(t), [1.0, 1.0, 1.0], [0, 1, 2]),
+    (lambda t: dnp.sum(dnp.clip(t, -1.0, 1.0)), [1.0, -1.0, 0.5], [0, 1]),
+], ids=["relu at 0", "max tie", "clip edges"])
+def test_one_sided_schemes_flag_a_kink_at_theta(scheme, f, theta, kinked):
+    """A forward difference sees one side only (relu′(0) came out 1, the convention is 0):
+    the random-direction probe fires and the backward look flags exactly the kinked entries."""
+    result = gradient(f, np.array(theta), scheme, 1)
+    assert np.flatnonzero(result.entry_status == "kink at θ").tolist() == kinked
+
+
+def test_one_sided_probe_is_quiet_on_smooth_functions(truths):
+    for label, quantity, f, theta, _ in CASES:
+        if quantity == "gradient":
+            result = gradient(f, theta, "forward", 1)
+            assert not np.any(result.entry_status == "kink at θ"), label

@@ -356,10 +356,35 @@ def _plain(F, theta, scheme, order, step, estimate, name, scalar, at_theta=True,
         D[j], error[j], kinks[j] = _settled(rows, at, order, D[j], error[j])
         finest[j] = _finest_used(steps, at)
     jumps = None
+    base = np.where(finest < h, 2 * finest, h)
     if at_theta:
-        jumps = _jumps_at_theta(samples, np.where(finest < h, 2 * finest, h), D)
+        jumps = _jumps_at_theta(samples, base, D)
+    elif scheme in ("forward", "backward") and _one_side_disagrees(samples, D, error, name,
+                                                                    scalar):
+        jumps = _jumps_at_theta(samples, base, D)
+    if jumps is not None:
         kinks = np.where((jumps > 0) & (kinks != UNRELIABLE), KINK_AT_THETA, kinks)
     return D, error, kinks, samples, h, samples.evaluations - spent, jumps
+
+
+def _one_side_disagrees(samples, D, error, name, scalar):
+    """Whether a one-sided gradient may hide a kink at θ, seen along one seeded random
+    direction u (uⱼ = zⱼ·max(|θⱼ|, 1), seed CHECK_SEED): the central difference of
+    g(s) = F(θ + s·u) at 0 averages both sides, D·u has only one. A kink at θ makes them
+    differ by a jump that stays as h shrinks (relu′ at 0: u₀/2), or g's own kink test sees
+    it; on a smooth F they agree within their estimates. About five evaluations, counted;
+    only where this fires does the per-coordinate test (``_jumps_at_theta``) run."""
+    theta = samples.theta
+    z = np.random.default_rng(CHECK_SEED).standard_normal(theta.size)
+    u = (z * np.maximum(np.abs(theta), 1)).astype(theta.dtype)
+    line = _differentiate(lambda s: samples.F(theta + s[0] * u), np.zeros(1, theta.dtype),
+                          "central", 2, None, True, 4, name, scalar, False, sharpen=False)
+    samples.evaluations += line.evaluations
+    samples.calls += line.calls
+    along = u @ D
+    allowed = CHECK_FACTOR * (line.error[0] + np.abs(u) @ error)
+    return bool(np.any(line.entry_status[0] != "ok") or
+                np.any(np.abs(line.value[0] - along) > allowed))
 
 
 def _finest_used(steps, at):
