@@ -101,9 +101,12 @@ MAX_RELATIVE_STEP = 0.1
 
 def halved(x, h):
     """The representable half of a step h next to the number x, or None once rounding next
-    to x moves it by more than 10⁻⁶ of itself (below about 10⁶ ulps of x)."""
+    to x moves it by more than 10⁻⁶ of itself (below about 10⁶ ulps of x) in float64, or
+    2¹³ε of itself in float32, whose steps sit only ~10³ ulps above x (the descent's ratio
+    tests allow √2, far more than either)."""
     half = (x + h / 2) - x
-    return half if abs(half - h / 2) <= 1e-6 * h / 2 else None
+    eps = float(np.finfo(real_dtype(x)).eps)
+    return half if abs(half - h / 2) <= max(1e-6, 2 ** 13 * eps) * h / 2 else None
 
 
 def too_large(theta, h):
