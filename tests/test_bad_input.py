@@ -34,6 +34,10 @@ class Case:
     causes: tuple = ()
     quantity: str = "gradient"
     v: object = None
+    # The table assumes f evaluated to rounding on the unit scale; where f's own evaluation is
+    # ill-conditioned (condition number κ), its values carry κ·ε of noise that any difference
+    # of values divides by its step, so the numeric methods are allowed κ times more
+    roughness: float = 1.0
 
     def __str__(self):
         return self.name
@@ -52,6 +56,11 @@ def _python_if(t):
     if t[0] > 0:
         return dnp.sum(t ** 2)
     return dnp.sum(t)
+
+
+def _python_relu(t):
+    """relu written as a Python branch, at its kink: no derivative exists at t₀ = 0."""
+    return dnp.sum(t ** 2) + (t[0] if t[0] > 0 else 0.0 * t[0])
 
 
 def _structural_branch(t):
@@ -76,6 +85,9 @@ BRANCH = ("branch", "control flow", "bool", "traced", "path", "dnp.where", "comp
 OUTPUT = ("return", "output")
 NONFINITE = ("nan", "inf", "finite", "domain")
 KINK = ("kink", "not differentiable", "one-sided")
+
+# κ of sin(1e4·t₀) + 1e-4·t₁² at (0.375, 2): |1e4·t₀·cos(1e4·t₀)| / |f| ≈ 2.1e3
+KAPPA_MIXED = abs(3750 * np.cos(3750)) / abs(np.sin(3750) + 4e-4)
 
 CASES = [
     # what f returns
@@ -148,6 +160,8 @@ CASES = [
     Case("if on a parameter", _python_if, truth=lambda t: 2 * t, causes=BRANCH),
     Case("!= on a parameter at 0", _structural_branch, theta=np.array([0.0, 1.0, 2.0]),
          truth=lambda t: 2 * t, causes=BRANCH + KINK),
+    Case("if on a parameter at its kink", _python_relu, theta=np.array([0.0, 1.0, 2.0]),
+         causes=BRANCH + KINK),
     Case("while on a parameter", _while_loop, truth=np.array([5.0, 1.0, 1.0]), causes=BRANCH),
     # kinks and ties: the README's conventions, or a refusal that names the kink
     Case("relu at 0", lambda t: dnp.sum(dnp.relu(t)), theta=np.array([0.0, 1.0, -1.0]),
@@ -170,7 +184,7 @@ CASES = [
     Case("high frequency", lambda t: dnp.sum(dnp.sin(t / 1e-4)), theta=np.array([3e-5]),
          truth=lambda t: np.cos(t / 1e-4) / 1e-4),
     Case("mixed scales", lambda t: dnp.sin(1e4 * t[0]) + 1e-4 * t[1] ** 2,
-         theta=np.array([0.375, 2.0]),
+         theta=np.array([0.375, 2.0]), roughness=KAPPA_MIXED,
          truth=lambda t: np.array([1e4 * np.cos(1e4 * t[0]), 2e-4 * t[1]])),
     Case("huge values", lambda t: 1e200 * dnp.sum(t ** 2), truth=lambda t: 2e200 * t),
     Case("tiny values", lambda t: 1e-200 * dnp.sum(t ** 2), truth=lambda t: 2e-200 * t),
@@ -183,7 +197,7 @@ CASES = [
     Case("jacobian of a scalar F", lambda t: dnp.sum(t ** 2), quantity="jacobian",
          truth=lambda t: (2 * t)[None, :]),
     Case("hessian, mixed scales", lambda t: dnp.sin(1e4 * t[0]) + 1e-4 * t[1] ** 2,
-         theta=np.array([0.375, 2.0]), quantity="hessian",
+         theta=np.array([0.375, 2.0]), quantity="hessian", roughness=KAPPA_MIXED,
          truth=lambda t: np.diag([-1e8 * np.sin(1e4 * t[0]), 2e-4])),
     Case("hvp of a quadratic", lambda t: dnp.sum(t ** 2) + t[0] * t[1], quantity="hvp",
          v=np.array([1.0, 0.0, -1.0]), truth=np.array([2.0, 1.0, -2.0])),
@@ -231,6 +245,7 @@ def test_right_value_or_named_error(case, method):
     if truth.size:
         dtype = np.asarray(case.theta).dtype
         allowed = SLACK * d.tolerance(case.quantity, dtype if dtype == np.float32 else float)
+        allowed *= case.roughness if d.kind == "numeric" else 1
         error = _relative_error(value, truth)
         assert error <= allowed, (f"{method} on {case}: relative error {error:.2e} > "
                                   f"{allowed:.1e}: {value} vs {truth}")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import (DiffLabError, NonAnalyticError, NonFiniteValueError, ShapeError,
-                      UnreliableEstimateWarning)
+from ..errors import (DiffLabError, KinkError, NonAnalyticError, NonFiniteValueError,
+                      ShapeError, UnreliableEstimateWarning)
 from . import steps as step_rules
 from .stencils import stencil
 
@@ -690,6 +690,15 @@ def check_analytic(F, theta, name, scalar):
             "(log or sqrt of a negative number, a pole), not a derivative. Move θ into f's "
             "domain") from error
     central, estimate = real.value[0], real.error[0]
+    if np.any(np.isin(real.entry_status[0], ("kink", "kink at θ"))):
+        # dnp's complex relu, abs and max follow difflab's conventions at a kink, but a
+        # Python comparison on θ orders complex numbers by their imaginary part where the
+        # real parts tie, and takes a side silently: at a kink the step cannot be trusted
+        raise KinkError(
+            f"{name}: f has a kink at θ (along a random direction the real one-sided slopes "
+            f"differ at every step: {central[0]:.6g} is only their average), where the complex "
+            "step would take whichever side a comparison on θ picks. Use ad or symbolic, whose "
+            "kink conventions are documented, or move θ off the kink")
     judged = real.entry_status[0] == "ok"
     eps = step_rules.epsilon(theta)
     bad = judged & (np.abs(directional - central) >
