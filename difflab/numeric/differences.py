@@ -426,7 +426,7 @@ def slope_jump(center, side, h, eps, expected=0.0, argument=0.0):
     """|J| where the one-sided slopes at θ differ by a jump J that does not shrink with h,
     else 0; elementwise over F's outputs.
 
-    ``side(k)`` gives (F(θ + 2ᵏh·e), F(θ − 2ᵏh·e)) for k = 1, 0, −1, evaluated on demand.
+    ``side(k)`` gives (F(θ + 2ᵏh·e), F(θ − 2ᵏh·e)) for k = 1, 0, −1, −2, evaluated on demand.
     S(h) = (F(θ + he) − 2F(θ) + F(θ − he))/h is the forward slope minus the backward one:
     J + h·F″ + O(h³), so J(h) = 2S(h) − S(2h) = J − h³F⁗/2 + … removes the curvature term.
     A candidate stands KINK_AT_THETA_FACTOR times above its round-off 2R(h) + R(2h), with
@@ -434,7 +434,9 @@ def slope_jump(center, side, h, eps, expected=0.0, argument=0.0):
     function of unit scale would give (a cheap filter: where it is too small, at stationary
     points, the next test decides); it is a kink only if J(h/2) does too and is at least
     half of J(h): a jump stays as h shrinks, the h³ term of a smooth function (at a
-    stationary point it is all there is) drops by 8. Central differences, which average the
+    stationary point it is all there is) drops by 8; and J(h/4) must agree with J(h/2) in the
+    same way (``_steady``). A jump in F itself at θ (its second differences do not shrink
+    with h) is reported too: no derivative exists there either. Central differences, which average the
     two sides at every step, miss it. ``argument`` is |θⱼ·∂F|, the rounding of the moved
     coordinate that each value carries (``_row``), added to each |F| in R.
     """
@@ -450,8 +452,22 @@ def slope_jump(center, side, h, eps, expected=0.0, argument=0.0):
         return np.zeros(np.shape(jump))
     Sf, Rf = S(-1)
     finer = np.abs(2 * Sf - S0)
-    kink = candidate & (finer > KINK_AT_THETA_FACTOR * (2 * Rf + R0)) & (finer >= jump / 2)
-    return np.where(kink, finer, 0.0)
+    Sff, _ = S(-2)
+    finest = np.abs(2 * Sff - Sf)
+    kink = candidate & (finer > KINK_AT_THETA_FACTOR * (2 * Rf + R0)) \
+        & _steady(jump, finer) & _steady(finer, finest)
+    # a jump in f itself: the second differences h·S stay as h shrinks (a kink's fall like h)
+    second = [np.abs(S0) * h, np.abs(Sf) * h / 2, np.abs(Sff) * h / 4]
+    step = candidate & (second[1] > KINK_AT_THETA_FACTOR * Rf * h / 2) \
+        & _steady(second[0], second[1]) & _steady(second[1], second[2])
+    return np.where(kink | step, finer, 0.0)
+
+
+def _steady(coarse, fine):
+    """A jump measured at h and at h/2 that stayed within a factor 1.5: a kink's jump is the
+    same at every step, while rounding the model R missed (intermediates much larger than f
+    itself, as near a minimum of a sum of squares) grows like 1/h."""
+    return (fine <= 1.5 * coarse) & (fine >= coarse / 1.5)
 
 
 def _jumps_at_theta(samples, base, D):
