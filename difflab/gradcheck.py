@@ -320,6 +320,11 @@ class _Check:
         """Every leaf as an array of one float dtype, so the steps of θ reach f unrounded
         (``unravel`` casts each leaf back to its own dtype)."""
         leaves = [np.asarray(leaf) for leaf in tree_leaves(params)]
+        for path, leaf in zip(tree_paths(params), leaves):
+            if leaf.dtype.kind not in "biuf":
+                raise GradcheckOptionError(
+                    f"gradcheck: params leaf {path or 'params'} has dtype {leaf.dtype}; every "
+                    "leaf must be a real numeric array (a pytree of float arrays)")
         kinds = {leaf.dtype for leaf in leaves}
         common = np.float32 if kinds == {np.dtype(np.float32)} else np.float64
         converted = [leaf.dtype for leaf in leaves if leaf.dtype != common]

@@ -60,6 +60,9 @@ def _armed_guard():
 
 
 def _target_bits(dps):
+    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or dps < 1:
+        raise DiffLabError(f"reference: dps is the number of decimal digits, a positive "
+                           f"integer; got {dps!r}")
     return int(mpmath.ceil(dps * mpmath.log(10, 2))) + _GUARD_BITS
 
 

@@ -14,6 +14,7 @@ import difflab
 import difflab.numpy as dnp
 from difflab import interface
 from difflab.errors import DiffLabError
+from difflab.optim import newton
 
 THETA = np.array([0.3, -0.7, 1.1])
 METHODS = interface.differentiators()
@@ -249,6 +250,38 @@ def test_right_value_or_named_error(case, method):
         error = _relative_error(value, truth)
         assert error <= allowed, (f"{method} on {case}: relative error {error:.2e} > "
                                   f"{allowed:.1e}: {value} vs {truth}")
+
+
+BAD_ARGUMENTS = {
+    "v_curve: index not an integer": lambda: difflab.numeric.v_curve(_square, THETA, "central"),
+    "v_curve: index outside θ": lambda: difflab.numeric.v_curve(_square, THETA, 9),
+    "numeric: odd central order": lambda: difflab.numeric.gradient(_square, THETA, "central", 3),
+    "numeric: negative step": lambda: difflab.numeric.gradient(_square, THETA, step=-1.0),
+    "numeric: unknown Hessian route": lambda: difflab.numeric.hessian(_square, THETA, "bogus"),
+    "ad: argnums not an int": lambda: difflab.ad.grad(_square, argnums="a")(THETA),
+    "ad: argnums out of range": lambda: difflab.ad.grad(_square, argnums=5)(THETA),
+    "reference: dps negative": lambda: difflab.reference.gradient(_square, THETA, dps=-1),
+    "reference: dps not a number": lambda: difflab.reference.gradient(_square, THETA, dps="x"),
+    "gradcheck: params of text": lambda: difflab.gradcheck(_square, "abc"),
+    "gradcheck: unknown truth": lambda: difflab.gradcheck(_square, THETA, methods=["bogus"]),
+    "gradcheck: rtol negative": lambda: difflab.gradcheck(_square, THETA, rtol=-1),
+    "symbolic: unknown mode": lambda: difflab.symbolic.derivative(_square, THETA, mode="x"),
+    "interface: unknown quantity": lambda: interface.tolerance("ad", "laplacian"),
+    "newton: x0 of text": lambda: newton(_square, "abc", "ad"),
+    "newton: unknown differentiator": lambda: newton(_square, THETA, "bogus"),
+}
+
+
+def _square(t):
+    return dnp.sum(t ** 2)
+
+
+@pytest.mark.parametrize("call", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
+def test_a_bad_argument_is_a_named_error(call):
+    """A mistake in the arguments of a public function is a DiffLabError, never a raw
+    TypeError, IndexError or KeyError from inside."""
+    with pytest.raises(DiffLabError):
+        call()
 
 
 def test_the_table_is_large_enough():

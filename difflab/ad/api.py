@@ -35,7 +35,11 @@ def _float_leaf(x, name):
 
 def _argnums(argnums, nargs, name):
     single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if single else tuple(argnums) if isinstance(argnums, (tuple, list)) \
+        else None
+    if nums is None or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise DiffLabError(f"{name}: argnums must be an int or a tuple of ints, got "
+                           f"{argnums!r}")
     for i in nums:
         if not -nargs <= i < nargs:
             raise DiffLabError(f"{name}: argnums={argnums} but the function was called with "

@@ -45,8 +45,10 @@ def v_curve(f, theta, index=0, scheme="central", order=2, steps=None, exact=None
     to rounding next to θ_index are dropped (the returned ``steps`` are those used).
     """
     theta = as_theta(theta, "v_curve")
-    if not 0 <= index < theta.size:
-        raise DiffLabError(f"v_curve: index {index} is outside θ of length {theta.size}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+            or not 0 <= index < theta.size:
+        raise DiffLabError(f"v_curve: index must be an integer in [0, {theta.size}) (the "
+                           f"coordinate of θ to differentiate along), got {index!r}")
     steps = np.logspace(-16, 0, 49) if steps is None else np.asarray(steps, dtype=float)
     if exact is None:
         exact = _reference_partial(f, theta, index)
