@@ -33,7 +33,7 @@ import numpy as np
 import sympy
 from mpmath.ctx_mp_python import _mpc, _mpf
 
-from .errors import NumberSystemMixError, ShapeError, UnsupportedOperationError
+from ..errors import NumberSystemMixError, ShapeError, UnsupportedOperationError
 
 FLOAT, COMPLEX, SYMPY, MPMATH = "float", "complex", "sympy", "mpmath"
 SYSTEMS = (FLOAT, COMPLEX, SYMPY, MPMATH)
@@ -737,3 +737,8 @@ def softmax(x, axis=-1):
         e = exp(_shift_to_zero(x, axis))
         return e / sum(e, axis=axis, keepdims=True)
     return exp(log_softmax(x, axis=axis))
+
+
+# Everything else in dnp is written in the primitives above (imported last: the composites
+# call them).
+from .composites import *  # noqa: E402,F401,F403
