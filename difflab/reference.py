@@ -23,6 +23,7 @@ import numpy as np
 from mpmath.ctx_mp_python import _mpc, _mpf
 
 from .errors import DiffLabError, FloatLeakError, KinkError, NonFiniteValueError, ShapeError
+from .numpy.methods import traced_objects
 from .progress import Progress
 
 DEFAULT_DPS = 50
@@ -120,10 +121,13 @@ class ReferenceKinkError(KinkError):
 
 
 def _call(f, point, name, vector, where="θ"):
-    """Evaluate f at a list of mpmath numbers; return an mpf (or object array if vector)."""
+    """Evaluate f at a list of mpmath numbers; return an mpf (or object array if vector).
+
+    f gets an ObjectArray: its methods (x.sum(), x.max()) and operators are dnp's."""
     arg = np.empty(len(point), dtype=object)
     for i, v in enumerate(point):
         arg[i] = v
+    arg = traced_objects(arg)
     try:
         with _armed_guard():
             out = f(arg)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..errors import DiffLabError, UnsupportedOperationError
+from ..numpy.methods import ArrayMethods, cast_error
 from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _primal, _put
 
 _open_levels = []
@@ -75,8 +76,8 @@ class Node:
         self.parents = parents
 
 
-class _Traced:
-    """What Tensor and Dual share: shape facts, operators through dnp, refusals."""
+class _Traced(ArrayMethods):
+    """What Tensor and Dual share: shape facts, methods and operators through dnp, refusals."""
 
     __slots__ = ()
     __array_priority__ = 1000
@@ -92,11 +93,6 @@ class _Traced:
         except AttributeError:
             return np.shape(self.value)
 
-    def swapaxes(self, first, second):
-        axes = list(range(self.ndim))
-        axes[first], axes[second] = axes[second], axes[first]
-        return dnp.transpose(self, tuple(axes))
-
     @property
     def ndim(self):
         return len(self.shape)
@@ -109,24 +105,42 @@ class _Traced:
     def dtype(self):
         return getattr(self.value, "dtype", np.dtype(type(self.value)))
 
-    def __len__(self):
-        if not self.shape:
-            raise UnsupportedOperationError(
-                "len() of a 0-d traced value: a scalar has no length; use .shape or np.ndim")
-        return self.shape[0]
-
     @property
     def T(self):
         return dnp.transpose(self)
 
+    def transpose(self, *axes):
+        """NumPy's forms: x.transpose(), x.transpose(1, 0), x.transpose((1, 0))."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return dnp.transpose(self, tuple(axes) if axes else None)
+
+    def swapaxes(self, first, second):
+        axes = list(range(self.ndim))
+        axes[first], axes[second] = axes[second], axes[first]
+        return dnp.transpose(self, tuple(axes))
+
     def reshape(self, *shape):
         return dnp.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def sum(self, axis=None, keepdims=False):
-        return dnp.sum(self, axis=axis, keepdims=keepdims)
+    def squeeze(self, axis=None):
+        return dnp.squeeze(self, axis)
 
-    def mean(self, axis=None, keepdims=False):
-        return dnp.mean(self, axis=axis, keepdims=keepdims)
+    def ravel(self):
+        return dnp.reshape(self, (-1,))
+
+    flatten = ravel
+
+    def astype(self, dtype, copy=True):
+        """The same float type, or a wider one, keeps the trace (the cast is exact, its
+        derivative 1); anything else would cut the value off from differentiation."""
+        wanted, have = np.dtype(dtype), np.dtype(self.dtype)
+        if wanted == have:
+            return self
+        if wanted.kind == "f" and np.can_cast(have, wanted, "safe"):
+            return self * np.ones((), wanted)
+        raise cast_error(wanted, f"a traced {have} value",
+                         "only casts to the same or a wider float type keep the derivative")
 
     # Operators go straight to the recorder: the operand is known to be traced.
     def __add__(self, other): return apply(dnp.add, (self, other), {})

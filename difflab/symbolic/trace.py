@@ -15,6 +15,7 @@ import sympy
 from ..errors import (BranchError, DiffLabError, OutputError, ShapeError,
                       UnsupportedOperationError)
 from ..models.objectives import BatchMean
+from ..numpy.methods import traced_objects
 from ..outputs import refuse_non_array
 
 
@@ -44,21 +45,24 @@ def trace(f, theta, name, scalar):
     if isinstance(f, BatchMean) and scalar:
         return _trace_batch_mean(f, theta_symbols)
     # f gets a copy: one that assigns into its argument must not replace the symbols the
-    # derivative is taken with respect to
-    outputs = _expressions(_run(f, name, theta_symbols.copy()), name, scalar)
+    # derivative is taken with respect to. As an ObjectArray its methods (x.sum(), x.max())
+    # and operators are dnp's.
+    outputs = _expressions(_run(f, name, traced_objects(theta_symbols.copy())), name, scalar)
     return Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
 
 
 def _trace_batch_mean(f, theta_symbols):
     X, Y = np.asarray(f.X), np.asarray(f.Y)
     x, y = symbols("x", (1,) + X.shape[1:]), symbols("y", (1,) + Y.shape[1:])
-    loss = _run(f.example_loss, "BatchMean.example_loss", theta_symbols, x, y)
+    loss = _run(f.example_loss, "BatchMean.example_loss", traced_objects(theta_symbols.copy()),
+                traced_objects(x.copy()), traced_objects(y.copy()))
     if np.shape(loss) not in ((1,), ()):
         raise ShapeError(f"BatchMean: example_loss on one example returned shape "
                          f"{np.shape(loss)}; it must return one loss per example, shape (B,)")
     value = np.reshape(np.asarray(loss, dtype=object), -1)[0]
     if f.penalty is not None:
-        value = value + _expressions(_run(f.penalty, "BatchMean.penalty", theta_symbols),
+        value = value + _expressions(_run(f.penalty, "BatchMean.penalty",
+                                          traced_objects(theta_symbols.copy())),
                                      "penalty", True)[0]
     batch = X.shape[0]
     data = (X.reshape(batch, -1).T.astype(float), Y.reshape(batch, -1).T.astype(float))
