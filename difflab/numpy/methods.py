@@ -17,6 +17,8 @@ of a dnp primitive applied to it.
 """
 
 import numpy as np
+import sympy
+from mpmath.ctx_mp_python import _mpc, _mpf
 
 from .. import numpy as dnp
 from ..errors import UnsupportedOperationError
@@ -219,9 +221,14 @@ def _plain(x):
 
 
 def _wrapped(x):
-    """A dnp result of object dtype as an ObjectArray (lists and tuples element by element)."""
+    """A dnp result of object dtype as an ObjectArray, a SymPy or mpmath number as a 0-d one
+    (``x.sum().reshape(1)`` works, as on NumPy's scalars); lists and tuples element by element."""
     if type(x) is np.ndarray and x.dtype == object:
         return x.view(ObjectArray)
+    if isinstance(x, (sympy.Basic, _mpf, _mpc)):
+        out = np.empty((), dtype=object)
+        out[()] = x
+        return out.view(ObjectArray)
     if type(x) in (list, tuple):
         return type(x)(_wrapped(v) for v in x)
     return x
