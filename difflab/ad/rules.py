@@ -146,6 +146,26 @@ def _pad(t, nb, ndim):
     return t if missing <= 0 else dnp.reshape(t, shape[:nb] + (1,) * missing + shape[nb:])
 
 
+_TWO_OVER_ROOT_PI = 2 / np.sqrt(np.pi)
+_LN2 = np.log(2)
+
+
+def _quotient(ans, x, y):
+    """The integer q of x = q·y + ans (x mod y, fmod): exact in x − ans, so rounding to the
+    nearest integer recovers it where x/y itself would round across an integer."""
+    x, y, ans = _primal(x), _primal(y), _primal(ans)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _like(np.rint((x - ans) / y), x)
+
+
+def _nan_ignoring_weights(x, y, wins):
+    """∂fmax(x, y)/∂x (wins = greater) or ∂fmin (less): maximum's weights, and 1 where y
+    alone is NaN, which fmax ignores."""
+    x, y = _primal(x), _primal(y)
+    chosen = wins(x, y) + 0.5 * np.equal(x, y) + (np.isnan(y) & ~np.isnan(x))
+    return chosen.astype(np.result_type(x, y, 0.5))
+
+
 # Element-wise primitives: ∂ans/∂argᵢ as a function of (ans, *args). ONE marks identity.
 
 ONE, MINUS_ONE = "one", "minus one"
@@ -176,10 +196,31 @@ PARTIALS = {
     "minimum":    (lambda ans, x, y: _tie_weights(y, x), lambda ans, x, y: _tie_weights(x, y)),
     "where":      (None, lambda ans, c, x, y: _mask(c), lambda ans, c, x, y: ~_mask(c)),
     "clip":       (lambda ans, x, a_min=None, a_max=None: _clip_inside(x, a_min, a_max),),
+    "expm1":      (lambda ans, x: ans + 1,),
+    "erf":        (lambda ans, x: _TWO_OVER_ROOT_PI * dnp.exp(-dnp.square(x)),),
+    "erfc":       (lambda ans, x: -_TWO_OVER_ROOT_PI * dnp.exp(-dnp.square(x)),),
+    "arctan":     (lambda ans, x: 1 / (1 + dnp.square(x)),),
+    "arcsin":     (lambda ans, x: 1 / dnp.sqrt(1 - dnp.square(x)),),
+    "arccos":     (lambda ans, x: -1 / dnp.sqrt(1 - dnp.square(x)),),
+    "logaddexp":  (lambda ans, x, y: dnp.exp(x - ans), lambda ans, x, y: dnp.exp(y - ans)),
+    "logaddexp2": (lambda ans, x, y: dnp.exp((x - ans) * _LN2),
+                   lambda ans, x, y: dnp.exp((y - ans) * _LN2)),
+    "arctan2":    (lambda ans, y, x: x / (dnp.square(x) + dnp.square(y)),
+                   lambda ans, y, x: -y / (dnp.square(x) + dnp.square(y))),
+    "mod":        (ONE, lambda ans, x, y: -_quotient(ans, x, y)),
+    "fmod":       (ONE, lambda ans, x, y: -_quotient(ans, x, y)),
+    "fmax":       (lambda ans, x, y: _nan_ignoring_weights(x, y, np.greater),
+                   lambda ans, x, y: _nan_ignoring_weights(y, x, np.greater)),
+    "fmin":       (lambda ans, x, y: _nan_ignoring_weights(x, y, np.less),
+                   lambda ans, x, y: _nan_ignoring_weights(y, x, np.less)),
 }
 
-ELEMENTWISE_NAMES = frozenset(PARTIALS)
-NONDIFFERENTIABLE = frozenset({"zeros_like", "ones_like", "sign"})
+# Custom primitives (``defpartials``) join these sets, so they are not frozen.
+ELEMENTWISE_NAMES = set(PARTIALS)
+# Derivative 0 everywhere, at their jumps too; their values are constants to the engine.
+NONDIFFERENTIABLE = frozenset({
+    "zeros_like", "ones_like", "sign", "floor", "ceil", "rint", "trunc", "heaviside",
+    "floor_divide", "isfinite", "isnan", "argmax", "argmin", "argsort"})
 
 
 def _times(partial):
@@ -367,6 +408,62 @@ def _stack_jvp(tangents, ans, arrays, axis=0):
     return dnp.stack(tangents, axis=(axis % len(dnp.shape_of(ans))) + nb)
 
 
+def _flip(t, axis):
+    """t reversed along axis."""
+    return dnp.getitem(t, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+def _cumsum_vjp(g, ans, x, axis=None):
+    """Each xᵢ feeds every running sum from i on: the cotangent is the reversed running sum
+    of g."""
+    nb = _nb(g, ans)
+    along = nb + (0 if axis is None else axis % len(dnp.shape_of(x)))
+    back = _flip(dnp.cumsum(_flip(g, along), axis=along), along)
+    return back if axis is not None else dnp.reshape(back, dnp.shape_of(g)[:nb] +
+                                                     dnp.shape_of(x))
+
+
+def _cumsum_jvp(t, ans, x, axis=None):
+    nb = _nb(t, x)
+    if axis is None:
+        return dnp.cumsum(dnp.reshape(t, dnp.shape_of(t)[:nb] + (-1,)), axis=nb)
+    return dnp.cumsum(t, axis=nb + axis % len(dnp.shape_of(x)))
+
+
+def _along(order, axis):
+    """The index that takes ``order`` along ``axis`` and every position elsewhere:
+    x[_along(argsort(x, axis), axis)] is sort(x, axis)."""
+    index = list(np.ix_(*[np.arange(n) for n in order.shape]))
+    index[axis] = order
+    return tuple(index)
+
+
+def _sort_order(x, axis):
+    """(order, axis) of sort's permutation over x (flattened when axis is None), stable
+    as dnp.argsort, so ties keep their places."""
+    x = _primal(x)
+    if axis is None:
+        return np.argsort(np.ravel(x), kind="stable"), 0
+    return np.argsort(x, axis=axis, kind="stable"), axis % np.ndim(x)
+
+
+def _sort_vjp(g, ans, x, axis=-1):
+    """sort(x)ₖ = x_{order(k)}: each entry's cotangent comes back from where it went."""
+    order, along = _sort_order(x, axis)
+    nb = _nb(g, ans)
+    back = _take(g, _along(np.argsort(order, axis=along, kind="stable"), along), nb)
+    return back if axis is not None else dnp.reshape(back, dnp.shape_of(g)[:nb] +
+                                                     dnp.shape_of(x))
+
+
+def _sort_jvp(t, ans, x, axis=-1):
+    order, along = _sort_order(x, axis)
+    nb = _nb(t, x)
+    if axis is None:
+        t = dnp.reshape(t, dnp.shape_of(t)[:nb] + (-1,))
+    return _take(t, _along(order, along), nb)
+
+
 STRUCTURAL = {
     #               VJP rules by argument                        JVP rules by argument
     "sum":          ((_sum_vjp,),                                (_sum_jvp,)),
@@ -387,6 +484,8 @@ STRUCTURAL = {
     "untake":       ((_untake_vjp,),                             (_untake_jvp,)),
     "concatenate":  ((_concatenate_vjp,),                        (_concatenate_jvp,)),
     "stack":        ((_stack_vjp,),                              (_stack_jvp,)),
+    "cumsum":       ((_cumsum_vjp,),                             (_cumsum_jvp,)),
+    "sort":         ((_sort_vjp,),                               (_sort_jvp,)),
 }
 
 VJP_RULES = {name: tuple(_times(p) for p in partials) for name, partials in PARTIALS.items()}

@@ -27,6 +27,7 @@ with indicators of the tied entries, as SymPy's ``Max`` gives ½ to each at any 
 """
 
 import builtins
+import math
 
 import mpmath
 import numpy as np
@@ -144,14 +145,17 @@ class Primitive:
     parameters such as shapes or indices); a ``sequence`` primitive takes a list of them.
     """
 
-    def __init__(self, name, impls, *, operands=1, sequence=False, doc=""):
+    def __init__(self, name, impls, *, operands=1, sequence=False, doc="", builtin=True):
         self.name = name
         self.impls = impls
         self.operands = operands
         self.sequence = sequence
+        self.builtin = builtin
+        self.elementwise = False
         self.__doc__ = doc
         self.__name__ = name
-        _primitives[name] = self
+        if builtin:
+            _primitives[name] = self
 
     def __repr__(self):
         return f"<dnp primitive {self.name}>"
@@ -172,9 +176,12 @@ class Primitive:
                 return handler(self, args, kwargs)
         impl = self.impls[FLOAT] if plain else self.impls.get(_resolve(self.name, operands))
         if impl is None:
+            system = _resolve(self.name, operands)
+            advice = (f"; give it one when declaring it: dnp.primitive(..., {system}=...)"
+                      if not self.builtin else "")
             raise UnsupportedOperationError(
-                f"dnp.{self.name} is not defined for the "
-                f"{_resolve(self.name, operands)} number system")
+                f"dnp.{self.name} is not defined for the {system} number system "
+                f"(arguments of shapes {[np.shape(o) for o in operands]}){advice}")
         try:
             return impl(*args, **kwargs)
         except np.exceptions.AxisError as error:
@@ -658,6 +665,354 @@ ones_like = Primitive("ones_like", _same_everywhere(_ones_like),
                       doc="ones of x's shape (a constant)")
 
 
+# Precision: as composites these would lose digits in float64 (expm1(1e-10) as exp(x) − 1
+# keeps 6 of them, gelu(−10) as x(1 + erf(x/√2))/2 none), or have no composite at all (erf,
+# the inverse trigonometric functions).
+
+def _mp_binary(fn):
+    """fn(ctx, a, b) entry by entry, in the mpmath context of whichever operand has one."""
+    def entry(a, b):
+        return fn(_mp(a) if hasattr(a, "context") else _mp(b), a, b)
+    return _objectwise(entry, 2)
+
+
+def _entrywise_to_float(scalar_fn):
+    """A math-module function over float arrays, keeping float32 float32."""
+    entries = np.frompyfunc(scalar_fn, 1, 1)
+
+    def apply(x):
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        return np.asarray(entries(x), dtype=dtype)[()]
+    return apply
+
+
+_float_erf = _entrywise_to_float(math.erf)      # NumPy has no erf; math's is correctly rounded
+_float_erfc = _entrywise_to_float(math.erfc)    # to within an ulp, and scipy is no dependency
+_TWO_OVER_ROOT_PI = 2 / math.sqrt(math.pi)
+_SERIES_REACH = 0.5
+
+
+def _erf_series(x, y):
+    """Σₙ i(−i)ⁿ cₙ with cₙ = Hₙ(x)·yⁿ⁺¹/(n+1)!, as (real, imaginary) parts: the Taylor series
+    erf(x + iy) − erf(x) = (2/√π)e^{−x²} Σₙ i(−i)ⁿ cₙ about the real axis (erf⁽ⁿ⁺¹⁾(x) =
+    (2/√π)(−1)ⁿHₙ(x)e^{−x²}). Hermite's recurrence Hₙ₊₁ = 2xHₙ − 2nHₙ₋₁ gives c₀ = y,
+    c₁ = xy², cₙ₊₁ = (2xy·cₙ − 2ny²·cₙ₋₁/(n+1))/(n+2). The parts are summed apart, so a
+    complex step's tiny imaginary part keeps its relative accuracy."""
+    previous, current = y, x * y * y
+    real, imaginary = np.zeros_like(x), y.copy()         # n = 0 contributes i·c₀
+    n = 1
+    while np.any(np.abs(current) > 1e-17 * np.abs(y)) and n < 400:
+        sign = -1.0 if n % 4 in (2, 3) else 1.0        # i(−i)ⁿ = i, 1, −i, −1, …
+        if n % 2:
+            real = real + sign * current
+        else:
+            imaginary = imaginary + sign * current
+        previous, current = current, (2 * x * y * current
+                                      - 2 * n * y * y * previous / (n + 1)) / (n + 2)
+        n += 1
+    scale = _TWO_OVER_ROOT_PI * np.exp(-x * x)
+    return scale * real, scale * imaginary
+
+
+def _complex_error_function(z, real_fn, sign, mp_name):
+    """erf (sign +1) or erfc = 1 − erf (sign −1) of complex z: the series about the real axis
+    within |Im z| ≤ 1/2 (complex steps), mpmath at 30 digits farther out."""
+    z = np.asarray(z, dtype=complex)
+    x, y = np.real(z), np.imag(z)
+    near = np.abs(y) <= _SERIES_REACH
+    real, imaginary = _erf_series(np.where(near, x, 0.0), np.where(near, y, 0.0))
+    out = (real_fn(x) + sign * real) + 1j * (sign * imaginary)
+    if not near.all():
+        with mpmath.workdps(30):
+            far = [complex(getattr(mpmath, mp_name)(mpmath.mpc(v.real, v.imag)))
+                   for v in z[~near]]
+        out[~near] = far
+    return out[()]
+
+
+def _complex_logaddexp(a, b):
+    """log(eᵃ + eᵇ) = m + log1p(e^{d}): m the operand of larger real part, d the other minus
+    m (NumPy has no complex logaddexp); analytic, as the float form is smooth everywhere."""
+    a, b = np.asarray(a), np.asarray(b)
+    first = np.real(a) >= np.real(b)
+    top = np.where(first, a, b)
+    return _log1p(np.exp(np.where(first, b, a) - top)) + top
+
+
+_LN2 = math.log(2)
+
+
+def _complex_logaddexp2(a, b):
+    return _complex_logaddexp(np.asarray(a) * _LN2, np.asarray(b) * _LN2) / _LN2
+
+
+def _complex_arctan2(y, x):
+    """The angle of (x, y) continued analytically: arctan(y/x) plus the quadrant's multiple
+    of π, or ±π/2 − arctan(x/y) where |Re y| > |Re x|, the branches chosen on the real parts."""
+    y, x = np.asarray(y, dtype=complex), np.asarray(x, dtype=complex)
+    ry, rx = np.real(y), np.real(x)
+    steep = np.abs(ry) > np.abs(rx)
+    up = np.where(ry >= 0, 1.0, -1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flat = np.arctan(y / np.where(steep, 1, x)) + np.where(rx < 0, np.pi * up, 0)
+        upright = up * (np.pi / 2) - np.arctan(x / np.where(steep, y, 1))
+    return np.where(steep, upright, flat)[()]
+
+
+expm1 = _unary("expm1", np.expm1, lambda x: sympy.exp(x) - 1, _mp_function("expm1"),
+               doc="e^x − 1, accurate for small x")
+erf = _unary("erf", _float_erf, sympy.erf, _mp_function("erf"),
+             complex_=lambda z: _complex_error_function(z, _float_erf, 1, "erf"),
+             doc="the error function (2/√π)∫₀ˣ e^{−t²} dt")
+erfc = _unary("erfc", _float_erfc, sympy.erfc, _mp_function("erfc"),
+              complex_=lambda z: _complex_error_function(z, _float_erfc, -1, "erfc"),
+              doc="1 − erf(x), accurate where erf(x) is near 1 (large x)")
+arctan = _unary("arctan", np.arctan, sympy.atan, _mp_function("atan"), doc="inverse tangent")
+arcsin = _unary("arcsin", np.arcsin, sympy.asin, _mp_function("asin"),
+                doc="inverse sine, on [−1, 1]")
+arccos = _unary("arccos", np.arccos, sympy.acos, _mp_function("acos"),
+                doc="inverse cosine, on [−1, 1]")
+logaddexp = Primitive("logaddexp", {
+    FLOAT: np.logaddexp, COMPLEX: _complex_logaddexp,
+    SYMPY: _objectwise(lambda a, b: sympy.log(sympy.exp(a) + sympy.exp(b)), 2),
+    MPMATH: _mp_binary(lambda ctx, a, b: ctx.ln(ctx.exp(a) + ctx.exp(b))),
+}, operands=2, doc="log(e^x + e^y); the float version never overflows")
+logaddexp2 = Primitive("logaddexp2", {
+    FLOAT: np.logaddexp2, COMPLEX: _complex_logaddexp2,
+    SYMPY: _objectwise(lambda a, b: sympy.log(2**a + 2**b) / sympy.log(2), 2),
+    MPMATH: _mp_binary(lambda ctx, a, b: ctx.ln(ctx.power(2, a) + ctx.power(2, b)) / ctx.ln(2)),
+}, operands=2, doc="log₂(2^x + 2^y); the float version never overflows")
+arctan2 = Primitive("arctan2", {
+    FLOAT: np.arctan2, COMPLEX: _complex_arctan2,
+    SYMPY: _objectwise(sympy.atan2, 2),
+    MPMATH: _mp_binary(lambda ctx, y, x: ctx.atan2(y, x)),
+}, operands=2, doc="arctan2(y, x): the angle of the point (x, y), in (−π, π]")
+
+
+# Not differentiable: piecewise constant (derivative 0 everywhere, at the jumps too, as
+# autograd and JAX do) or integer- and boolean-valued. The AD engine records none of them.
+
+def _zero_derivative(sympy_function):
+    """The SymPy function with derivative 0 (SymPy leaves Derivative(floor(x), x) unevaluated,
+    which nothing can compile); it prints, evaluates and simplifies as the original."""
+    return type(sympy_function.__name__, (sympy_function,),
+                {"fdiff": lambda self, argindex=1: sympy.S.Zero})
+
+
+_sympy_floor = _zero_derivative(sympy.floor)
+_sympy_ceiling = _zero_derivative(sympy.ceiling)
+
+
+def _sympy_trunc(v):
+    return sympy.Piecewise((_sympy_floor(v), v >= 0), (_sympy_ceiling(v), True))
+
+
+def _sympy_rint(v):
+    """Round half to even, as NumPy: floor(v + ½), less one at a tie whose floor is odd."""
+    r = _sympy_floor(v + sympy.S.Half)
+    odd_tie = sympy.And(sympy.Eq(v + sympy.S.Half, r), sympy.Ne(_sympy_floor(r / 2), r / 2))
+    return sympy.Piecewise((r - 1, odd_tie), (r, True))
+
+
+def _mp_trunc(x):
+    ctx = _mp(x)
+    return ctx.floor(x) if x >= 0 else ctx.ceil(x)
+
+
+def _of_real_part(fn):
+    """fn of the real part, as complex: a locally constant function is analytic, and its
+    complex-step derivative is 0."""
+    def constant(*args):
+        value = np.asarray(fn(*[np.real(a) for a in args]))
+        return value.astype(np.result_type(value, 1j))[()]
+    return constant
+
+
+def _rounding(name, numeric, symbolic, precise, doc):
+    return _unary(name, numeric, symbolic, _objectwise(precise),
+                  complex_=_of_real_part(numeric), doc=doc + "; derivative 0 everywhere")
+
+
+floor = _rounding("floor", np.floor, _sympy_floor, lambda x: _mp(x).floor(x),
+                  doc="the largest integer ≤ x")
+ceil = _rounding("ceil", np.ceil, _sympy_ceiling, lambda x: _mp(x).ceil(x),
+                 doc="the smallest integer ≥ x")
+rint = _rounding("rint", np.rint, _sympy_rint, lambda x: _mp(x).nint(x),
+                 doc="the nearest integer, halves to even")
+trunc = _rounding("trunc", np.trunc, _sympy_trunc, _mp_trunc,
+                  doc="the integer part of x, towards 0")
+
+
+def _sympy_heaviside(x, h0):
+    return sympy.Piecewise((1, x > 0), (0, x < 0), (h0, True))
+
+
+def _mp_heaviside(x, h0):
+    if x > 0:
+        return x * 0 + 1
+    return x * 0 if x < 0 else x * 0 + h0
+
+
+heaviside = Primitive("heaviside", {
+    FLOAT: np.heaviside, COMPLEX: _of_real_part(np.heaviside),
+    SYMPY: _objectwise(_sympy_heaviside, 2), MPMATH: _objectwise(_mp_heaviside, 2),
+}, operands=2, doc="heaviside(x, h0): 0 for x < 0, h0 at 0, 1 for x > 0; derivative 0")
+
+
+def _floor_quotient(ctx_floor):
+    return lambda x, y: ctx_floor(x / y)
+
+
+floor_divide = Primitive("floor_divide", {
+    FLOAT: np.floor_divide,
+    COMPLEX: _of_real_part(lambda x, y: np.floor(x / y)),
+    SYMPY: _objectwise(lambda x, y: _sympy_floor(x / y), 2),
+    MPMATH: _mp_binary(lambda ctx, x, y: ctx.floor(x / y)),
+}, operands=2, doc="floor(x / y), as x // y; derivative 0")
+
+
+def _sympy_truth(name, question):
+    def ask(e):
+        answer = question(sympy.sympify(e))
+        if answer is None:
+            raise UnsupportedOperationError(
+                f"dnp.{name}: SymPy cannot tell for the expression {e}; the answer depends on "
+                "a value a symbol does not have. Test values outside the traced function")
+        return bool(answer)
+    return lambda x: np.asarray(_objectwise(ask)(x), dtype=bool)[()]
+
+
+def _mp_truth(question):
+    return lambda x: np.asarray(_objectwise(lambda v: question(_mp(v), v))(x), dtype=bool)[()]
+
+
+isfinite = Primitive("isfinite", {
+    FLOAT: np.isfinite, COMPLEX: np.isfinite,
+    SYMPY: _sympy_truth("isfinite", lambda e: e.is_finite),
+    MPMATH: _mp_truth(lambda ctx, v: ctx.isfinite(v)),
+}, doc="whether x is neither infinite nor NaN (a boolean array)")
+isnan = Primitive("isnan", {
+    FLOAT: np.isnan, COMPLEX: np.isnan,
+    SYMPY: _sympy_truth("isnan", lambda e: e is sympy.nan or (False if e.is_number or
+                                                               e.is_real else None)),
+    MPMATH: _mp_truth(lambda ctx, v: ctx.isnan(v)),
+}, doc="whether x is NaN (a boolean array)")
+
+
+def _no_symbols(name, numeric):
+    """Order-dependent functions (argmax, sort) need values: SymPy numbers have them,
+    symbols do not."""
+    def ordered(x, *args, **kwargs):
+        x = np.asarray(x, dtype=object)
+        if any(not sympy.sympify(e).is_number for e in x.flat):
+            raise UnsupportedOperationError(
+                f"dnp.{name} of SymPy expressions of shape {x.shape}: the order of entries "
+                "depends on values that symbols do not have, so a traced model cannot use it. "
+                "Differentiate it with 'ad' or a numeric method; dnp.max, dnp.maximum and "
+                "dnp.where do trace")
+        return numeric(x, *args, **kwargs)
+    return ordered
+
+
+def _real_keys(numeric):
+    return lambda x, *args, **kwargs: numeric(np.real(x), *args, **kwargs)
+
+
+argmax = Primitive("argmax", {
+    FLOAT: np.argmax, COMPLEX: _real_keys(np.argmax),
+    SYMPY: _no_symbols("argmax", np.argmax), MPMATH: np.argmax,
+}, doc="argmax(x, axis=None, keepdims=False): the index of the largest entry (of the "
+       "largest real part); an integer array")
+argmin = Primitive("argmin", {
+    FLOAT: np.argmin, COMPLEX: _real_keys(np.argmin),
+    SYMPY: _no_symbols("argmin", np.argmin), MPMATH: np.argmin,
+}, doc="argmin(x, axis=None, keepdims=False): the index of the smallest entry; an integer "
+       "array")
+
+
+def _stable_argsort(x, axis=-1):
+    return np.argsort(x, axis=axis, kind="stable")
+
+
+def _sorted_by_real_part(z, axis=-1):
+    z = np.asarray(z)
+    if axis is None:
+        z, axis = z.ravel(), -1
+    return np.take_along_axis(z, _stable_argsort(np.real(z), axis), axis)
+
+
+argsort = Primitive("argsort", {
+    FLOAT: _stable_argsort, COMPLEX: _real_keys(_stable_argsort),
+    SYMPY: _no_symbols("argsort", _stable_argsort), MPMATH: _stable_argsort,
+}, doc="argsort(x, axis=-1): the stable order that sorts x along axis; an integer array")
+sort = Primitive("sort", {
+    FLOAT: np.sort, COMPLEX: _sorted_by_real_part,
+    SYMPY: _no_symbols("sort", np.sort), MPMATH: _sorted_by_real_part,
+}, doc="sort(x, axis=-1): x sorted along axis (flattened when None); its derivative follows "
+       "the permutation back")
+
+
+# Piecewise differentiable: x mod y jumps where x/y is an integer; between jumps it is
+# x − q·y with q constant, so ∂/∂x = 1 and ∂/∂y = −q (at the jumps too, by the convention).
+
+def _complex_remainder(round_quotient):
+    def remainder_(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (x - y * round_quotient(np.real(x / y)))[()]
+    return remainder_
+
+
+mod = Primitive("mod", {
+    FLOAT: np.mod, COMPLEX: _complex_remainder(np.floor),
+    SYMPY: _objectwise(lambda x, y: x - y * _sympy_floor(x / y), 2),
+    MPMATH: _mp_binary(lambda ctx, x, y: x - y * ctx.floor(x / y)),
+}, operands=2, doc="x mod y = x − y·floor(x/y), with the sign of y (Python's %); "
+                   "derivatives 1 and −floor(x/y)")
+fmod = Primitive("fmod", {
+    FLOAT: np.fmod, COMPLEX: _complex_remainder(np.trunc),
+    SYMPY: _objectwise(lambda x, y: x - y * _sympy_trunc(x / y), 2),
+    MPMATH: _mp_binary(lambda ctx, x, y: x - y * _mp_trunc(x / y)),
+}, operands=2, doc="x − y·trunc(x/y), with the sign of x (C's fmod); derivatives 1 and "
+                   "−trunc(x/y)")
+
+
+def _complex_nan_ignoring(extremum):
+    def pick(a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        return np.where(np.isnan(b), a, np.where(np.isnan(a), b, extremum(a, b)))[()]
+    return pick
+
+
+def _mp_nan_ignoring(pick):
+    def entry(a, b):
+        if _mp(a).isnan(a) if hasattr(a, "context") else a != a:
+            return b
+        if _mp(b).isnan(b) if hasattr(b, "context") else b != b:
+            return a
+        return _mp_tie_mean(a, b, pick)
+    return _objectwise(entry, 2)
+
+
+fmax = Primitive("fmax", {
+    FLOAT: np.fmax, COMPLEX: _complex_nan_ignoring(_complex_maximum),
+    SYMPY: _objectwise(_sympy_piecewise_max, 2),
+    MPMATH: _mp_nan_ignoring(lambda p, q: p > q),
+}, operands=2, doc="maximum that ignores a NaN operand; ties split the derivative evenly")
+fmin = Primitive("fmin", {
+    FLOAT: np.fmin, COMPLEX: _complex_nan_ignoring(_complex_minimum),
+    SYMPY: _objectwise(_sympy_piecewise_min, 2),
+    MPMATH: _mp_nan_ignoring(lambda p, q: p < q),
+}, operands=2, doc="minimum that ignores a NaN operand; ties split the derivative evenly")
+
+
+# Cumulative sums: a composite would add O(n²) (n running sums) where the primitive adds O(n).
+
+cumsum = Primitive("cumsum", _same_everywhere(np.cumsum),
+                   doc="cumsum(x, axis=None): running sums along axis (flattened when None)")
+
+
 # Composites: written with the primitives, so every number system gets them for free.
 
 def reduction_size(x, axis):
@@ -737,6 +1092,114 @@ def softmax(x, axis=-1):
         e = exp(_shift_to_zero(x, axis))
         return e / sum(e, axis=axis, keepdims=True)
     return exp(log_softmax(x, axis=axis))
+
+
+def _reduced_rows(x, axis, name):
+    """x with the reduced axes moved last and merged into one: (kept shape + (n,), kept shape)."""
+    shape = shape_of(x)
+    axes = reduction_axes(axis, len(shape), name)
+    kept = tuple(i for i in range(len(shape)) if i not in axes)
+    kept_shape = tuple(shape[i] for i in kept)
+    return reshape(transpose(x, kept + axes), kept_shape + (-1,)), kept_shape
+
+
+def prod(x, axis=None, keepdims=False):
+    """∏ x over axis (default all), by pairwise products (a tree log₂ n deep): n − 1
+    multiplications, as a loop takes, and the derivative — the product of the other entries —
+    is right by construction, at zeros too (∏x/xᵢ would divide by them). Plain arrays take
+    np.prod."""
+    if _rounds(x):
+        return np.prod(x, axis=axis, keepdims=keepdims)
+    rows, kept_shape = _reduced_rows(x, axis, "prod")
+    n = shape_of(rows)[-1]
+    if n == 0:
+        rows, n = ones_like(getitem(sum(rows, axis=-1, keepdims=True), ...)), 1
+    while n > 1:
+        half = n // 2
+        paired = getitem(rows, (Ellipsis, slice(0, half))) * \
+            getitem(rows, (Ellipsis, slice(half, 2 * half)))
+        rows = concatenate([paired, getitem(rows, (Ellipsis, slice(2 * half, n)))], axis=-1) \
+            if n % 2 else paired
+        n = half + n % 2
+    if keepdims:
+        shape = shape_of(x)
+        axes = reduction_axes(axis, len(shape), "prod")
+        return reshape(rows, tuple(1 if i in axes else m for i, m in enumerate(shape)))
+    return reshape(rows, kept_shape)
+
+
+def cumprod(x, axis=None):
+    """Running products along axis (flattened when None), by Hillis and Steele's scan: for
+    s = 1, 2, 4, … < n, y ← y · (y shifted s places, ones shifted in). O(n log n)
+    multiplications in log₂ n array steps, and derivatives of every order right by
+    construction, at zeros too. Plain arrays take np.cumprod."""
+    if _rounds(x):
+        return np.cumprod(x, axis=axis)
+    if axis is None:
+        y, axis = reshape(x, (-1,)), -1
+    else:
+        y = x
+    ndim = len(shape_of(y))
+    axis = reduction_axes(axis, ndim, "cumprod")[0]
+    order = tuple(i for i in range(ndim) if i != axis) + (axis,)
+    y = transpose(y, order)
+    n, shift = shape_of(y)[-1], 1
+    while shift < n:
+        ones = ones_like(getitem(y, (Ellipsis, slice(0, shift))))
+        y = y * concatenate([ones, getitem(y, (Ellipsis, slice(0, n - shift)))], axis=-1)
+        shift *= 2
+    return transpose(y, tuple(int(i) for i in np.argsort(order)))
+
+
+def round(x, decimals=0):
+    """x rounded to ``decimals`` places, halves to even, as np.round: rint(x·10ᵈ)/10ᵈ.
+    Its derivative is 0 everywhere (including at the jumps)."""
+    if decimals == 0:
+        return rint(x)
+    scale = 10.0 ** decimals
+    return rint(x * scale) / scale
+
+
+around = round
+remainder = mod
+
+
+# The activation functions of the relu family written with erf, erfc and expm1. At a kink
+# they take the left branch, as relu does: elu′(0) = α, selu′(0) = λα.
+
+def _positive(x):
+    """x > 0, judged on the real part of complex arrays (the branch the complex step
+    continues); for traced values, a condition dnp.where accepts."""
+    if isinstance(x, complex) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
+        return np.real(x) > 0
+    if isinstance(x, np.ndarray) and x.dtype.kind == "O":   # NumPy would call bool() on each
+        return _objectwise(lambda v: v > 0)(x)
+    return x > 0
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def gelu(x):
+    """x·Φ(x) = x·erfc(−x/√2)/2, the exact GELU (Hendrycks & Gimpel 2016, not the tanh
+    approximation); erfc keeps its relative accuracy for large negative x, where
+    x·(1 + erf(x/√2))/2 cancels to 0."""
+    return x * erfc(-x * _SQRT_HALF) / 2
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, α·(eˣ − 1) otherwise (Clevert et al. 2016); elu′(0) = α (left branch)."""
+    positive = _positive(x)
+    return where(positive, x, alpha * expm1(where(positive, 0.0, x)))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """λ·elu(x, α) with the self-normalizing constants of Klambauer et al. (2017)."""
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
 
 
 # Everything else in dnp is written in the primitives above (imported last: the composites
