@@ -18,6 +18,7 @@ max split the derivative evenly among the tied arguments; clip′ = 1 on the clo
 import numpy as np
 
 from .. import numpy as dnp
+from ..errors import UnsupportedOperationError
 
 # Small pieces the rules share.
 
@@ -488,7 +489,71 @@ STRUCTURAL = {
     "sort":         ((_sort_vjp,),                               (_sort_jvp,)),
 }
 
-VJP_RULES = {name: tuple(_times(p) for p in partials) for name, partials in PARTIALS.items()}
+class _RuleTable(dict):
+    """Rules by primitive name; a primitive without one is a named error, not a KeyError."""
+
+    def __init__(self, mode, rules):
+        super().__init__(rules)
+        self.mode = mode
+
+    def __missing__(self, name):
+        define = "defvjp" if self.mode == "VJP" else "defjvp"
+        needs = "reverse mode (grad, vjp, jacobian, hessian)" if self.mode == "VJP" else \
+            "forward mode (jvp, hessian, hvp)"
+        raise UnsupportedOperationError(
+            f"dnp.{name} has no {self.mode} rule, which {needs} needs: give it one with "
+            f"difflab.ad.{define}({name.split('#')[0]}, ...) (or defpartials for an "
+            "element-wise primitive)")
+
+
+VJP_RULES = _RuleTable("VJP", {name: tuple(_times(p) for p in partials)
+                               for name, partials in PARTIALS.items()})
 VJP_RULES.update({name: vjps for name, (vjps, _) in STRUCTURAL.items()})
-JVP_RULES = dict(VJP_RULES)
+JVP_RULES = _RuleTable("JVP", VJP_RULES)
 JVP_RULES.update({name: jvps for name, (_, jvps) in STRUCTURAL.items()})
+
+
+# Rules for custom primitives (dnp.primitive), given by their users.
+
+def _custom(primitive, rules, what):
+    if not isinstance(primitive, dnp.Primitive) or primitive.builtin:
+        raise UnsupportedOperationError(
+            f"difflab.ad.{what}: {primitive!r} is not a custom primitive; declare the function "
+            "with dnp.primitive first (the built-in rules are fixed)")
+    if len(rules) != primitive.operands:
+        raise UnsupportedOperationError(
+            f"difflab.ad.{what}: dnp.{primitive.name} has {primitive.operands} differentiable "
+            f"operand(s), so it takes {primitive.operands} rule(s), one per operand (None for "
+            f"an operand it is not differentiable in); got {len(rules)}")
+    return tuple(rules)
+
+
+def defvjp(primitive, *vjps):
+    """Reverse-mode rules of a custom primitive, one per operand:
+    ``vjp(g, ans, *args, **kwargs)`` is the cotangent of that operand given the output's
+    cotangent ``g`` (None: not differentiable in it). ``g`` may carry leading batch axes
+    (``ndim(g) − ndim(ans)`` of them; jacobians and hessians send a batch of directions).
+    Write the rules with dnp, so they are differentiable again (Hessians, grad of grad).
+    Broadcasting is undone by the engine."""
+    VJP_RULES[primitive.name] = _custom(primitive, vjps, "defvjp")
+
+
+def defjvp(primitive, *jvps):
+    """Forward-mode rules of a custom primitive, one per operand:
+    ``jvp(t, ans, *args, **kwargs)`` is the output's tangent given that operand's tangent
+    ``t`` (with the same leading batch axes as ``g`` in defvjp); the engine sums them."""
+    JVP_RULES[primitive.name] = _custom(primitive, jvps, "defjvp")
+
+
+def defpartials(primitive, *partials):
+    """Both modes at once for an element-wise custom primitive (declared with
+    ``elementwise=True``): ``partial(ans, *args, **kwargs)`` is ∂ans/∂argᵢ entry by entry,
+    as a line of the ``PARTIALS`` table."""
+    partials = _custom(primitive, partials, "defpartials")
+    if not primitive.elementwise:
+        raise UnsupportedOperationError(
+            f"difflab.ad.defpartials: dnp.{primitive.name} was not declared element-wise; "
+            "declare it with dnp.primitive(..., elementwise=True), or give its rules with "
+            "defvjp and defjvp")
+    VJP_RULES[primitive.name] = JVP_RULES[primitive.name] = tuple(_times(p) for p in partials)
+    ELEMENTWISE_NAMES.add(primitive.name)

@@ -1202,6 +1202,85 @@ def selu(x):
     return _SELU_SCALE * elu(x, _SELU_ALPHA)
 
 
+# Custom primitives: users declare their own (README, "Custom primitives").
+
+_custom_names = set()
+
+
+def _at_working_precision(fn):
+    """fn computed with mpmath.mp at the precision of its mpmath arguments, its result put in
+    their context: a user's mpmath.log(x) then works at the reference's raised precision."""
+    def precise(*args, **kwargs):
+        numbers = [a for a in args if hasattr(a, "context")] or \
+            [v for a in args if isinstance(a, np.ndarray) and a.dtype == object
+             for v in a.flat if hasattr(v, "context")]
+        ctx = numbers[0].context if numbers else mpmath.mp
+        with mpmath.workprec(ctx.prec):
+            result = fn(*args, **kwargs)
+        if isinstance(result, np.ndarray) and result.dtype == object:
+            return _objectwise(lambda v: ctx.convert(v) if hasattr(v, "context") else v)(result)
+        return ctx.convert(result) if hasattr(result, "context") else result
+    return precise
+
+
+def primitive(function=None, /, *, name=None, operands=1, elementwise=False, **systems):
+    """Declare ``function`` (its float implementation, on NumPy arrays) a dnp primitive.
+
+    Like autograd's ``primitive`` and ``jax.custom_vjp``: dnp and every differentiator treat
+    the result as one operation, and the AD engine uses the rules given to it with
+    ``difflab.ad.defvjp``/``defjvp`` (or ``defpartials`` for an element-wise one) instead of
+    looking inside. The other number systems take keyword implementations, each optional:
+
+    - ``complex=``: on complex arrays (complex-step derivatives), analytic where f is;
+    - ``sympy=``: on SymPy expressions (the symbolic differentiator);
+    - ``mpmath=``: on mpmath numbers (``difflab.reference``), run with ``mpmath.mp`` at the
+      arguments' working precision.
+
+    With ``elementwise=True`` the SymPy and mpmath implementations take one entry (a scalar)
+    and are applied entry by entry; otherwise they take object arrays. A system with no
+    implementation raises a named error when the function meets its numbers. ``operands`` is
+    how many leading arguments are differentiable arrays; the rest are parameters.
+    """
+    if function is None:
+        return lambda fn: primitive(fn, name=name, operands=operands, elementwise=elementwise,
+                                    **systems)
+    unknown = set(systems) - {COMPLEX, SYMPY, MPMATH}
+    if unknown or not callable(function):
+        raise UnsupportedOperationError(
+            f"dnp.primitive: the float implementation must be a function (got "
+            f"{type(function).__name__}), and implementations are given as complex=, sympy= "
+            f"and mpmath= (got {sorted(unknown)})")
+    impls = {FLOAT: function}
+    if COMPLEX in systems:
+        impls[COMPLEX] = systems[COMPLEX]
+    for system in (SYMPY, MPMATH):
+        impl = systems.get(system)
+        if impl is None:
+            continue
+        if elementwise:
+            impl = _objectwise(impl, operands)
+        impls[system] = _at_working_precision(impl) if system == MPMATH else impl
+    declared = _unique_name(name or function.__name__)
+    made = Primitive(declared, impls, operands=operands, builtin=False,
+                     doc=function.__doc__ or f"custom primitive {declared}")
+    made.elementwise = elementwise
+    made.__wrapped__ = function
+    made.__module__ = getattr(function, "__module__", None)
+    made.__qualname__ = getattr(function, "__qualname__", declared)
+    return made
+
+
+def _unique_name(name):
+    """The rule tables are keyed by name: a second declaration of a name (a re-run cell, a
+    built-in's name) gets a new one, so it never inherits another primitive's rules."""
+    unique, count = name, 1
+    while unique in _primitives or unique in _custom_names:
+        count += 1
+        unique = f"{name}#{count}"
+    _custom_names.add(unique)
+    return unique
+
+
 # Everything else in dnp is written in the primitives above (imported last: the composites
 # call them).
 from .composites import *  # noqa: E402,F401,F403
