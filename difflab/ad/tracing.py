@@ -58,6 +58,11 @@ class Trace:
         self.active = False
         return False
 
+    def __call__(self, *args, **kwargs):
+        raise UnsupportedOperationError(
+            "x.trace() on an AD tensor: its attribute trace is the differentiation it belongs "
+            "to, not NumPy's sum of the diagonal; call dnp.trace(x)")
+
 
 class Node:
     """One recorded primitive: its arguments (values), keyword arguments, result and parents.
