@@ -84,6 +84,21 @@ def _high_fraction(rng, shape):
     return rng.integers(-3, 3, size=shape) + rng.uniform(0.5, 0.8, size=shape)
 
 
+def _inside_unit(rng, shape):
+    """In (−0.9, 0.9): arcsin and arccos are smooth there (their derivatives blow up at ±1)."""
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def _dividend(rng, shape):
+    """m + f with m in −2…2 and f in [0.25, 0.85]: over any _divisor y, x/y stays in
+    (k + 0.04, k + 0.96) for an integer k, away from the jumps of mod and fmod."""
+    return rng.integers(-2, 3, size=shape) + rng.uniform(0.25, 0.85, size=shape)
+
+
+def _divisor(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(1.0, 1.1, size=shape)
+
+
 def _distinct(rng, shape):
     """A shuffled ladder with rungs 0.3 apart (± 0.05): no two entries within 0.2 (no ties)."""
     size = int(np.prod(shape))
@@ -115,6 +130,8 @@ UNARY_DOMAINS = {
     "exp": _real, "log": _positive, "log1p": _above_minus_half, "sqrt": _positive,
     "square": _real, "sin": _real, "cos": _real, "tanh": _real, "sigmoid": _real,
     "softplus": _real, "negative": _real, "relu": _away_from_zero, "abs": _away_from_zero,
+    "expm1": _real, "erf": _real, "erfc": _real, "arctan": _real, "arcsin": _inside_unit,
+    "arccos": _inside_unit,
 }
 
 
@@ -149,7 +166,13 @@ BINARY_DOMAINS = {
     "add": (_real, _real), "subtract": (_real, _real), "multiply": (_real, _real),
     "divide": (_real, _away_from_zero), "power": (_positive, _real),
     "maximum": (_low_fraction, _high_fraction), "minimum": (_high_fraction, _low_fraction),
+    "fmax": (_low_fraction, _high_fraction), "fmin": (_high_fraction, _low_fraction),
+    "logaddexp": (_real, _real), "logaddexp2": (_real, _real),
+    # arctan2(y, x) jumps by 2π across y = 0 where x < 0: y stays 0.1 away from 0
+    "arctan2": (_away_from_zero, _real),
+    "mod": (_dividend, _divisor), "fmod": (_dividend, _divisor),
 }
+EXTREMA = ("maximum", "minimum", "fmax", "fmin")
 
 
 @st.composite
@@ -161,7 +184,7 @@ def binary_cases(draw, name):
     rng = np.random.default_rng(seed)
     values = [domain(rng, shape) for domain, shape in zip(BINARY_DOMAINS[name], operand_shapes)]
     differentiable = draw(st.sampled_from([(True, True), (True, False), (False, True)]))
-    if name in ("maximum", "minimum") and not all(differentiable):
+    if name in EXTREMA and not all(differentiable):
         _traced_wins_somewhere(name, values, differentiable, draw)
     make, operands = _with_constants(getattr(dnp, name), values, differentiable)
     return Case(f"{name}{tuple('x' if d else 'const' for d in differentiable)}",
@@ -174,7 +197,7 @@ def _traced_wins_somewhere(name, values, differentiable, draw):
     traced, constant = (0, 1) if differentiable[0] else (1, 0)
     values[traced] = np.array(values[traced], copy=True)
     k = draw(st.integers(0, values[traced].size - 1))
-    if name == "maximum":
+    if name in ("maximum", "fmax"):
         values[traced].flat[k] = np.max(values[constant]) + 0.5
     else:
         values[traced].flat[k] = np.min(values[constant]) - 0.5
@@ -236,6 +259,25 @@ def reduction_cases(draw, name):
     primitive = getattr(dnp, name)
     return Case(f"{name}(x, axis={axis}, keepdims={keepdims})",
                 lambda x: primitive(x, axis=axis, keepdims=keepdims), (x,), seed)
+
+
+@st.composite
+def cumsum_cases(draw):
+    shape, seed = draw(shapes), draw(seeds)
+    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1)) if shape else None
+    x = _real(np.random.default_rng(seed), shape)
+    return Case(f"cumsum(x, axis={axis})", lambda x: dnp.cumsum(x, axis=axis), (x,), seed)
+
+
+@st.composite
+def sort_cases(draw):
+    """Distinct entries: at a tie the permutation (and so the derivative) is a convention."""
+    shape, seed = draw(nonscalar_shapes), draw(seeds)
+    axis = draw(st.sampled_from(["default", None]) | st.integers(-len(shape), len(shape) - 1))
+    x = _distinct(np.random.default_rng(seed), shape)
+    if axis == "default":
+        return Case("sort(x)", dnp.sort, (x,), seed)
+    return Case(f"sort(x, axis={axis})", lambda x: dnp.sort(x, axis=axis), (x,), seed)
 
 
 # Products.
@@ -460,10 +502,23 @@ CASES.update({
     "broadcast_to": broadcast_to_cases(), "expand_dims": expand_dims_cases(),
     "squeeze": squeeze_cases(), "getitem": getitem_cases(), "untake": untake_cases(),
     "concatenate": concatenate_cases(), "stack": stack_cases(),
+    "cumsum": cumsum_cases(), "sort": sort_cases(),
 })
 
-# Constants: their derivative is zero (checked in test_constant_primitives).
-CONSTANT_PRIMITIVES = {"zeros_like", "ones_like", "sign"}
+# Constants: their derivative is zero, at their jumps too (checked in
+# test_constant_primitives): each as a call on a (2, 3) array giving an array that
+# broadcasts against it.
+CONSTANT_CALLS = {
+    "zeros_like": dnp.zeros_like, "ones_like": dnp.ones_like, "sign": dnp.sign,
+    "floor": dnp.floor, "ceil": dnp.ceil, "rint": dnp.rint, "trunc": dnp.trunc,
+    "heaviside": lambda x: dnp.heaviside(x, 0.5),
+    "floor_divide": lambda x: dnp.floor_divide(x, 0.7),
+    "isfinite": dnp.isfinite, "isnan": dnp.isnan,
+    "argmax": lambda x: dnp.argmax(x, axis=1, keepdims=True),
+    "argmin": lambda x: dnp.argmin(x, axis=0),
+    "argsort": lambda x: dnp.argsort(x, axis=1),
+}
+CONSTANT_PRIMITIVES = set(CONSTANT_CALLS)
 
 
 def test_every_primitive_has_a_rule_check():
@@ -600,12 +655,22 @@ def test_constant_first_entry(name):
 
 @pytest.mark.parametrize("name", sorted(CONSTANT_PRIMITIVES))
 def test_constant_primitives(name):
+    """Zero derivative in both modes and at second order; at the jumps too (x holds integers,
+    0 and a tie, where floor, sign, heaviside, argmax jump)."""
     rng = np.random.default_rng(1)
     x = _away_from_zero(rng, (2, 3))
+    x[0, :2] = [2.0, 0.0]
+    x[1, 1:] = [-1.0, -1.0]
     w = rng.normal(size=(2, 3))
-    primitive = getattr(dnp, name)
-    expected_factor = {"zeros_like": np.zeros_like(x), "ones_like": np.ones_like(x),
-                       "sign": np.sign(x)}[name]
+    primitive = CONSTANT_CALLS[name]
+    expected_factor = np.asarray(primitive(x), dtype=float)
+    assert np.array_equal(expected_factor, {
+        "zeros_like": np.zeros_like(x), "ones_like": np.ones_like(x), "sign": np.sign(x),
+        "floor": np.floor(x), "ceil": np.ceil(x), "rint": np.rint(x), "trunc": np.trunc(x),
+        "heaviside": np.heaviside(x, 0.5), "floor_divide": np.floor_divide(x, 0.7),
+        "isfinite": np.isfinite(x), "isnan": np.isnan(x),
+        "argmax": np.argmax(x, axis=1, keepdims=True), "argmin": np.argmin(x, axis=0),
+        "argsort": np.argsort(x, axis=1, kind="stable")}[name])
 
     def alone(x):
         return dnp.sum(primitive(x) * w)
@@ -783,3 +848,48 @@ def test_checker_catches_a_rule_that_is_right_only_at_first_order(monkeypatch):
     with pytest.raises(AssertionError):
         ad_checks.check_rule(f, operands, seed)
 
+
+
+# Every rule of the primitives issue 15 added, broken on purpose, fails: the VJP rule of each
+# operand against the reference gradient, the JVP rule against the reference ∇L·v.
+
+NEW_RULES = {  # a fixed case per primitive, every operand traced
+    **{name: (getattr(dnp, name), (UNARY_DOMAINS[name],))
+       for name in ("expm1", "erf", "erfc", "arctan", "arcsin", "arccos")},
+    **{name: (getattr(dnp, name), BINARY_DOMAINS[name])
+       for name in ("logaddexp", "logaddexp2", "arctan2", "mod", "fmod", "fmax", "fmin")},
+    "cumsum": (lambda x: dnp.cumsum(x, axis=1), (_real,)),
+    "sort": (lambda x: dnp.sort(x, axis=0), (_distinct,)),
+}
+
+
+def _mutation_test(name):
+    f, domains = NEW_RULES[name]
+    rng = np.random.default_rng(12)
+    operands = tuple(domain(rng, (3, 2)) for domain in domains)
+    test = ad_checks.rule_test(f, operands, 12)
+    return test, reference.gradient(test.L, test.theta)
+
+
+def test_every_new_rule_is_under_mutation():
+    assert set(NEW_RULES) <= set(CASES)
+    for name in NEW_RULES:
+        assert len(rules.VJP_RULES[name]) == len(NEW_RULES[name][1])
+
+
+@pytest.mark.parametrize("name", sorted(NEW_RULES))
+def test_checker_catches_each_new_rule_broken(name, monkeypatch):
+    test, truth = _mutation_test(name)
+    ad_checks.assert_close(ad.grad(test.L)(test.theta), truth, ad_checks.RTOL_REFERENCE,
+                           "true rules", floor=test.floor)
+    for table in ("VJP_RULES", "JVP_RULES"):
+        for position, rule in enumerate(getattr(rules, table)[name]):
+            broken = list(getattr(rules, table)[name])
+            broken[position] = _scaled(rule)
+            with monkeypatch.context() as patch:
+                patch.setitem(getattr(rules, table), name, tuple(broken))
+                with pytest.raises(AssertionError):
+                    ad_checks.check_jvp(test, truth) if table == "JVP_RULES" else \
+                        ad_checks.assert_close(ad.grad(test.L)(test.theta), truth,
+                                               ad_checks.RTOL_REFERENCE, f"{table} {position}",
+                                               floor=test.floor)

@@ -15,6 +15,8 @@ max split the derivative evenly among the tied arguments; clip′ = 1 on the clo
 [a_min, a_max] and 0 outside.
 """
 
+import math
+
 import numpy as np
 
 from .. import numpy as dnp
@@ -147,8 +149,8 @@ def _pad(t, nb, ndim):
     return t if missing <= 0 else dnp.reshape(t, shape[:nb] + (1,) * missing + shape[nb:])
 
 
-_TWO_OVER_ROOT_PI = 2 / np.sqrt(np.pi)
-_LN2 = np.log(2)
+_TWO_OVER_ROOT_PI = 2 / math.sqrt(math.pi)      # Python floats: float32 stays float32
+_LN2 = math.log(2)
 
 
 def _quotient(ans, x, y):
