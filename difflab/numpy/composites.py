@@ -28,11 +28,12 @@ amax, amin                                     max, min
 norm (also linalg.norm)                        vector: √Σx², Σ|x|, max|x|, (Σ|x|ᵖ)^(1/p);
                                                matrix: 'fro', max/min of row or column Σ|x|
 swapaxes, moveaxis, rollaxis                   transpose by a permutation
-atleast_1d/2d/3d                               reshape
+atleast_1d, atleast_2d, atleast_3d             reshape
 tile                                           reshape → broadcast_to → reshape
 repeat, take, take_along_axis                  getitem with an integer index
 pad (constant)                                 untake into the padded shape + constant border
-flip, roll, split family                       getitem with slices (roll: concatenate of two)
+flip, roll, split, array_split, hsplit,        getitem with slices (roll: concatenate of two)
+vsplit, dsplit
 vstack, hstack, dstack, column_stack,          concatenate of atleast_nd
 row_stack
 diagonal, trace, diag                          getitem with (i, i + k); Σ diagonal; untake
@@ -513,7 +514,9 @@ def pad(array, pad_width, mode="constant", constant_values=0):
                                         "'constant' is")
     shape = tuple(shape_of(array))
     try:
-        widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
+        widths = np.asarray(pad_width, dtype=int)
+        widths = np.broadcast_to(widths.reshape(-1, 2) if widths.size == 0 else widths,
+                                 (len(shape), 2))
     except ValueError:
         raise ShapeError(f"dnp.pad: pad_width {pad_width!r} does not fit an array of shape "
                          f"{shape}; give one (before, after) pair per axis") from None
@@ -522,6 +525,8 @@ def pad(array, pad_width, mode="constant", constant_values=0):
     padded = tuple(int(n + before + after) for n, (before, after) in zip(shape, widths))
     inside = tuple(slice(int(before), int(before + n)) for n, (before, _) in zip(shape, widths))
     out = untake(array, inside, padded)
+    if not shape:  # nothing to pad (NumPy's own pad refuses a 0-d array)
+        return out
     border = np.pad(np.zeros(shape), widths, constant_values=constant_values)
     return out + border if border.any() else out
 
