@@ -60,9 +60,9 @@ import types
 import numpy as np
 
 from ..errors import ShapeError, UnsupportedOperationError
-from . import (abs, broadcast_to, clip, concatenate, cos, divide, exp, getitem, log, log1p, matmul,
-               max, mean, min, power, reduction_axes, reduction_size, reshape, shape_of, sigmoid, sin,
-               sqrt, square, stack, sum, transpose, untake, where)
+from . import (abs, broadcast_to, clip, concatenate, cos, divide, exp, expm1, getitem, log, log1p,
+               matmul, max, mean, min, power, reduction_axes, reduction_size, reshape, shape_of,
+               sigmoid, sin, sqrt, square, stack, sum, transpose, untake, where)
 from . import dot as _dot_primitive
 
 __all__ = [
@@ -134,7 +134,6 @@ def tan(x):
 def sinh(x):
     """sinh x = (expm1(x) − expm1(−x))/2: the two terms have opposite signs, so no cancellation
     near 0 (where (eˣ − e⁻ˣ)/2 loses every digit)."""
-    from . import expm1  # a primitive for precision (issue 15), defined beside the others
     return (expm1(x) - expm1(-x)) / 2
 
 
