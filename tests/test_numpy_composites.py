@@ -4,12 +4,14 @@ that do not share their code:
 - values: NumPy's own function of the same name on random shapes, broadcasting, axes,
   keepdims and parameters (Hypothesis);
 - number systems: the same function on mpmath and SymPy numbers agrees with float64;
-- gradients: ``ad``, ``symbolic``, ``fd-central`` and ``complex-step`` through the
-  differentiator interface against ``difflab.reference`` (mpmath, 50 digits), within each
+- gradients and Hessians: ``ad``, ``symbolic``, ``fd-central`` and ``complex-step`` through
+  the differentiator interface against ``difflab.reference`` (mpmath, 50 digits), within each
   method's own table tolerance; forward mode (jvp) against reverse mode (vjp);
 - cost: einsum and tensordot contract through one matmul and never build a value larger than
   their operands or result.
 """
+
+import functools
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
@@ -536,6 +538,32 @@ def test_gradient_agrees_with_the_reference(case, method):
     got = differentiator.gradient(f, theta)
     error = reference.relative_error(got, truth)
     assert error <= differentiator.tolerance("gradient"), \
+        f"{case} under {method}: relative error {error:.2e}"
+
+
+# Second derivatives where they exist and are not identically zero (linear composites have a
+# zero Hessian, against which a relative error means nothing). The larger contractions (14 to
+# 18 parameters: the reference's Hessian costs n² evaluations) run in the slow suite.
+LARGE = ["einsum three", "einsum diagonal", "tensordot", "dot any rank"]
+HESSIAN_CASES = ["tan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "exp2", "log2",
+                 "log10", "hypot", "reciprocal", "silu", "softsign", "var", "std", "average",
+                 "norm 2", "norm 3", "norm fro", "outer", "inner", "kron", "cross",
+                 "einsum matmul"] + [pytest.param(case, marks=pytest.mark.slow) for case in LARGE]
+
+
+@functools.cache
+def reference_hessian(case):
+    theta = np.concatenate([x.reshape(-1) for x in operands_of(case, 3)])
+    return theta, reference.hessian(scalarized(case), theta)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", HESSIAN_CASES)
+def test_hessian_agrees_with_the_reference(case, method):
+    theta, truth = reference_hessian(case)
+    differentiator = difflab.differentiator(method)
+    error = reference.relative_error(differentiator.hessian(scalarized(case), theta), truth)
+    assert error <= differentiator.tolerance("hessian"), \
         f"{case} under {method}: relative error {error:.2e}"
 
 
