@@ -91,6 +91,9 @@ def test_hyperbolic_inverses_keep_tiny_and_huge_arguments():
     z = np.array([-1e-300, -1e-12, 0.0, 1e-12, 0.5, 0.999999])
     close(dnp.arctanh(z), np.arctanh(z))
     close(dnp.sinh(np.array([1e-300, -1e-10, 1e-5])), np.sinh([1e-300, -1e-10, 1e-5]))
+    big, tiny = np.array([3e300, -4e300, 0.0, 1e-310]), np.array([4e-300, 3e-300, 0.0, 1e-310])
+    close(dnp.hypot(big, big[::-1]), np.hypot(big, big[::-1]))
+    close(dnp.hypot(tiny, tiny[::-1]), np.hypot(tiny, tiny[::-1]))
 
 
 @pytest.mark.parametrize("name,second", [("hypot", (-1e100, 1e100)), ("true_divide", (0.5, 9))])
@@ -413,6 +416,7 @@ CASES = {
     "log2": (dnp.log2, [(2, 3)], [(0.2, 4)]),
     "log10": (dnp.log10, [(2, 3)], [(0.2, 4)]),
     "hypot": (dnp.hypot, [(2, 3), (3,)], [W, (0.5, 2)]),
+    "hypot at a tie": (lambda x: dnp.hypot(x, -x), [(3,)], [W]),
     "reciprocal": (dnp.reciprocal, [(2, 3)], [(0.5, 3)]),
     "absolute": (dnp.absolute, [(2, 3)], [(0.5, 3)]),
     "fabs": (dnp.fabs, [(2, 3)], [(-3, -0.5)]),

@@ -18,7 +18,7 @@ arccosh                                        log1p(t + √(t(x+1))), t = x −
                                                log x + log(1 + √(1 − x⁻²)) beyond
 arctanh                                        (log1p(x) − log1p(−x)) / 2
 exp2, log2, log10                              power(2, x), log(x)/ln 2, log(x)/ln 10
-hypot, reciprocal                              √(x² + y²), 1/x
+hypot, reciprocal                              m·√(1 + (s/m)²) (m, s: larger, smaller |·|), 1/x
 absolute, fabs, true_divide                    the primitives abs and divide under NumPy's names
 deg2rad, radians, rad2deg, degrees             x·π/180, x·180/π
 silu, softsign                                 x·sigmoid(x), x/(1 + |x|)
@@ -61,8 +61,9 @@ import numpy as np
 
 from ..errors import ShapeError, UnsupportedOperationError
 from . import (abs, broadcast_to, clip, concatenate, cos, divide, exp, expm1, getitem, log, log1p,
-               matmul, max, mean, min, power, reduction_axes, reduction_size, reshape, shape_of,
-               sigmoid, sin, sqrt, square, stack, sum, transpose, untake, where)
+               matmul, max, maximum, mean, min, minimum, power, reduction_axes, reduction_size,
+               reshape, shape_of, sigmoid, sin, sqrt, square, stack, sum, transpose, untake,
+               where)
 from . import dot as _dot_primitive
 
 __all__ = [
@@ -195,8 +196,14 @@ def log10(x):
 
 
 def hypot(x1, x2):
-    """√(x₁² + x₂²) (overflows beyond 1e154, where NumPy's scaled hypot does not)."""
-    return sqrt(square(x1) + square(x2))
+    """√(x₁² + x₂²) as m·√(1 + (s/m)²), m and s the larger and smaller of |x₁|, |x₂|: neither
+    overflows beyond 1e154 nor underflows below 1e-154. At a tie the even split of maximum
+    and minimum gives x/hypot exactly; at (0, 0), a cone's tip, the derivative is 0."""
+    a, b = abs(x1), abs(x2)
+    large, small = maximum(a, b), minimum(a, b)
+    zero = large == 0
+    scale = where(zero, 1.0, large)
+    return where(zero, 0.0, scale * sqrt(1 + square(small / scale)))
 
 
 def reciprocal(x):
