@@ -27,7 +27,8 @@ from hypothesis import assume, given, settings
 import difflab.numpy as dnp
 from difflab.errors import NumberSystemMixError, ShapeError, UnsupportedOperationError
 
-COMPOSITES = {"mean", "min", "softmax", "log_softmax"}
+COMPOSITES = {"mean", "min", "softmax", "log_softmax", "prod", "cumprod", "round", "around",
+              "remainder", "gelu", "elu", "selu"}
 COVERED = set()
 
 
@@ -887,6 +888,13 @@ def _hook_calls(t):
         "stack": (([t, np.ones((2, 3))],), {"axis": -1}),
         "zeros_like": ((t,), {}),
         "ones_like": ((t,), {}),
+        **{name: ((t,), {}) for name in NEW_UNARY},
+        **{name: ((t, 0.7), {}) for name in NEW_BINARY},
+        "heaviside": ((t, 0.5), {}),
+        "isfinite": ((t,), {}), "isnan": ((t,), {}),
+        "argmax": ((t,), {"axis": 0}), "argmin": ((t,), {"keepdims": True, "axis": 1}),
+        "argsort": ((t,), {"axis": 0}), "sort": ((t,), {"axis": None}),
+        "cumsum": ((t,), {"axis": 1}),
     }
 
 
@@ -975,3 +983,309 @@ def test_sympy_max_reduction_splits_a_two_way_tie():
 def test_sympy_max_reduction_splits_a_three_way_tie_evenly():
     expression = dnp.max(np.array([X, sympy.Integer(2), sympy.Integer(2)], dtype=object))
     assert derivative_at(expression, 2) == sympy.Rational(1, 3)
+
+
+# 7. The primitives and composites of issue 15 (precision, non-differentiable, cumulative).
+
+NEW_UNARY = {  # domain; the truth in mpmath at 80 digits
+    "expm1": ((-20, 20), lambda v: mpmath.exp(v) - 1),
+    "erf": ((-6, 6), mpmath.erf), "erfc": ((-6, 6), mpmath.erfc),
+    "arctan": ((-10, 10), mpmath.atan), "arcsin": ((-1, 1), mpmath.asin),
+    "arccos": ((-1, 1), mpmath.acos),
+    "floor": ((-10, 10), mpmath.floor), "ceil": ((-10, 10), mpmath.ceil),
+    "rint": ((-10, 10), mpmath.nint),
+    "trunc": ((-10, 10), lambda v: mpmath.floor(v) if v >= 0 else mpmath.ceil(v)),
+}
+NEW_BINARY = {
+    "logaddexp": (floats(-50, 50), floats(-50, 50)),
+    "logaddexp2": (floats(-50, 50), floats(-50, 50)),
+    "arctan2": (floats(-10, 10), NONZERO),
+    "mod": (floats(-10, 10), NONZERO), "fmod": (floats(-10, 10), NONZERO),
+    "floor_divide": (floats(-10, 10), NONZERO),
+    "fmax": (with_ties(-10, 10), with_ties(-10, 10)),
+    "fmin": (with_ties(-10, 10), with_ties(-10, 10)),
+}
+covers(*NEW_UNARY, *NEW_BINARY)
+
+
+@pytest.mark.parametrize("name", sorted(NEW_UNARY))
+@settings(max_examples=30)
+@given(data=st.data())
+def test_new_unary_agree_across_systems(name, data):
+    (lo, hi), _ = NEW_UNARY[name]
+    x = data.draw(arrays(SHAPES, with_ties(lo, hi)))
+    check_systems(getattr(dnp, name), x)
+
+
+@pytest.mark.parametrize("name", sorted(NEW_BINARY))
+@settings(max_examples=30)
+@given(shapes=PAIRS, data=st.data())
+def test_new_binary_agree_across_systems(name, shapes, data):
+    first, second = NEW_BINARY[name]
+    a = data.draw(arrays(shapes.input_shapes[0], first))
+    b = data.draw(arrays(shapes.input_shapes[1], second))
+    check_systems(getattr(dnp, name), a, b)
+    if name in ("mod", "fmod", "floor_divide"):   # NumPy's own names agree
+        np.testing.assert_array_equal(getattr(dnp, name)(a, b), getattr(np, name)(a, b))
+
+
+@pytest.mark.parametrize("name", sorted(NEW_UNARY))
+def test_new_mpmath_forms_keep_working_precision(name):
+    (lo, hi), truth_of = NEW_UNARY[name]
+    points = [mpmath.mpf(v) for v in np.linspace(lo, hi, 7)[1:-1]] + [mpmath.mpf(1) / 3]
+    with mpmath.workdps(40):
+        points = np.array([p + mpmath.mpf(1) / 10**20 for p in points], dtype=object)
+        actual = getattr(dnp, name)(points)
+        with mpmath.workdps(80):
+            truth = [truth_of(p) for p in points]
+        for a, t in zip(actual, truth):
+            assert isinstance(a, mpmath.mpf)
+            assert abs(a - t) <= mpmath.mpf(10) ** -38 * max(abs(t), 1)
+
+
+def test_new_binary_mpmath_forms_keep_working_precision():
+    with mpmath.workdps(40):
+        a, b = mpmath.mpf(1) / 3, mpmath.mpf(-2) / 7
+        got = {name: getattr(dnp, name)(np.array([a], dtype=object), np.array([b], dtype=object))[0]
+               for name in ("logaddexp", "logaddexp2", "arctan2")}
+        with mpmath.workdps(80):
+            truth = {"logaddexp": mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+                     "logaddexp2": mpmath.log(2 ** a + 2 ** b, 2), "arctan2": mpmath.atan2(a, b)}
+        for name in got:
+            assert abs(got[name] - truth[name]) <= mpmath.mpf(10) ** -38, name
+
+
+@covers("rint", "round", "around")
+def test_rounding_takes_halves_to_even_in_every_system():
+    halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5])
+    expected = np.rint(halves)
+    assert np.array_equal(expected, [-2, -2, -0, 0, 2, 2, 4])
+    check_systems(dnp.rint, halves)
+    np.testing.assert_array_equal(dnp.round(halves), expected)
+    np.testing.assert_array_equal(dnp.around(np.array([1.25, -0.35, 1234.5]), 1),
+                                  np.round(np.array([1.25, -0.35, 1234.5]), 1))
+    np.testing.assert_array_equal(dnp.round(np.array([1234.5, -1250.0]), -2),
+                                  np.round(np.array([1234.5, -1250.0]), -2))
+
+
+@covers("heaviside")
+@settings(max_examples=40)
+@given(x=arrays(SHAPES, with_ties(-3, 3)), h0=floats(0, 1))
+def test_heaviside_agrees_across_systems(x, h0):
+    check_systems(lambda v: dnp.heaviside(v, h0), x)
+
+
+def _same_in_every_system(fn, x):
+    """An integer or boolean result: exactly equal in float64, mpmath and SymPy numbers."""
+    expected = fn(x)
+    with mpmath.workdps(DIGITS):
+        precise = fn(to_mpmath(x))
+    for result in (precise, fn(to_sympy(x))):
+        np.testing.assert_array_equal(np.asarray(result).astype(expected.dtype), expected)
+    return expected
+
+
+@covers("argmax", "argmin", "argsort", "sort")
+@settings(max_examples=40)
+@given(shape=NONEMPTY_SHAPES, data=st.data())
+def test_order_functions_agree_across_systems(shape, data):
+    x = data.draw(arrays(shape, with_ties(-3, 3)))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    keepdims = data.draw(st.booleans())
+    for name in ("argmax", "argmin"):
+        expected = _same_in_every_system(
+            lambda v: getattr(dnp, name)(v, axis=axis, keepdims=keepdims), x)
+        np.testing.assert_array_equal(expected, getattr(np, name)(x, axis=axis,
+                                                                  keepdims=keepdims))
+    order = _same_in_every_system(lambda v: dnp.argsort(v, axis=axis), x)
+    np.testing.assert_array_equal(order, np.argsort(x, axis=axis, kind="stable"))
+    for sort_axis in (axis, None):
+        check_systems(lambda v: dnp.sort(v, axis=sort_axis), x)
+        np.testing.assert_array_equal(dnp.sort(x, axis=sort_axis), np.sort(x, axis=sort_axis))
+
+
+@covers("isfinite", "isnan")
+def test_isfinite_and_isnan_in_every_system():
+    x = np.array([1.0, np.inf, -np.inf, np.nan, 0.0])
+    for name in ("isfinite", "isnan"):
+        expected = getattr(np, name)(x)
+        np.testing.assert_array_equal(getattr(dnp, name)(x), expected)
+        np.testing.assert_array_equal(getattr(dnp, name)(to_mpmath(x)), expected)
+        np.testing.assert_array_equal(getattr(dnp, name)(x + 0j), expected)
+    symbols = np.array(sympy.symbols("a b", real=True), dtype=object)
+    np.testing.assert_array_equal(dnp.isfinite(symbols), [True, True])
+    np.testing.assert_array_equal(dnp.isnan(symbols), [False, False])
+
+
+@covers("cumsum", "prod", "cumprod")
+@settings(max_examples=40)
+@given(shape=SHAPES, data=st.data())
+def test_cumulative_and_product_agree_across_systems(shape, data):
+    x = data.draw(arrays(shape, st.one_of(st.just(0.0), floats(-2, 2))))
+    axis = data.draw(axes(len(shape)))
+    keepdims = data.draw(st.booleans())
+    check_systems(lambda v: dnp.prod(v, axis=axis, keepdims=keepdims), x)
+    np.testing.assert_array_equal(dnp.prod(x, axis=axis, keepdims=keepdims),
+                                  np.prod(x, axis=axis, keepdims=keepdims))
+    along = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1)) if shape else None
+    for name in ("cumsum", "cumprod"):
+        check_systems(lambda v: getattr(dnp, name)(v, axis=along), x)
+        np.testing.assert_array_equal(getattr(dnp, name)(x, axis=along),
+                                      getattr(np, name)(x, axis=along))
+
+
+def test_prod_of_nothing_is_one():
+    for system in (np.zeros((2, 0)), to_mpmath(np.zeros((2, 0)))):
+        np.testing.assert_array_equal(as_floats(dnp.prod(system, axis=1)), [1.0, 1.0])
+
+
+def true_gelu(v):
+    return v * mpmath.erfc(-v / mpmath.sqrt(2)) / 2
+
+
+def true_gelu_of_rounded_argument(v):
+    """gelu with erfc's argument −x/√2 rounded to float64, as any float evaluation must: far
+    out erfc magnifies that rounding by its condition number 2u² (≈ 900 at x = −30)."""
+    return v * mpmath.erfc(mpmath.mpf(float(-v * np.sqrt(0.5)))) / 2
+
+
+def true_elu(v, alpha=1):
+    return v if v > 0 else alpha * mpmath.expm1(v)
+
+
+def true_selu(v):
+    return mpmath.mpf("1.0507009873554804934193349852946") * true_elu(
+        v, mpmath.mpf("1.6732632423543772848170429916717"))
+
+
+ACTIVATIONS = {"gelu": true_gelu_of_rounded_argument, "elu": true_elu, "selu": true_selu}
+covers(*ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@settings(max_examples=40)
+@given(x=arrays(SHAPES, with_ties(-30, 30)))
+def test_activations_agree_across_systems_and_with_their_definitions(name, x):
+    check_systems(getattr(dnp, name), x)
+    with mpmath.workdps(40):
+        truth = np.vectorize(lambda v: float(ACTIVATIONS[name](mpmath.mpf(v))), otypes=[float])(x)
+    assert_within_ulps(exactly(getattr(dnp, name), x), truth)
+
+
+def test_gelu_keeps_its_relative_accuracy_far_out():
+    """x·(1 + erf(x/√2))/2 is exactly 0 at x = −10; the erfc form keeps its digits, all but
+    those the rounding of −x/√2 costs (erfc's condition number 2u², so at most ~2u²ε)."""
+    x = np.array([-10.0, -20.0, -37.0])
+    with mpmath.workdps(40):
+        rounded = np.array([float(true_gelu_of_rounded_argument(mpmath.mpf(v))) for v in x])
+        truth = np.array([float(true_gelu(mpmath.mpf(v))) for v in x])
+    assert np.all(truth != 0)
+    assert_within_ulps(dnp.gelu(x), rounded)
+    condition = 2 * (x / np.sqrt(2)) ** 2
+    assert np.all(np.abs(dnp.gelu(x) / truth - 1) <= 2 * condition * np.finfo(float).eps)
+
+
+@covers("mod", "remainder")
+def test_remainder_is_mod_with_pythons_sign():
+    x, y = np.array([7.0, -7.0, 7.0, -7.0]), np.array([3.0, 3.0, -3.0, -3.0])
+    np.testing.assert_array_equal(dnp.remainder(x, y), [7 % 3, -7 % 3, 7 % -3, -7 % -3])
+    np.testing.assert_array_equal(dnp.fmod(x, y), [1.0, -1.0, 1.0, -1.0])
+
+
+NEW_FLOAT32_CALLS = {
+    **{name: (lambda f: lambda x, y: f(x / 4))(getattr(dnp, name)) for name in NEW_UNARY},
+    **{name: (lambda f: lambda x, y: f(x, y + 10))(getattr(dnp, name)) for name in NEW_BINARY},
+    **{name: (lambda f: lambda x, y: f(x))(getattr(dnp, name)) for name in ACTIVATIONS},
+    "cumsum": lambda x, y: dnp.cumsum(x, axis=1), "sort": lambda x, y: dnp.sort(x),
+    "prod": lambda x, y: dnp.prod(x, axis=0), "cumprod": lambda x, y: dnp.cumprod(x, axis=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_FLOAT32_CALLS))
+def test_new_functions_keep_float32(name):
+    x, y = np.random.default_rng(8).uniform(-3, 3, size=(2, 3, 4))
+    call = NEW_FLOAT32_CALLS[name]
+    single = exactly(call, x.astype(np.float32), y.astype(np.float32))
+    assert np.result_type(single) == np.float32
+    np.testing.assert_allclose(single, call(x, y), rtol=1e-6, atol=1e-6)
+
+
+def _logaddexp_first(x):
+    return np.exp(x) / (np.exp(x) + np.exp(0.3))
+
+
+NEW_DERIVATIVES = {  # f, domain, f′ in closed form
+    "expm1": (dnp.expm1, floats(-20, 20), np.exp),
+    "erf": (dnp.erf, floats(-6, 6), lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x)),
+    # beyond |x| = 20, h·erf′(x) < 1e-194 nears the subnormals and loses digits
+    "erf far": (dnp.erf, floats(-20, 20), lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x)),
+    "erfc": (dnp.erfc, floats(-6, 20), lambda x: -2 / np.sqrt(np.pi) * np.exp(-x * x)),
+    "arctan": (dnp.arctan, floats(-10, 10), lambda x: 1 / (1 + x * x)),
+    "arcsin": (dnp.arcsin, floats(-0.99, 0.99), lambda x: 1 / np.sqrt(1 - x * x)),
+    "arccos": (dnp.arccos, floats(-0.99, 0.99), lambda x: -1 / np.sqrt(1 - x * x)),
+    "logaddexp": (lambda x: dnp.logaddexp(x, 0.3), floats(-30, 30), _logaddexp_first),
+    "logaddexp2": (lambda x: dnp.logaddexp2(0.3, x), floats(-30, 30),
+                   lambda x: 2.0 ** x / (2.0 ** x + 2.0 ** 0.3)),
+    "arctan2 y": (lambda y: dnp.arctan2(y, -1.5), NONZERO, lambda y: -1.5 / (2.25 + y * y)),
+    "arctan2 x": (lambda x: dnp.arctan2(0.7, x), floats(-10, 10),
+                  lambda x: -0.7 / (x * x + 0.49)),
+    "elu": (dnp.elu, AWAY_FROM_ZERO, lambda x: np.where(x > 0, 1, np.exp(x))),
+    "gelu": (dnp.gelu, floats(-10, 10), lambda x: np.array(
+        [float(mpmath.diff(true_gelu, mpmath.mpf(v))) for v in np.ravel(x)]).reshape(x.shape)),
+    "floor": (lambda x: dnp.floor(x) * x, AWAY_FROM_ZERO, np.floor),
+    "mod": (lambda x: dnp.mod(x, 1.5), floats(-10, 10).filter(
+        lambda v: abs(v / 1.5 - round(v / 1.5)) > 1e-3), lambda x: np.ones_like(x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_DERIVATIVES))
+@settings(max_examples=40)
+@given(data=st.data())
+def test_complex_step_gives_the_new_derivatives(name, data):
+    f, elements, derivative = NEW_DERIVATIVES[name]
+    x = data.draw(arrays(SHAPES, elements))
+    assert_complex_step(f, x, derivative(x))
+
+
+@settings(max_examples=60)
+@given(shape=NONEMPTY_SHAPES, data=st.data())
+def test_complex_step_through_sort_cumsum_and_products(shape, data):
+    # positive entries and directions: no directional derivative cancels (a cancelled one
+    # holds the complex evaluation's rounding, which no relative tolerance can judge)
+    x = data.draw(arrays(shape, floats(0.1, 3), unique=True))
+    direction = data.draw(arrays(shape, floats(0.5, 2)))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    order = np.argsort(x, axis=axis)
+    assert_complex_step(lambda v: dnp.sort(v, axis=axis), x,
+                        np.take_along_axis(direction, order, axis), direction)
+    assert_complex_step(lambda v: dnp.cumsum(v, axis=axis), x,
+                        np.cumsum(direction, axis=axis), direction)
+    # d∏x = ∏x · Σ v/x where no entry is 0
+    assert_complex_step(lambda v: dnp.prod(v, axis=axis), x,
+                        np.prod(x, axis=axis) * np.sum(direction / x, axis=axis), direction)
+
+
+def test_complex_erf_far_from_the_real_axis_is_mpmath():
+    z = np.array([0.3 + 0.4j, 1 + 2j, -2 - 0.75j])
+    with mpmath.workdps(30):
+        truth = [complex(mpmath.erf(mpmath.mpc(v.real, v.imag))) for v in z]
+    np.testing.assert_allclose(dnp.erf(z), truth, rtol=1e-14)
+    np.testing.assert_allclose(dnp.erfc(z), [1 - t for t in truth], rtol=1e-14)
+
+
+def test_sympy_rounding_functions_have_zero_derivative():
+    x, y = sympy.symbols("x y", real=True)
+    for expression in (dnp.floor(x), dnp.ceil(x), dnp.rint(x), dnp.trunc(x),
+                       dnp.floor_divide(x, y), dnp.heaviside(x, 0.5)):
+        assert sympy.diff(expression, x) == 0, expression
+    assert sympy.diff(dnp.mod(x, y), x) == 1
+    assert sympy.diff(dnp.mod(x, y), y) == -dnp.floor(x / y)
+    for v in (2.5, 3.5, -2.5, 2.4999):
+        assert float(dnp.rint(x).subs(x, sympy.Float(v))) == np.rint(v)
+
+
+@pytest.mark.parametrize("name", ["sort", "argsort", "argmax", "argmin"])
+def test_order_of_symbols_is_a_named_error(name):
+    x = np.array(sympy.symbols("a b c", real=True), dtype=object)
+    with pytest.raises(UnsupportedOperationError, match=f"dnp.{name} of SymPy.*'ad'"):
+        getattr(dnp, name)(x)

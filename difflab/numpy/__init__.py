@@ -1190,7 +1190,8 @@ def gelu(x):
 def elu(x, alpha=1.0):
     """x for x > 0, α·(eˣ − 1) otherwise (Clevert et al. 2016); elu′(0) = α (left branch)."""
     positive = _positive(x)
-    return where(positive, x, alpha * expm1(where(positive, 0.0, x)))
+    # x·0, not 0.0: an object array of plain zeros would leave the mpmath system
+    return where(positive, x, alpha * expm1(where(positive, x * 0, x)))
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
