@@ -1245,12 +1245,15 @@ def primitive(function=None, /, *, name=None, operands=1, elementwise=False, **s
     if function is None:
         return lambda fn: primitive(fn, name=name, operands=operands, elementwise=elementwise,
                                     **systems)
-    unknown = set(systems) - {COMPLEX, SYMPY, MPMATH}
-    if unknown or not callable(function):
+    unknown = sorted(set(systems) - {COMPLEX, SYMPY, MPMATH})
+    if unknown:
         raise UnsupportedOperationError(
-            f"dnp.primitive: the float implementation must be a function (got "
-            f"{type(function).__name__}), and implementations are given as complex=, sympy= "
-            f"and mpmath= (got {sorted(unknown)})")
+            f"dnp.primitive: no number system {', '.join(f'{u}=' for u in unknown)}; the "
+            "implementations besides the float one are complex=, sympy= and mpmath=")
+    if not callable(function):
+        raise UnsupportedOperationError(
+            f"dnp.primitive: the float implementation must be a function, got "
+            f"{type(function).__name__}")
     impls = {FLOAT: function}
     if COMPLEX in systems:
         impls[COMPLEX] = systems[COMPLEX]
