@@ -24,6 +24,31 @@ value; derivative split evenly), and ``relu`` and ``leaky_relu`` take their left
 0, so relu′(0) = 0; ``abs``′(0) = 0, ``leaky_relu``′(0) = its slope and ``clip``′ = 1 on the
 closed interval. The SymPy forms encode the same conventions with ``Piecewise`` (and ``max``
 with indicators of the tied entries, as SymPy's ``Max`` gives ½ to each at any tie).
+
+Which functions are primitives, and why (DESIGN.md §1; everything else is a composite):
+
+=======================================  ==================================================
+primitives                               why
+=======================================  ==================================================
+add … power, exp, log, sqrt, sin, cos,   the core every composite is written in
+tanh, sum, max, matmul, reshape, …
+log1p, expm1, sigmoid, softplus,         precision: the composite loses digits in float64
+logsumexp, logaddexp, logaddexp2, erfc   (expm1(1e-10) as exp − 1 keeps 6)
+erf, arctan, arcsin, arccos, arctan2     no composite exists
+floor, ceil, rint, trunc, sign,          not differentiable: derivative 0 everywhere, at the
+heaviside, floor_divide, isfinite,       jumps too (floor′(2) = 0, as autograd and JAX), or
+isnan, argmax, argmin, argsort           integer and boolean results; AD does not record them
+mod, fmod                                piecewise x − q·y: ∂/∂x = 1, ∂/∂y = −q (at jumps too)
+fmax, fmin                               maximum/minimum that ignore a NaN operand
+cumsum                                   a composite would take O(n²) additions
+sort                                     a permutation of x: the derivative goes back through it
+=======================================  ==================================================
+
+Composites here: ``prod`` (a tree of pairwise products, so its derivative, the product of the
+other entries, is right at zeros), ``cumprod`` (Hillis–Steele scan, likewise), ``round`` /
+``around`` (rint), ``remainder`` (mod), and ``gelu`` (x·erfc(−x/√2)/2), ``elu`` and ``selu``
+(expm1; at 0 they take the left branch, as relu: elu′(0) = α). ``primitive`` declares a user's
+own function a primitive (README, "Custom primitives"); ``difflab.ad.rules`` holds the rules.
 """
 
 import builtins
