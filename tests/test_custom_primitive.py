@@ -199,8 +199,7 @@ CALLS = {  # f(θ) for θ = THETA3; each away from its kinks, branch cuts and ju
 THETA3 = np.array([0.35, -0.8, 1.1])
 W3 = np.array([0.7, -1.3, 0.4])
 # difflab.symbolic.codegen has no NumPy/mpmath translation of these SymPy functions yet
-UNCOMPILED = {"erf", "erfc", "gelu", "arctan", "arcsin", "arccos", "arctan2", "mod", "fmod",
-              "floor"}
+UNCOMPILED = set()
 
 
 def _cases():

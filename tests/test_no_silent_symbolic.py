@@ -15,7 +15,7 @@ import pytest
 
 import difflab
 import difflab.numpy as dnp
-from difflab import models, symbolic
+from difflab import models, reference, symbolic
 from difflab.errors import (BranchError, DiffLabError, NonFiniteValueError, OutputError,
                             ShapeError, SwellLimitError, UnsupportedOperationError)
 
@@ -327,3 +327,19 @@ def test_the_guard_checks_every_output_of_a_jacobian_and_an_hvp():
     f = lambda t: dnp.sum(t ** 2) if t[0] != 0 else dnp.sum(t ** 3)
     with pytest.raises(BranchError):
         symbolic.hvp(f, np.array([0.0, 2.0]), np.ones(2))
+
+
+@pytest.mark.parametrize("mode", ["dag", "cse", "tree"])
+def test_a_partial_holding_its_variable_twice_is_differentiated_whole(mode):
+    """The dag mode's product rule took ∂/∂b of b·(a² + b²)⁻¹ as (a² + b²)⁻¹, forgetting the b
+    inside the second factor: the Hessian of arctan2 came out wrong off the diagonal."""
+    f = lambda t: dnp.arctan2(t[0], t[1]) + t[1] / (t[0] ** 2 + t[1] ** 2)
+    theta = np.array([0.35, -0.8])
+    a, b = theta
+    r2 = a * a + b * b
+    # ∂²/∂a∂b of atan2(a, b) = (a² − b²)/r⁴, of b/r² = −2a(r² − 4b²)/r⁶
+    truth = reference.hessian(f, theta)
+    H = symbolic.derivative(f, theta, "hessian", mode=mode)(theta)
+    assert reference.relative_error(H, truth) < 1e-14
+    assert abs(float(truth[0][1]) - ((a * a - b * b) / r2 ** 2
+                                     - 2 * a * (r2 - 4 * b * b) / r2 ** 3)) < 1e-14

@@ -20,6 +20,7 @@ import numpy
 import sympy
 from sympy import S
 
+from .. import numpy as dnp
 from ..errors import SwellLimitError, UnsupportedOperationError
 
 MAX_DEPTH = 40        # nesting of one line's expression before a subexpression gets a temporary
@@ -31,7 +32,9 @@ _TEMPORARY = re.compile(r"\b_t\d+\b")
 
 _FUNCTIONS = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos",
               sympy.tan: "tan", sympy.tanh: "tanh", sympy.sinh: "sinh", sympy.cosh: "cosh",
-              sympy.Abs: "abs", sympy.sign: "sign"}
+              sympy.Abs: "abs", sympy.sign: "sign", sympy.atan: "arctan", sympy.asin: "arcsin",
+              sympy.acos: "arccos", sympy.atan2: "arctan2", sympy.floor: "floor",
+              sympy.ceiling: "ceil", sympy.erf: "erf", sympy.erfc: "erfc"}
 _MPMATH_CONSTANTS = {S.Pi: "pi", S.Exp1: "e", S.EulerGamma: "euler", S.GoldenRatio: "phi",
                      S.Catalan: "catalan"}
 _SPECIAL = {S.true: ("True", ATOM), S.false: ("False", ATOM), S.Infinity: ("inf", ATOM),
@@ -45,12 +48,17 @@ def _heaviside(x, h0):
 
 
 _NAMESPACES = {
-    "numpy": {name: getattr(numpy, name) for name in (
+    "numpy": {**{name: getattr(numpy, name) for name in (
         "exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "sign", "heaviside",
+        "arctan", "arcsin", "arccos", "arctan2", "floor", "ceil",
         "maximum", "minimum", "where", "logical_not", "inf", "nan")},
+        # NumPy has no erf: dnp's float implementation (math.erf entry by entry)
+        "erf": dnp.erf.impls["float"], "erfc": dnp.erfc.impls["float"]},
     "mpmath": {**{name: getattr(mpmath, name) for name in (
         "exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "sign", "inf", "nan",
-        "mpf", *_MPMATH_CONSTANTS.values())}, "heaviside": _heaviside},
+        "floor", "ceil", "erf", "erfc", "mpf", *_MPMATH_CONSTANTS.values())},
+        "arctan": mpmath.atan, "arcsin": mpmath.asin, "arccos": mpmath.acos,
+        "arctan2": mpmath.atan2, "heaviside": _heaviside},
 }
 
 
@@ -291,7 +299,8 @@ class _Printer:
         return _Text(f"{_wrap(base, ATOM)}**{e}", POW, base.depth + 1)
 
     def function(self, node):
-        name = _FUNCTIONS[node.func]
+        # by the class's ancestry: dnp's floor and ceiling are SymPy's with a zero derivative
+        name = next(_FUNCTIONS[cls] for cls in node.func.__mro__ if cls in _FUNCTIONS)
         return node.args, lambda items: _call(name, items)
 
     def extremum(self, node):

@@ -191,11 +191,15 @@ def _partials(symbol, expression, arguments):
     count their arguments once, so a sum of 10 000 terms costs O(10 000), not O(10 000²).
     """
     counts = Counter(expression.args) if expression.is_Add or expression.is_Mul else {}
+    # the rules for sums and products hold only where arg is a term or factor and appears
+    # nowhere inside the others (a partial such as b/(a² + b²) has b in both places)
+    inside = Counter(s for other in counts for s in other.free_symbols) if counts else {}
     found = []
     for arg in arguments:
-        if expression.is_Add and arg in counts:
+        alone = arg in counts and inside[arg] == 1
+        if expression.is_Add and alone:
             d = sympy.Integer(counts[arg])
-        elif expression.is_Mul and counts.get(arg) == 1 and len(expression.args) <= 8:
+        elif expression.is_Mul and alone and counts[arg] == 1 and len(expression.args) <= 8:
             d = sympy.Mul(*[factor for factor in expression.args if factor != arg])
         elif expression.is_Pow and expression.base == arg and expression.exp.is_Number:
             d = expression.exp * arg ** (expression.exp - 1)
