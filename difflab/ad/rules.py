@@ -314,8 +314,10 @@ def _matmul_jvp_b(t, ans, a, b):
 
 def _dot_check(a, b):
     if len(dnp.shape_of(a)) > 2 or len(dnp.shape_of(b)) > 2:
-        raise NotImplementedError("derivatives of dnp.dot are defined for arrays of at most "
-                                  "2 dimensions; use dnp.matmul for stacks of matrices")
+        raise UnsupportedOperationError(
+            f"dnp.dot of shapes {dnp.shape_of(a)} and {dnp.shape_of(b)}: its derivative is "
+            "defined for arrays of at most 2 dimensions; use dnp.tensordot(a, b, axes=([-1], "
+            "[-2])) (the same sum) or dnp.matmul for stacks of matrices")
 
 
 def _dot_rule(matmul_rule, elementwise_rule, operand=None):
