@@ -143,6 +143,10 @@ CASES = [
          lambda t: 1 - C23.reshape(-1)),
     Case("abs()", lambda t: abs(t * W6).sum(), lambda t: dnp.sum(dnp.abs(t * W6)),
          lambda t: np.sign(t) * W6),
+    Case("methods of a reduced value", lambda t: ((t ** 2).sum().reshape(1)
+                                                  * t.max().astype(float)).sum(),
+         lambda t: dnp.sum(t ** 2) * dnp.max(t),
+         lambda t: 2 * t * t.max() + (t ** 2).sum() * (np.arange(6) == np.argmax(t))),
     Case("var(axis, ddof)", lambda t: matrix(t).var(axis=1, ddof=1).sum(),
          lambda t: dnp.sum(dnp.var(dnp.reshape(t, (2, 3)), axis=1, ddof=1)),
          lambda t: (matrix(t) - matrix(t).mean(axis=1, keepdims=True)).reshape(-1)),
