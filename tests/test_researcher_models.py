@@ -13,6 +13,7 @@ an LSTM cell, 1-D and 2-D convolutions, GELU through erf). Here each is checked 
 """
 
 import importlib.util
+import io
 import math
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from difflab import differentiator, gradcheck, ravel, reference
+from difflab.cli import main
 from difflab.errors import NonAnalyticError
 from difflab.interface import tolerance
 
@@ -224,3 +226,11 @@ def test_the_complex_step_agrees_or_refuses_by_name(name, references):
         return
     error = reference.relative_error(g, references[name])
     assert error <= tolerance("complex-step", "gradient"), (name, error)
+
+
+def test_the_command_line_checks_a_model_from_the_example_file():
+    out = io.StringIO()
+    status = main(["gradcheck", f"{EXAMPLES / 'researcher_models.py'}:lstm_loss",
+                   "--params", "lstm_params"], out=out)
+    assert status == 0, out.getvalue()
+    assert "passed" in out.getvalue().splitlines()[0]
