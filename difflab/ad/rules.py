@@ -469,6 +469,183 @@ def _sort_jvp(t, ans, x, axis=-1):
     return _take(t, _along(order, along), nb)
 
 
+# dnp.linalg: matrix calculus (Giles 2008, "Collected matrix derivative results"), batch
+# axes of g and t leading, matrices stacked in front of the last two axes.
+
+def _t(x):
+    return dnp.swapaxes(x, -1, -2)
+
+
+def _eye(x):
+    """The identity of x's matrix size, in x's float type (float32 stays float32)."""
+    return _like(np.eye(dnp.shape_of(x)[-1]), x)
+
+
+def _scalar_to_matrix(s):
+    return dnp.expand_dims(dnp.expand_dims(s, -1), -1)
+
+
+def _inv_vjp(g, ans, a):
+    """d(A⁻¹) = −A⁻¹ dA A⁻¹, so Ā = −A⁻ᵀ Ḡ A⁻ᵀ."""
+    return -(_t(ans) @ g @ _t(ans))
+
+
+def _inv_jvp(t, ans, a):
+    return -(ans @ t @ ans)
+
+
+def _det_vjp(g, ans, a):
+    """d det = det · tr(A⁻¹ dA), so Ā = ḡ · det · A⁻ᵀ."""
+    return _scalar_to_matrix(g * ans) * _t(dnp.linalg.inv(a))
+
+
+def _det_jvp(t, ans, a):
+    return ans * dnp.sum(_t(dnp.linalg.inv(a)) * t, axis=(-2, -1))
+
+
+def _slogdet_vjp(g, ans, a):
+    """d log|det| = tr(A⁻¹ dA); the sign (entry 0) is locally constant."""
+    return _scalar_to_matrix(dnp.getitem(g, (Ellipsis, 1))) * _t(dnp.linalg.inv(a))
+
+
+def _slogdet_jvp(t, ans, a):
+    dlog = dnp.sum(_t(dnp.linalg.inv(a)) * t, axis=(-2, -1))
+    return dnp.stack([dlog * 0, dlog], axis=-1)
+
+
+def _as_columns(x, b):
+    """b (n,) is one right-hand side: treat a vector-valued x (with any batch axes) as a
+    column, so every solve below is the (…, n, k) form."""
+    return dnp.expand_dims(x, -1) if len(dnp.shape_of(b)) == 1 else x
+
+
+def _from_columns(x, b):
+    return dnp.squeeze(x, -1) if len(dnp.shape_of(b)) == 1 else x
+
+
+def _solve_vjp_a(g, ans, a, b):
+    """x = A⁻¹b: dx = −A⁻¹ dA x, so Ā = −A⁻ᵀ ḡ xᵀ (one solve with Aᵀ, no inverse)."""
+    b_bar = dnp.linalg.solve(_t(a), _as_columns(g, b))
+    return -(b_bar @ _t(_as_columns(ans, b)))
+
+
+def _solve_vjp_b(g, ans, a, b):
+    return _from_columns(dnp.linalg.solve(_t(a), _as_columns(g, b)), b)
+
+
+def _solve_jvp_a(t, ans, a, b):
+    return _from_columns(-dnp.linalg.solve(a, t @ _as_columns(ans, b)), b)
+
+
+def _solve_jvp_b(t, ans, a, b):
+    return _from_columns(dnp.linalg.solve(a, _as_columns(t, b)), b)
+
+
+def _lower_masks(x, upper=False):
+    """(stored, strict): 1 on the triangle a LAPACK routine reads (diagonal included), and on
+    its strict part, in x's float type."""
+    n = dnp.shape_of(x)[-1]
+    stored = np.tril(np.ones((n, n)))
+    if upper:
+        stored = stored.T
+    return _like(stored, x), _like(stored - np.eye(n), x)
+
+
+def _symmetric_tangent(t, upper=False):
+    """The symmetric dA that a change t of the stored triangle stands for."""
+    stored, strict = _lower_masks(_primal(t), upper)
+    return t * stored + _t(t * strict)
+
+
+def _onto_stored(s, upper=False):
+    """The cotangent of the stored triangle from a symmetric cotangent S of the whole
+    matrix: each stored off-diagonal entry stands for two, so 2S there, S on the diagonal,
+    0 on the triangle never read."""
+    stored, strict = _lower_masks(_primal(s), upper)
+    return s * (stored + strict)
+
+
+def _symmetrized(x):
+    return (x + _t(x)) / 2
+
+
+def _cholesky_vjp(g, ans, a):
+    """Murray (2016), "Differentiation of the Cholesky decomposition", eq. 10:
+    S = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ the lower triangle with its diagonal halved."""
+    phi_mask = _lower_masks(_primal(ans))[0] - _eye(_primal(ans)) / 2
+    p = (_t(ans) @ g) * phi_mask
+    left = dnp.linalg.solve(_t(ans), p)                       # L⁻ᵀ P
+    s = _t(dnp.linalg.solve(_t(ans), _t(left)))               # L⁻ᵀ P L⁻¹
+    return _onto_stored(_symmetrized(s))
+
+
+def _cholesky_jvp(t, ans, a):
+    """dL = L Φ(L⁻¹ dA L⁻ᵀ) for the symmetric dA of the lower triangle's change."""
+    phi_mask = _lower_masks(_primal(ans))[0] - _eye(_primal(ans)) / 2
+    da = _symmetric_tangent(t)
+    x = _t(dnp.linalg.solve(ans, _t(dnp.linalg.solve(ans, da))))   # L⁻¹ dA L⁻ᵀ
+    return ans @ (x * phi_mask)
+
+
+def _eigh_parts(ans):
+    return (dnp.getitem(ans, (Ellipsis, 0, slice(None))),
+            dnp.getitem(ans, (Ellipsis, slice(1, None), slice(None))))
+
+
+def _repeated(w):
+    """Adjacent (ascending) eigenvalues equal to rounding: 64 ulps of the largest magnitude,
+    below which the dtype cannot tell them apart. A boolean (…, n − 1) array."""
+    w = np.asarray(_primal(w))
+    scale = np.max(np.abs(w), axis=-1, keepdims=True)
+    return np.diff(w, axis=-1) <= 64 * np.finfo(w.dtype).eps * scale
+
+
+def _check_distinct(w, values_seed, vectors_seed, a, mode):
+    """Refuse a derivative that depends on the basis chosen in a repeated eigenspace: any
+    eigenvector seed, or eigenvalue seeds that differ across a repeated pair."""
+    repeated = _repeated(w)
+    if not repeated.any():
+        return
+    values_seed = np.asarray(_primal(values_seed))
+    split = np.diff(values_seed, axis=-1) != 0
+    if np.any(np.asarray(_primal(vectors_seed)) != 0) or np.any(split & repeated):
+        pairs = sorted({int(i) for i in np.argwhere(repeated)[:, -1]})
+        raise dnp.linalg.RepeatedEigenvalueError(
+            f"dnp.linalg.eigh ({mode}) of a matrix of shape {dnp.shape_of(a)}: eigenvalues "
+            f"{pairs[0]} and {pairs[0] + 1} (ascending) are repeated, where single eigenvalues "
+            "and the eigenvectors have no derivative (any basis of the eigenspace is an "
+            "answer). Differentiate a function of the whole eigenspace instead (the trace, "
+            "V f(w) Vᵀ with f equal on the repeated ones), or perturb the matrix")
+
+
+def _gaps(w):
+    """F with Fᵢⱼ = 1/(wⱼ − wᵢ) off the diagonal, 0 on it (and at repeated pairs, where the
+    seed was checked to need none)."""
+    n = dnp.shape_of(w)[-1]
+    diff = dnp.expand_dims(w, -2) - dnp.expand_dims(w, -1)
+    off = ~np.eye(n, dtype=bool) & (np.abs(np.asarray(_primal(diff))) > 0)
+    return dnp.where(off, 1 / dnp.where(off, diff, 1.0), 0.0)
+
+
+def _eigh_vjp(g, ans, a, UPLO="L"):
+    """dw = diag(Vᵀ dA V), dV = V (F ∘ Vᵀ dA V) (Giles 2008, §3.1): the symmetric cotangent
+    is S = V (diag w̄ + F ∘ Vᵀ V̄) Vᵀ, symmetrized, then onto the triangle read."""
+    w, v = _eigh_parts(ans)
+    w_bar, v_bar = _eigh_parts(g)
+    _check_distinct(w, w_bar, v_bar, a, "reverse mode")
+    inner = dnp.expand_dims(w_bar, -1) * _eye(_primal(w)) + _gaps(w) * (_t(v) @ v_bar)
+    return _onto_stored(_symmetrized(v @ inner @ _t(v)), UPLO == "U")
+
+
+def _eigh_jvp(t, ans, a, UPLO="L"):
+    w, v = _eigh_parts(ans)
+    m = _t(v) @ _symmetric_tangent(t, UPLO == "U") @ v
+    dw = dnp.sum(m * _eye(_primal(w)), axis=-1)
+    _check_distinct(w, dw, m * (1 - _eye(_primal(w))), a, "forward mode")
+    dv = v @ (_gaps(w) * m)
+    return dnp.concatenate([dnp.expand_dims(dw, -2), dv], axis=-2)
+
+
 STRUCTURAL = {
     #               VJP rules by argument                        JVP rules by argument
     "sum":          ((_sum_vjp,),                                (_sum_jvp,)),
@@ -491,6 +668,12 @@ STRUCTURAL = {
     "stack":        ((_stack_vjp,),                              (_stack_jvp,)),
     "cumsum":       ((_cumsum_vjp,),                             (_cumsum_jvp,)),
     "sort":         ((_sort_vjp,),                               (_sort_jvp,)),
+    "linalg.inv":   ((_inv_vjp,),                                (_inv_jvp,)),
+    "linalg.det":   ((_det_vjp,),                                (_det_jvp,)),
+    "linalg.slogdet_stacked": ((_slogdet_vjp,),                  (_slogdet_jvp,)),
+    "linalg.solve": ((_solve_vjp_a, _solve_vjp_b),               (_solve_jvp_a, _solve_jvp_b)),
+    "linalg.cholesky": ((_cholesky_vjp,),                        (_cholesky_jvp,)),
+    "linalg.eigh_stacked": ((_eigh_vjp,),                        (_eigh_jvp,)),
 }
 
 class _RuleTable(dict):
