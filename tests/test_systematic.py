@@ -97,7 +97,7 @@ def generated_cases():
     for ord_ in (None, "fro", 1, -1, np.inf, -np.inf):
         cases.append(case(f"norm (3, 3) ord={ord_}", "norm", call("norm", ord_), [(3, 3)],
                           [POSITIVE]))
-    cases += shape_cases() + product_cases()
+    cases += shape_cases() + product_cases() + linalg_cases()
     return cases
 
 
@@ -163,6 +163,30 @@ def product_cases():
                       lambda a, b: dnp.tensordot(a, b, ([0, 2], [2, 0])), [(2, 3, 2), (2, 4, 2)],
                       [ANY, ANY]))
     return cases
+
+
+def linalg_cases():
+    """dnp.linalg on x + 3I with x's entries in (−0.9, 0.9): diagonally dominant, so
+    invertible and (for the triangle cholesky and eigh read) positive definite."""
+    def shifted(fn):
+        return lambda x, *rest: fn(x + 3 * np.eye(dnp.shape_of(x)[-1]), *rest)
+    rows = [
+        ("inv", shifted(lambda a: dnp.linalg.inv(a)), [(3, 3)]),
+        ("inv stacked", shifted(lambda a: dnp.linalg.inv(a)), [(2, 3, 3)]),
+        ("det", shifted(lambda a: dnp.linalg.det(a)), [(3, 3)]),
+        ("det stacked", shifted(lambda a: dnp.linalg.det(a)), [(2, 2, 2)]),
+        ("slogdet", shifted(lambda a: dnp.linalg.slogdet(a)[1]), [(3, 3)]),
+        ("solve vector", shifted(lambda a, b: dnp.linalg.solve(a, b)), [(3, 3), (3,)]),
+        ("solve matrix", shifted(lambda a, b: dnp.linalg.solve(a, b)), [(3, 3), (3, 2)]),
+        ("solve broadcast", shifted(lambda a, b: dnp.linalg.solve(a, b)), [(2, 3, 3), (3, 1)]),
+        ("cholesky", shifted(lambda a: dnp.linalg.cholesky(a)), [(3, 3)]),
+        ("cholesky stacked", shifted(lambda a: dnp.linalg.cholesky(a)), [(2, 2, 2)]),
+        ("eigh", shifted(lambda a: dnp.linalg.eigh(a)), [(3, 3)]),
+        ("eigh UPLO=U", shifted(lambda a: dnp.linalg.eigh(a, UPLO="U")), [(3, 3)]),
+        ("norm (3, 3) ord=fro", lambda a: dnp.linalg.norm(a, "fro"), [(3, 3)]),
+    ]
+    return [case(f"linalg.{label} {shapes}", "linalg", fn, shapes, [UNIT] * len(shapes))
+            for label, fn, shapes in rows]
 
 
 CASES = generated_cases()
