@@ -338,6 +338,7 @@ def _cases():
     inside = x / 2.5                                     # in (−0.8, 0.8): arcsin, arccos
     unary.update({name: (getattr(dnp, name), (inside,)) for name in ("arcsin", "arccos")})
     index = (slice(None), [2, 0])
+    square = x[:, :2] / 2 + np.diag([3.0, 1.0])
     return {
         **unary,
         "leaky_relu": (lambda a: dnp.leaky_relu(a, 0.1), (x,)),
@@ -369,6 +370,14 @@ def _cases():
         "untake": (lambda a: dnp.untake(a, index, (2, 4)), (x[:, :2],)),
         "concatenate": (lambda a, b: dnp.concatenate([a, b], axis=1), (x, y)),
         "stack": (lambda a, b: dnp.stack([a, b]), (x, y)),
+        # dnp.linalg on a well-conditioned 2×2 matrix, diagonally dominant: invertible,
+        # positive definite on the triangle cholesky and eigh read, eigenvalues 2.9 apart
+        "linalg.inv": (dnp.linalg.inv, (square,)),
+        "linalg.det": (dnp.linalg.det, (square,)),
+        "linalg.slogdet_stacked": (dnp.linalg.slogdet_stacked, (square,)),
+        "linalg.solve": (dnp.linalg.solve, (square, y[:, :2])),
+        "linalg.cholesky": (dnp.linalg.cholesky, (square,)),
+        "linalg.eigh_stacked": (dnp.linalg.eigh_stacked, (square,)),
     }
 
 

@@ -310,9 +310,18 @@ cholesky = Primitive("linalg.cholesky", {
 
 # eigh
 
+def _signed(v):
+    """Eigenvectors with their entry of largest magnitude positive (the first such on a
+    tie): NumPy leaves each sign to LAPACK, mpmath chooses its own, and one convention makes
+    eigh the same function in every number system. The sign is locally constant, so the
+    derivative rules hold as they are."""
+    top = np.argmax(np.abs(v), axis=-2)[..., None, :]
+    return v * np.where(np.take_along_axis(v, top, axis=-2) < 0, -1, 1)
+
+
 def _float_eigh(a, UPLO="L"):
     w, v = np.linalg.eigh(a, UPLO=UPLO)
-    return np.concatenate([w[..., None, :], v], axis=-2)
+    return np.concatenate([w[..., None, :], _signed(v)], axis=-2)
 
 
 def _refuse_complex_eigh(a, UPLO="L"):
@@ -338,7 +347,7 @@ def _mp_eigh(a, UPLO="L"):
         values, vectors = ctx.eigsy(_to_mp(_symmetric_from(m, UPLO == "U"), ctx))
         values, vectors = _from_mp(values)[:, 0], _from_mp(vectors)
         order = sorted(range(len(values)), key=lambda i: values[i])
-        return np.concatenate([values[order][None, :], vectors[:, order]], axis=0)
+        return np.concatenate([values[order][None, :], _signed(vectors[:, order])], axis=0)
     return _each_matrix("eigh", one, lambda n: (n + 1, n))(a)
 
 
@@ -362,10 +371,12 @@ eigh_stacked = Primitive("linalg.eigh_stacked", {
 
 def eigh(a, UPLO="L"):
     """(eigenvalues, eigenvectors) of the symmetric matrices whose ``UPLO`` triangle a holds,
-    as numpy.linalg.eigh: eigenvalues ascending, eigenvectors in the columns. Their
+    as numpy.linalg.eigh: eigenvalues ascending, eigenvectors in the columns, each signed so
+    its entry of largest magnitude is positive (NumPy leaves the sign to LAPACK). Their
     derivative exists where the eigenvalues are distinct (RepeatedEigenvalueError
-    elsewhere); an eigenvector's sign is arbitrary, so differentiate functions that do not
-    depend on it (vvᵀ, (v·c)², V f(w) Vᵀ)."""
+    elsewhere). Where two entries of an eigenvector tie in magnitude the sign may differ
+    between number systems; functions that do not depend on it (vvᵀ, (v·c)², V f(w) Vᵀ)
+    are safe everywhere."""
     stacked = eigh_stacked(a, UPLO)
     return getitem(stacked, (Ellipsis, 0, slice(None))), \
         getitem(stacked, (Ellipsis, slice(1, None), slice(None)))
