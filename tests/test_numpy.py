@@ -403,9 +403,45 @@ def test_every_primitive_and_composite_is_covered():
 
 
 def test_primitives_are_the_namespace_functions():
+    """A primitive named "linalg.inv" is dnp.linalg.inv."""
     for name, primitive in dnp.primitives().items():
-        assert getattr(dnp, name) is primitive
+        found = dnp
+        for part in name.split("."):
+            found = getattr(found, part)
+        assert found is primitive
         assert primitive.__doc__
+
+
+_LINALG_CALLS = {
+    "linalg.inv": lambda a: dnp.linalg.inv(a), "linalg.det": lambda a: dnp.linalg.det(a),
+    "linalg.slogdet_stacked": lambda a: dnp.linalg.slogdet_stacked(a),
+    "linalg.solve": lambda a: dnp.linalg.solve(a, a[..., :1] * 2 + 1),
+    "linalg.cholesky": lambda a: dnp.linalg.cholesky(a),
+}
+
+
+@covers(*_LINALG_CALLS)
+@settings(max_examples=10, deadline=None)
+@given(stack=hnp.array_shapes(min_dims=0, max_dims=1, min_side=1, max_side=2),
+       n=st.integers(1, 3), data=st.data())
+def test_linalg_agrees_across_systems(stack, n, data):
+    """On matrices dominated by their diagonal (invertible, positive definite)."""
+    x = data.draw(arrays(stack + (n, n), floats(-0.4, 0.4)))
+    a = x + np.eye(n) * (n + 1)
+    for name, call in _LINALG_CALLS.items():
+        check_systems(call, a)
+
+
+@covers("linalg.eigh_stacked")
+def test_linalg_eigh_agrees_with_mpmath_and_refuses_sympy():
+    a = np.array([[3.0, 0.5, 0.2], [0.5, 2.0, 0.1], [0.2, 0.1, 1.0]])
+    expected = dnp.linalg.eigh_stacked(a)
+    with mpmath.workdps(DIGITS):
+        precise = dnp.linalg.eigh_stacked(to_mpmath(a))
+    assert_entries_of(precise, "mpmath")
+    np.testing.assert_allclose(as_floats(precise), expected, rtol=RTOL, atol=ATOL)
+    with pytest.raises(UnsupportedOperationError, match="eigh of SymPy"):
+        dnp.linalg.eigh_stacked(to_sympy(a))
 
 
 # The mpmath forms keep their precision: 40-digit results against closed forms evaluated here
@@ -895,6 +931,10 @@ def _hook_calls(t):
         "argmax": ((t,), {"axis": 0}), "argmin": ((t,), {"keepdims": True, "axis": 1}),
         "argsort": ((t,), {"axis": 0}), "sort": ((t,), {"axis": None}),
         "cumsum": ((t,), {"axis": 1}),
+        **{name: ((t,), {}) for name in ("linalg.inv", "linalg.det", "linalg.cholesky",
+                                          "linalg.slogdet_stacked")},
+        "linalg.solve": ((np.eye(2), t), {}),
+        "linalg.eigh_stacked": ((t,), {}),
     }
 
 
