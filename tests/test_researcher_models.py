@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import difflab.numpy as dnp
 from difflab import differentiator, gradcheck, ravel, reference
 from difflab.cli import main
 from difflab.errors import NonAnalyticError
@@ -234,3 +235,36 @@ def test_the_command_line_checks_a_model_from_the_example_file():
                    "--params", "lstm_params"], out=out)
     assert status == 0, out.getvalue()
     assert "passed" in out.getvalue().splitlines()[0]
+
+
+# Regressions in the composites the models stand on (difflab/numpy/composites.py).
+
+def test_einsum_broadcasts_a_size_one_label_against_a_later_operand():
+    """'ij,j,i->i' with i of size 1 in the first operand and 3 in the third: NumPy broadcasts;
+    the pairwise contraction used to reshape the first product to the label's size 3 and fail
+    with a bare ValueError."""
+    rng = np.random.default_rng(3)
+    a, b, c = rng.normal(size=(1, 2)), rng.normal(size=2), rng.normal(size=3)
+    for optimize in (False, "greedy"):
+        got = dnp.einsum("ij,j,i->i", a, b, c, optimize=optimize)
+        np.testing.assert_allclose(got, np.einsum("ij,j,i->i", a, b, c), rtol=1e-14)
+    f = lambda t: dnp.sum(dnp.einsum("ij,j,i->i", dnp.reshape(t[:2], (1, 2)), t[2:4], c) ** 2)
+    theta = rng.normal(size=4)
+    g = differentiator("ad").gradient(f, theta)
+    assert reference.relative_error(g, reference.gradient(f, theta)) <= \
+        tolerance("ad", "gradient")
+
+
+def test_einsum_plans_are_reused_per_subscripts_and_shapes():
+    """The plan is cached by (subscripts, shapes, optimize), never by the operands: the same
+    subscripts on other shapes get their own plan and NumPy's answer."""
+    from difflab.numpy.composites import _einsum_plan
+    rng = np.random.default_rng(4)
+    before = _einsum_plan.cache_info()
+    for shape in [(2, 3, 4), (2, 3, 4), (1, 5, 2)]:
+        a, b = rng.normal(size=shape), rng.normal(size=shape[:1] + shape[2:] + (3,))
+        np.testing.assert_allclose(dnp.einsum("bij,bjk->bik", a, b),
+                                   np.einsum("bij,bjk->bik", a, b), rtol=1e-14)
+    after = _einsum_plan.cache_info()
+    assert after.hits - before.hits >= 1
+    assert after.misses - before.misses <= 2

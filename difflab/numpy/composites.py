@@ -25,7 +25,7 @@ silu, softsign                                 x·sigmoid(x), x/(1 + |x|)
 var, std                                       Σ(x − mean x)² / (N − ddof) (two passes), √var
 average                                        Σ w·x / Σ w (weights broadcast along axis)
 amax, amin                                     max, min
-norm (also linalg.norm)                        vector: √Σx², Σ|x|, max|x|, (Σ|x|ᵖ)^(1/p);
+norm (also dnp.linalg.norm)                    vector: √Σx², Σ|x|, max|x|, (Σ|x|ᵖ)^(1/p);
                                                matrix: 'fro', max/min of row or column Σ|x|
 swapaxes, moveaxis, rollaxis                   transpose by a permutation
 atleast_1d, atleast_2d, atleast_3d             reshape
@@ -54,8 +54,9 @@ correctly rounded, so results there carry their relative error of about 1e-17.
 """
 
 import builtins
+import functools
 import math
-import types
+import typing
 
 import numpy as np
 
@@ -72,7 +73,7 @@ __all__ = [
     "reciprocal", "absolute", "fabs", "true_divide", "deg2rad", "radians", "rad2deg",
     "degrees", "silu", "softsign",
     # reductions
-    "var", "std", "average", "amax", "amin", "norm", "linalg",
+    "var", "std", "average", "amax", "amin", "norm",
     # shapes and indexing
     "swapaxes", "moveaxis", "rollaxis", "atleast_1d", "atleast_2d", "atleast_3d", "tile",
     "repeat", "pad", "flip", "roll", "split", "array_split", "hsplit", "vsplit", "dsplit",
@@ -366,8 +367,6 @@ def _matrix_norm(x, ord, axes, keepdims):
     shape = shape_of(result)
     return reshape(result, tuple(n for i, n in enumerate(shape) if i not in axes))
 
-
-linalg = types.SimpleNamespace(norm=norm)
 
 
 # Shapes: permutations and reshapes.
@@ -825,38 +824,101 @@ def einsum(subscripts, *operands, optimize=False):
     Each operand first loses the labels no one else needs (its diagonals, then sums); each
     pair then becomes one batched matmul (shared kept labels → batch, shared others → summed).
     The pairs go left to right, or along ``np.einsum_path(optimize=...)`` when optimize is set.
+    The plan depends only on the subscripts and shapes, so it is made once per pair of them
+    (``_einsum_plan``); each call runs it on its operands.
     """
-    inputs, output, sizes = _einsum_labels(subscripts, operands)
-    terms = []
-    for k, (x, labels) in enumerate(zip(operands, inputs)):
+    shapes = tuple(tuple(int(n) for n in shape_of(x)) for x in operands)
+    plan = _einsum_plan(subscripts, shapes, _hashable(optimize))
+    terms = [_run(x, steps) for x, steps in zip(operands, plan.operands)]
+    for positions, pairs in plan.contractions:
+        picked = [terms[p] for p in positions]
+        terms = [t for p, t in enumerate(terms) if p not in positions]
+        result = picked[0]
+        for other, (first, second, product) in zip(picked[1:], pairs):
+            result = _run(matmul(_run(result, first), _run(other, second)), product)
+        terms.append(result)
+    x, = terms
+    return _run(x, plan.final)
+
+
+class _EinsumPlan(typing.NamedTuple):
+    """Steps (``_run``) per operand; per contraction, the positions of the terms it takes and,
+    for each pair, the steps of both sides before their matmul and of the product after it;
+    the steps of the last term."""
+
+    operands: tuple
+    contractions: tuple
+    final: tuple
+
+
+@functools.lru_cache(maxsize=256)
+def _einsum_plan(subscripts, shapes, optimize):
+    """The plan of ``einsum(subscripts, *operands)`` for operands of these shapes: the label
+    bookkeeping, done on shapes alone."""
+    inputs, output, sizes = _einsum_labels(subscripts, shapes)
+    operands, terms = [], []
+    for k, (shape, labels) in enumerate(zip(shapes, inputs)):
         others = [label for m, term in enumerate(inputs) if m != k for label in term]
-        terms.append(_reduce_alone(x, labels, set(output) | set(others), sizes))
-    for positions in _einsum_order(subscripts, operands, optimize):
+        steps, term = _reduce_alone(shape, labels, set(output) | set(others))
+        operands.append(steps)
+        terms.append(term)
+    contractions = []
+    for positions in _einsum_order(subscripts, shapes, optimize):
         picked = [terms[p] for p in positions]
         terms = [t for p, t in enumerate(terms) if p not in positions]
         needed = set(output) | {label for _, labels in terms for label in labels}
-        result = picked[0]
+        result, pairs = picked[0], []
         for i, other in enumerate(picked[1:]):
             still = needed | {label for _, labels in picked[i + 2:] for label in labels}
-            result = _contract(result, other, still, sizes)
+            steps, result = _contract(result, other, still, sizes)
+            pairs.append(steps)
+        contractions.append((tuple(positions), tuple(pairs)))
         terms.append(result)
-    (x, labels), = terms
-    x, labels = _reduce_alone(x, labels, set(output), sizes)
-    order = [labels.index(label) for label in output]
-    return transpose(x, tuple(order)) if order != list(range(len(order))) else x
+    term, = terms
+    final, (shape, labels) = _reduce_alone(*term, set(output))
+    order = tuple(labels.index(label) for label in output)
+    if order != tuple(range(len(order))):
+        final += (("transpose", (order,)),)
+    return _EinsumPlan(tuple(operands), tuple(contractions), final)
 
 
-def _einsum_order(subscripts, operands, optimize):
+def _hashable(optimize):
+    """optimize as a cache key: an explicit path (a list) as a tuple of tuples."""
+    if isinstance(optimize, list):
+        return tuple(tuple(step) if isinstance(step, (list, tuple)) else step
+                     for step in optimize)
+    return optimize
+
+
+_STEPS = {
+    "diagonal": lambda x, first, second: diagonal(x, 0, first, second),
+    "sum": lambda x, axes: sum(x, axis=axes),
+    "broadcast_to": broadcast_to,
+    "transpose": transpose,
+    "reshape": reshape,
+}
+
+
+def _run(x, steps):
+    """x through the plan's steps: (name, arguments) pairs naming dnp functions."""
+    for name, arguments in steps:
+        x = _STEPS[name](x, *arguments)
+    return x
+
+
+def _einsum_order(subscripts, shapes, optimize):
     """Lists of operand positions to contract in turn (positions in the shrinking list)."""
-    count = len(operands)
+    count = len(shapes)
     if not optimize or count <= 2:
         return [list(range(count))] if count > 1 else []
-    stand_ins = [np.broadcast_to(0.0, shape_of(x)) for x in operands]
+    if isinstance(optimize, tuple):
+        optimize = [list(step) if isinstance(step, tuple) else step for step in optimize]
+    stand_ins = [np.broadcast_to(0.0, shape) for shape in shapes]
     path, _ = np.einsum_path(subscripts, *stand_ins, optimize=optimize)
     return [list(step) for step in path[1:]]
 
 
-def _einsum_labels(subscripts, operands):
+def _einsum_labels(subscripts, shapes):
     """Each operand's labels, the output's labels and every label's size."""
     if not isinstance(subscripts, str):
         raise UnsupportedOperationError("dnp.einsum takes its subscripts as a string "
@@ -865,11 +927,11 @@ def _einsum_labels(subscripts, operands):
     explicit = "->" in spec
     left, _, right = spec.partition("->")
     terms = left.split(",")
-    if len(terms) != len(operands):
+    if len(terms) != len(shapes):
         raise ShapeError(f"dnp.einsum: '{subscripts}' names {len(terms)} operands, "
-                         f"{len(operands)} were given")
-    inputs = [_term_labels(term, _ndim(x), subscripts) for term, x in zip(terms, operands)]
-    sizes = _label_sizes(inputs, operands, subscripts)
+                         f"{len(shapes)} were given")
+    inputs = [_term_labels(term, len(shape), subscripts) for term, shape in zip(terms, shapes)]
+    sizes = _label_sizes(inputs, shapes, subscripts)
     widest = builtins.max([_ellipsis_width(labels) for labels in inputs], default=0)
     if explicit:
         if widest and "..." not in right:
@@ -910,11 +972,11 @@ def _term_labels(term, ndim, subscripts, width=None):
     return list(head) + middle + list(tail)
 
 
-def _label_sizes(inputs, operands, subscripts):
+def _label_sizes(inputs, shapes, subscripts):
     """Every label's size; sizes of 1 broadcast against the others, as in NumPy."""
     sizes = {}
-    for labels, x in zip(inputs, operands):
-        for label, n in zip(labels, shape_of(x)):
+    for labels, shape in zip(inputs, shapes):
+        for label, n in zip(labels, shape):
             known = sizes.get(label, 1)
             if n != known and 1 not in (n, known):
                 name = label if isinstance(label, str) else "..."
@@ -924,42 +986,68 @@ def _label_sizes(inputs, operands, subscripts):
     return sizes
 
 
-def _reduce_alone(x, labels, needed, sizes):
-    """Take the diagonal of every label repeated on x, then sum the labels not needed."""
-    labels = list(labels)
+def _reduce_alone(shape, labels, needed):
+    """Steps taking the diagonal of every label repeated on a term, then summing the labels
+    not needed; with the term (shape, labels) they leave."""
+    shape, labels, steps = list(shape), list(labels), []
     for label in dict.fromkeys(labels):
         while labels.count(label) > 1:
             first = labels.index(label)
             second = labels.index(label, first + 1)
-            x = diagonal(x, 0, first, second)
-            labels = [v for i, v in enumerate(labels) if i not in (first, second)] + [label]
+            steps.append(("diagonal", (first, second)))
+            length = builtins.min(shape[first], shape[second])
+            kept = [i for i in range(len(labels)) if i not in (first, second)]
+            shape = [shape[i] for i in kept] + [length]
+            labels = [labels[i] for i in kept] + [label]
     summed = tuple(i for i, label in enumerate(labels) if label not in needed)
     if summed:
-        x = sum(x, axis=summed)
+        steps.append(("sum", (summed,)))
+        shape = [n for i, n in enumerate(shape) if i not in summed]
         labels = [label for i, label in enumerate(labels) if i not in summed]
-    return x, labels
+    return tuple(steps), (tuple(shape), labels)
 
 
 def _contract(first, second, needed, sizes):
-    """One pair of labelled operands as one (batched) matmul; the result's labels are the
-    shared needed ones, then the first's own, then the second's own."""
-    (x, xl), (y, yl) = first, second
-    x, y = _broadcast_shared(x, xl, yl, sizes), _broadcast_shared(y, yl, xl, sizes)
+    """One pair of terms (shape, labels) as one (batched) matmul: the steps of each side
+    before it and of the product after it, and the term it leaves, whose labels are the shared
+    needed ones, then the first's own, then the second's own."""
+    (xs, xl), (ys, yl) = first, second
+    x_steps, xs = _broadcast_shared(xs, xl, yl, sizes)
+    y_steps, ys = _broadcast_shared(ys, yl, xl, sizes)
     batch = [label for label in xl if label in yl and label in needed]
     summed = [label for label in xl if label in yl and label not in needed]
     x_own = [label for label in xl if label not in yl]
     y_own = [label for label in yl if label not in xl]
     groups = (len(batch),) if batch else ()
-    X = _grouped(x, [xl.index(v) for v in batch + x_own + summed],
-                 groups + (len(x_own), len(summed)))
-    Y = _grouped(y, [yl.index(v) for v in batch + summed + y_own],
-                 groups + (len(summed), len(y_own)))
+    x_steps += _grouped_steps(xs, [xl.index(v) for v in batch + x_own + summed],
+                              groups + (len(x_own), len(summed)))
+    y_steps += _grouped_steps(ys, [yl.index(v) for v in batch + summed + y_own],
+                              groups + (len(summed), len(y_own)))
     labels = batch + x_own + y_own
-    return _unmerged(matmul(X, Y), [sizes[v] for v in labels]), labels
+    lengths = dict(zip(yl, ys)) | dict(zip(xl, xs))
+    merged = [math.prod(lengths[v] for v in group) for group in (batch, x_own, y_own)]
+    product = tuple(merged if batch else merged[1:])
+    shape = tuple(lengths[v] for v in labels)
+    steps = (("reshape", (shape,)),) if shape != product else ()
+    return (x_steps, y_steps, steps), (shape, labels)
 
 
-def _broadcast_shared(x, labels, other, sizes):
-    """x with its size-1 axes grown where the other operand's same label is longer."""
-    shape = tuple(shape_of(x))
+def _grouped_steps(shape, order, groups):
+    """The steps of ``_grouped``: transpose to ``order``, reshape to one axis per group."""
+    steps = ()
+    if tuple(order) != tuple(range(len(shape))):
+        steps += (("transpose", (tuple(order),)),)
+    sizes = [shape[i] for i in order]
+    merged, start = [], 0
+    for count in groups:
+        merged.append(math.prod(sizes[start:start + count]))
+        start += count
+    if tuple(merged) != tuple(sizes):
+        steps += (("reshape", (tuple(merged),)),)
+    return steps
+
+
+def _broadcast_shared(shape, labels, other, sizes):
+    """Steps growing a term's size-1 axes where the other term's same label is longer."""
     grown = tuple(sizes[v] if v in other else n for v, n in zip(labels, shape))
-    return x if grown == shape else broadcast_to(x, grown)
+    return ((("broadcast_to", (grown,)),) if grown != tuple(shape) else ()), grown
