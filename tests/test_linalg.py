@@ -5,10 +5,13 @@ tolerance; forward mode against reverse mode; and the refusals: the complex step
 eigenvector derivatives at a repeated eigenvalue, singular and non-square matrices.
 """
 
+import itertools
+
 import mpmath
 import numpy as np
 import pytest
 
+import ad_checks
 import difflab
 import difflab.numpy as dnp
 from difflab import ad, reference
@@ -88,7 +91,6 @@ def test_mpmath_values_keep_their_precision():
 
 
 def _permutations(n):
-    import itertools
     return itertools.permutations(range(n))
 
 
@@ -298,3 +300,32 @@ def test_norm_is_the_composite_and_linalg_is_the_module():
     assert dnp.linalg.norm(GENERAL) == pytest.approx(np.linalg.norm(GENERAL), rel=1e-15)
     assert dnp.linalg.norm(GENERAL, 1) == pytest.approx(np.linalg.norm(GENERAL, 1), rel=1e-15)
     assert dnp.linalg.__name__ == "difflab.numpy.linalg"
+
+
+# 4. The rule checks of test_ad_rules (reference, central differences, forward mode, H·v
+# both ways, batched jacobian and hessian) on each linalg primitive, stacked and not.
+
+RULE_CALLS = {
+    "linalg.inv": (dnp.linalg.inv, False),
+    "linalg.det": (dnp.linalg.det, False),
+    "linalg.slogdet_stacked": (dnp.linalg.slogdet_stacked, False),
+    "linalg.solve": (lambda a: dnp.linalg.solve(a, np.array([[1.0, 0.5], [-2.0, 0.25]])), False),
+    "linalg.cholesky": (dnp.linalg.cholesky, True),
+    "linalg.eigh_stacked": (lambda a: dnp.linalg.eigh_stacked(a) ** 2, True),
+}
+
+
+@pytest.mark.parametrize("stack", [(), (2,)])
+@pytest.mark.parametrize("name", sorted(RULE_CALLS))
+def test_rule_checks_of_every_linalg_primitive(name, stack):
+    call, spd = RULE_CALLS[name]
+    a = _stacked(11, stack + (2, 2), spd=spd)
+    ad_checks.check_rule(call, (a,), 11)
+    ad_checks.check_batched(call, (a,), 11)
+
+
+def test_solve_rule_checks_in_b():
+    a = _stacked(12, (2, 2))
+    b = np.random.default_rng(12).normal(size=(2, 3))
+    ad_checks.check_rule(dnp.linalg.solve, (a, b), 12)
+    ad_checks.check_rule(lambda v: dnp.linalg.solve(a, v), (b[:, 0],), 12)
