@@ -1313,8 +1313,4 @@ def _unique_name(name):
 # Everything else in dnp is written in the primitives above (imported last: the composites
 # call them).
 from .composites import *  # noqa: E402,F401,F403
-# dnp.linalg is the module of numpy.linalg's functions (it replaces the composites' namespace
-# of the same name, which the star import brought in).
-import importlib as _importlib  # noqa: E402
-
-linalg = _importlib.import_module(".linalg", __name__)
+from . import linalg  # noqa: E402,F401  (numpy.linalg's functions, primitives and composites)
