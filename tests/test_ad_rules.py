@@ -522,8 +522,11 @@ CONSTANT_PRIMITIVES = set(CONSTANT_CALLS)
 
 
 def test_every_primitive_has_a_rule_check():
-    """A new primitive in dnp without a case here fails this test."""
-    assert set(CASES) | CONSTANT_PRIMITIVES == set(dnp.primitives())
+    """A new primitive in dnp without a case here fails this test. dnp.linalg's primitives
+    have theirs in tests/test_linalg.py (matrices drawn well conditioned)."""
+    linalg = {name for name in dnp.primitives() if name.startswith("linalg.")}
+    assert linalg
+    assert set(CASES) | CONSTANT_PRIMITIVES | linalg == set(dnp.primitives())
     assert CONSTANT_PRIMITIVES == set(ad.NONDIFFERENTIABLE)
 
 

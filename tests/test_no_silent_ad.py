@@ -256,3 +256,9 @@ def test_maximum_and_minimum_ties_in_second_order(name):
 def test_errors_from_the_output_check_are_difflab_errors():
     for error in (OutputError, NonFiniteValueError, UnsupportedOperationError):
         assert issubclass(error, DiffLabError)
+
+
+def test_numpy_linalg_on_a_traced_value_points_to_dnp_linalg():
+    x = np.array([2.0, 1.0, 1.0, 3.0])
+    with pytest.raises(UnsupportedOperationError, match=r"call dnp\.linalg\.inv"):
+        ad.grad(lambda t: dnp.sum(np.linalg.inv(dnp.reshape(t, (2, 2)))))(x)

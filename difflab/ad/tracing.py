@@ -226,9 +226,16 @@ def _refusal(name, module):
     """The error for numpy.<name> called on a traced value, suggesting the dnp function only
     where difflab.numpy has one (dnp mirrors the top-level numpy namespace only)."""
     dnp_name = _NUMPY_ALIASES.get(name, name)
-    if module == "numpy" and isinstance(getattr(dnp, dnp_name, None),
+    space, prefix = None, ""
+    if module == "numpy":
+        space, prefix = dnp, "dnp"
+    elif module.startswith("numpy."):           # numpy.linalg.inv is dnp.linalg.inv
+        submodule = module.split(".", 1)[1]
+        space, prefix = getattr(dnp, submodule, None), f"dnp.{submodule}"
+    if space is not None and isinstance(getattr(space, dnp_name, None),
                                         (dnp.Primitive, types.FunctionType)):
-        advice = f"call dnp.{dnp_name} (difflab.numpy) instead so it can be differentiated"
+        advice = (f"call {prefix}.{dnp_name} (difflab.numpy) instead so it can be "
+                  "differentiated")
     else:
         advice = (f"difflab.numpy has no {name} yet: write it with dnp functions (a composite "
                   "of dnp functions is differentiable with no new rule), or declare a "
