@@ -646,6 +646,122 @@ def _eigh_jvp(t, ans, a, UPLO="L"):
     return dnp.concatenate([dnp.expand_dims(dw, -2), dv], axis=-2)
 
 
+def _svd_parts(x, m):
+    """U, s, V of svd_stacked's layout (U above s above V)."""
+    return (dnp.getitem(x, (Ellipsis, slice(0, m), slice(None))),
+            dnp.getitem(x, (Ellipsis, m, slice(None))),
+            dnp.getitem(x, (Ellipsis, slice(m + 1, None), slice(None))))
+
+
+def _check_svd(s, values_seed, vectors_seed, a, mode):
+    """Refuse a derivative that depends on the basis of a repeated singular value's
+    subspace (as _check_distinct), or that meets the kink of σ = |·| at a zero one."""
+    s_plain = np.asarray(_primal(s))
+    zero = s_plain <= 64 * np.finfo(s_plain.dtype).eps * np.max(s_plain, -1, keepdims=True)
+    values_seed = np.asarray(_primal(values_seed))
+    vectors = any(np.any(np.asarray(_primal(x)) != 0) for x in vectors_seed)
+    if np.any(zero) and (vectors or np.any(zero & (values_seed != 0))):
+        index = int(np.argwhere(zero)[0, -1])
+        raise dnp.linalg.ZeroSingularValueError(
+            f"dnp.linalg.svd ({mode}) of a matrix of shape {dnp.shape_of(a)}: singular value "
+            f"{index} (descending) is 0, where σ = |·| has a kink and the singular vectors "
+            "jump. Differentiate at a matrix of full rank (perturb or regularize it)")
+    repeated = _repeated(-s_plain)
+    if np.any(repeated) and (vectors or np.any((np.diff(values_seed, axis=-1) != 0) & repeated)):
+        pairs = sorted({int(i) for i in np.argwhere(repeated)[:, -1]})
+        raise dnp.linalg.RepeatedSingularValueError(
+            f"dnp.linalg.svd ({mode}) of a matrix of shape {dnp.shape_of(a)}: singular values "
+            f"{pairs[0]} and {pairs[0] + 1} (descending) are repeated, where single singular "
+            "values and the singular vectors have no derivative (any basis of their subspace "
+            "is an answer). Differentiate a function that treats them alike (Σs, the nuclear "
+            "norm), or perturb the matrix")
+
+
+def _svd_vjp(g, ans, a):
+    """Townsend (2016), "Differentiating the singular value decomposition", with
+    Fᵢⱼ = 1/(sⱼ² − sᵢ²): Ā = U[(F∘(UᵀŪ − ŪᵀU))S + diag s̄ + S(F∘(VᵀV̄ − V̄ᵀV))]Vᵀ
+    + (I − UUᵀ)ŪS⁻¹Vᵀ + US⁻¹V̄ᵀ(I − VVᵀ) (the last two vanish for square a)."""
+    m, n = dnp.shape_of(a)[-2:]
+    u, s, v = _svd_parts(ans, m)
+    u_bar, s_bar, v_bar = _svd_parts(g, m)
+    _check_svd(s, s_bar, [_primal(u_bar), _primal(v_bar)], a, "reverse mode")
+    f = _gaps(s * s)
+    ut_ub, vt_vb = _t(u) @ u_bar, _t(v) @ v_bar
+    sv = dnp.expand_dims(s, -2)                             # multiplies columns: X S
+    inner = (f * (ut_ub - _t(ut_ub))) * sv + dnp.expand_dims(s_bar, -1) * _eye(_primal(s)) \
+        + _t(sv) * (f * (vt_vb - _t(vt_vb)))
+    a_bar = u @ inner @ _t(v)
+    if m > n:
+        a_bar = a_bar + (u_bar - u @ ut_ub) / sv @ _t(v)
+    if n > m:
+        a_bar = a_bar + u @ _t((v_bar - v @ vt_vb) / sv)
+    return a_bar
+
+
+def _svd_jvp(t, ans, a):
+    """dP = Uᵀ dA V: ds = diag dP, dU = U(F∘(dP S + S dPᵀ)) + (I − UUᵀ)dA V S⁻¹,
+    dV = V(F∘(S dP + dPᵀS)) + (I − VVᵀ)dAᵀU S⁻¹ (Townsend 2016)."""
+    m, n = dnp.shape_of(a)[-2:]
+    u, s, v = _svd_parts(ans, m)
+    p = _t(u) @ t @ v
+    eye = _eye(_primal(s))
+    ds = dnp.sum(p * eye, axis=-1)
+    _check_svd(s, ds, [_primal(p * (1 - eye))], a, "forward mode")
+    f = _gaps(s * s)
+    sv = dnp.expand_dims(s, -2)
+    du = u @ (f * (p * sv + _t(sv) * _t(p)))
+    dv = v @ (f * (_t(sv) * p + _t(p) * sv))
+    if m > n:
+        du = du + (t @ v - u @ p) / sv
+    if n > m:
+        dv = dv + (_t(t) @ u - v @ _t(p)) / sv
+    return dnp.concatenate([du, dnp.expand_dims(ds, -2), dv], axis=-2)
+
+
+def _qr_parts(x, m):
+    return (dnp.getitem(x, (Ellipsis, slice(0, m), slice(None))),
+            dnp.getitem(x, (Ellipsis, slice(m, None), slice(None))))
+
+
+def _check_full_rank(r, a):
+    d = np.abs(np.diagonal(np.asarray(_primal(r)), axis1=-2, axis2=-1))
+    if np.any(d <= 64 * np.finfo(d.dtype).eps * np.max(d, -1, keepdims=True)):
+        raise dnp.linalg.LinAlgError(
+            f"dnp.linalg.qr of a matrix of shape {dnp.shape_of(a)}: its columns are "
+            "dependent (R has a zero on its diagonal), where Q has no derivative; "
+            "differentiate at a matrix of full column rank")
+
+
+def _right_inverse(x, r):
+    """X R⁻¹, by a solve with Rᵀ."""
+    return _t(dnp.linalg.solve(_t(r), _t(x)))
+
+
+def _qr_vjp(g, ans, a):
+    """Liao et al. (2019), "Differentiable programming tensor networks", eq. 26 (m ≥ n):
+    M = RR̄ᵀ − Q̄ᵀQ, Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ, copyltu(M) = tril M + (tril₋₁ M)ᵀ."""
+    q, r = _qr_parts(ans, dnp.shape_of(a)[-2])
+    q_bar, r_bar = _qr_parts(g, dnp.shape_of(a)[-2])
+    _check_full_rank(r, a)
+    mm = r @ _t(r_bar) - _t(q_bar) @ q
+    lower, strict = _lower_masks(_primal(mm))
+    copyltu = mm * lower + _t(mm * strict)
+    return _t(dnp.linalg.solve(r, _t(q_bar + q @ copyltu)))
+
+
+def _qr_jvp(t, ans, a):
+    """C = Qᵀ dA R⁻¹ = Ω + dR R⁻¹ with Ω = QᵀdQ antisymmetric and dR R⁻¹ upper triangular:
+    Ω = tril₋₁C − (tril₋₁C)ᵀ, dR = (C − Ω)R, dQ = (dA − Q dR)R⁻¹."""
+    q, r = _qr_parts(ans, dnp.shape_of(a)[-2])
+    _check_full_rank(r, a)
+    c = _t(q) @ _right_inverse(t, r)
+    strict = _lower_masks(_primal(c))[1]
+    omega = c * strict - _t(c * strict)
+    dr = (c - omega) @ r
+    dq = _right_inverse(t - q @ dr, r)
+    return dnp.concatenate([dq, dr], axis=-2)
+
+
 STRUCTURAL = {
     #               VJP rules by argument                        JVP rules by argument
     "sum":          ((_sum_vjp,),                                (_sum_jvp,)),
@@ -674,6 +790,8 @@ STRUCTURAL = {
     "linalg.solve": ((_solve_vjp_a, _solve_vjp_b),               (_solve_jvp_a, _solve_jvp_b)),
     "linalg.cholesky": ((_cholesky_vjp,),                        (_cholesky_jvp,)),
     "linalg.eigh_stacked": ((_eigh_vjp,),                        (_eigh_jvp,)),
+    "linalg.svd_stacked": ((_svd_vjp,),                          (_svd_jvp,)),
+    "linalg.qr_stacked": ((_qr_vjp,),                            (_qr_jvp,)),
 }
 
 class _RuleTable(dict):

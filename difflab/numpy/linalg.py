@@ -25,11 +25,14 @@ import sympy
 
 from ..errors import DiffLabError, KinkError, NonAnalyticError, ShapeError, \
     UnsupportedOperationError
-from . import COMPLEX, FLOAT, MPMATH, SYMPY, Primitive, getitem
+from . import COMPLEX, FLOAT, MPMATH, SYMPY, Primitive, concatenate, getitem, matmul
 from .composites import norm as _composite_norm
+from .composites import swapaxes
 
-__all__ = ["inv", "solve", "det", "slogdet", "cholesky", "eigh", "norm", "LinAlgError",
-           "RepeatedEigenvalueError", "slogdet_stacked", "eigh_stacked"]
+__all__ = ["inv", "solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr", "norm",
+           "LinAlgError", "RepeatedEigenvalueError", "RepeatedSingularValueError",
+           "ZeroSingularValueError", "slogdet_stacked", "eigh_stacked", "svd_stacked",
+           "qr_stacked"]
 
 
 class LinAlgError(DiffLabError, np.linalg.LinAlgError):
@@ -384,3 +387,206 @@ def eigh(a, UPLO="L"):
 
 # numpy.linalg.norm is dnp.norm itself: vector norms over one axis, matrix norms over two
 norm = _composite_norm
+
+
+# svd
+
+class RepeatedSingularValueError(KinkError):
+    """The derivative of singular vectors (or of single singular values) at a repeated
+    singular value: their singular vectors are any basis of a subspace, so no derivative
+    exists."""
+
+
+class ZeroSingularValueError(KinkError):
+    """The derivative of the SVD at a zero singular value: s = |σ| has a kink there (the 1×1
+    SVD of a is |a|), and the singular vectors of a rank-deficient matrix jump."""
+
+
+def _matrix(name, a):
+    shape = np.shape(a)
+    if len(shape) < 2:
+        raise ShapeError(f"dnp.linalg.{name}: needs matrices (stacked on leading axes if "
+                         f"several), got shape {shape}; pass an array of shape (..., m, n)")
+    return shape
+
+
+def _signed_pair(u, v):
+    """(U, V) with each column of U signed so its entry of largest magnitude is positive,
+    and V's matching column flipped with it (uᵢvᵢᵀ is unchanged): eigh's convention."""
+    top = np.argmax(np.abs(u), axis=-2)[..., None, :]
+    flip = np.where(np.take_along_axis(u, top, axis=-2) < 0, -1, 1)
+    return u * flip, v * flip
+
+
+def _svd_layout(u, s, v):
+    """U (m, k) above the singular values (one row) above V (n, k): (..., m + 1 + n, k)."""
+    u, v = _signed_pair(u, v)
+    return np.concatenate([u, s[..., None, :], v], axis=-2)
+
+
+def _float_svd(a):
+    _matrix("svd", a)
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return _svd_layout(u, s, np.swapaxes(vh, -1, -2))
+
+
+def _refuse_complex_svd(a):
+    raise NonAnalyticError(
+        f"dnp.linalg.svd of a complex array of shape {np.shape(a)}: singular values are not "
+        "analytic functions of the entries (σ of a 1×1 matrix a is |a|, and the singular "
+        "vectors' signs are arbitrary), so the complex step would give a wrong derivative. "
+        "Differentiate with 'ad', 'fd-central' or the reference")
+
+
+def _refuse_sympy_svd(a):
+    _matrix("svd", a)
+    raise UnsupportedOperationError(
+        f"dnp.linalg.svd of SymPy expressions of shape {np.shape(a)}: symbolic singular "
+        "values have no descending order (which is largest depends on values symbols do not "
+        "have) and are roots of a characteristic polynomial with no closed form beyond "
+        "n = 4. Differentiate with 'ad', 'fd-central' or the reference")
+
+
+def _each_rectangle(name, fn, core_shape):
+    """fn(2-D object array) -> object array of ``core_shape(m, n)``, over every matrix."""
+    def run(a):
+        shape = _matrix(name, a)
+        a = np.asarray(a, dtype=object)
+        out = np.empty(shape[:-2] + core_shape(*shape[-2:]), dtype=object)
+        for index in np.ndindex(*shape[:-2]):
+            out[index] = fn(a[index])
+        return out
+    return run
+
+
+def _mp_svd_2d(a):
+    ctx = _context(a)
+    u, s, vh = ctx.svd_r(_to_mp(a, ctx), full_matrices=False, compute_uv=True)
+    u, s, v = _from_mp(u), _from_mp(s)[:, 0], _from_mp(vh).T
+    order = sorted(range(len(s)), key=lambda i: -s[i])
+    return _svd_layout(u[:, order], s[order], v[:, order])
+
+
+svd_stacked = Primitive("linalg.svd_stacked", {
+    FLOAT: _float_svd, COMPLEX: _refuse_complex_svd,
+    SYMPY: _refuse_sympy_svd,
+    MPMATH: _each_rectangle("svd", _mp_error("svd", _mp_svd_2d, ""),
+                            lambda m, n: (m + 1 + n, min(m, n))),
+}, doc="svd_stacked(a): the reduced SVD of a (..., m, n), k = min(m, n): U (rows 0…m−1) "
+       "above the descending singular values (row m) above V (rows m+1…m+n), shape "
+       "(..., m + 1 + n, k), one array for the engine")
+
+
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """numpy.linalg.svd: (U, s, Vh) with a = U diag(s) Vh, s descending, each column of U
+    signed so its entry of largest magnitude is positive (Vh's row with it); s alone with
+    compute_uv=False. Reduced only: full_matrices=True is accepted where it is the same
+    (square a, or compute_uv=False). The derivative exists at distinct non-zero singular
+    values (RepeatedSingularValueError, ZeroSingularValueError elsewhere), except that
+    functions of s alone that treat tied values alike (Σs, max s) differentiate at ties."""
+    shape = _matrix("svd", a)
+    m, n = shape[-2:]
+    if hermitian:
+        raise UnsupportedOperationError("dnp.linalg.svd: hermitian=True is not supported; "
+                                        "for a symmetric matrix use dnp.linalg.eigh")
+    if full_matrices and compute_uv and m != n:
+        raise UnsupportedOperationError(
+            f"dnp.linalg.svd of shape {shape} with full_matrices=True: the extra columns of "
+            "the full U (or V) are any basis of a complement, with no derivative; pass "
+            "full_matrices=False for the reduced SVD")
+    stacked = svd_stacked(a)
+    s = getitem(stacked, (Ellipsis, m, slice(None)))
+    if not compute_uv:
+        return s
+    u = getitem(stacked, (Ellipsis, slice(0, m), slice(None)))
+    v = getitem(stacked, (Ellipsis, slice(m + 1, None), slice(None)))
+    return u, s, swapaxes(v, -1, -2)
+
+
+# qr
+
+def _positive_diagonal(q, r):
+    """Q, R with R's diagonal ≥ 0 (the unique QR of a full-rank matrix, so a function of
+    it): NumPy (Householder) and mpmath leave the signs to the algorithm."""
+    d = np.diagonal(r, axis1=-2, axis2=-1)
+    flip = np.where(d < 0, -1, 1)
+    return q * flip[..., None, :], r * flip[..., :, None]
+
+
+def _tall(a):
+    shape = _matrix("qr", a)
+    if shape[-2] < shape[-1]:
+        raise ShapeError(f"dnp.linalg.qr_stacked: needs m ≥ n, got shape {shape}; "
+                         "dnp.linalg.qr handles wide matrices")
+    return shape
+
+
+def _float_qr(a):
+    _tall(a)
+    return np.concatenate(_positive_diagonal(*np.linalg.qr(a)), axis=-2)
+
+
+def _gram_schmidt(a, sqrt):
+    """Modified Gram–Schmidt on the columns of a (..., m, n), m ≥ n, with the bilinear (not
+    Hermitian) product xᵀy: rⱼⱼ = √(vᵀv) > 0 for real a, so complex a gives the analytic
+    continuation of the real QR, and SymPy entries its closed form."""
+    n = a.shape[-1]
+    q = np.zeros_like(a)
+    r = np.zeros(a.shape[:-2] + (n, n), dtype=a.dtype)
+    for j in range(n):
+        v = a[..., :, j]
+        for i in range(j):
+            r[..., i, j] = np.sum(q[..., :, i] * v, axis=-1)
+            v = v - r[..., i:i + 1, j] * q[..., :, i]
+        r[..., j, j] = sqrt(np.sum(v * v, axis=-1))
+        q[..., :, j] = v / r[..., j:j + 1, j]
+    return np.concatenate([q, r], axis=-2)
+
+
+def _complex_qr(a):
+    _tall(a)
+    return _gram_schmidt(np.asarray(a, dtype=complex), np.sqrt)
+
+
+def _sympy_qr(a):
+    _tall(a)
+    return _gram_schmidt(np.array(a, dtype=object), np.vectorize(sympy.sqrt, otypes=[object]))
+
+
+def _mp_qr(a):
+    _tall(a)
+    return _each_rectangle("qr", _mp_qr_2d, lambda m, n: (m + n, n))(a)
+
+
+def _mp_qr_2d(a):
+    ctx = _context(a)
+    q, r = ctx.qr(_to_mp(a, ctx), mode="skinny")
+    return np.concatenate(_positive_diagonal(_from_mp(q), _from_mp(r)), axis=0)
+
+
+qr_stacked = Primitive("linalg.qr_stacked", {
+    FLOAT: _float_qr, COMPLEX: _complex_qr, SYMPY: _sympy_qr,
+    MPMATH: _mp_qr,
+}, doc="qr_stacked(a): the reduced QR of a (..., m, n) with m ≥ n and R's diagonal ≥ 0: Q "
+       "(rows 0…m−1) above R (rows m…m+n−1), shape (..., m + n, n), one array for the engine")
+
+
+def qr(a, mode="reduced"):
+    """numpy.linalg.qr (modes 'reduced' and 'r'): a = QR, Q with orthonormal columns, R upper
+    triangular with a diagonal ≥ 0 (NumPy leaves its signs to LAPACK). Differentiable where
+    the first min(m, n) columns of a are independent. A wide a (m < n) is the QR of its
+    first m columns, the rest of R being Qᵀ times the rest of a."""
+    if mode not in ("reduced", "r"):
+        raise UnsupportedOperationError(f"dnp.linalg.qr: mode={mode!r}; use 'reduced' (Q and "
+                                        "R) or 'r' (R alone)")
+    shape = _matrix("qr", a)
+    m, n = shape[-2:]
+    if m < n:
+        q, r = qr(getitem(a, (Ellipsis, slice(None), slice(0, m))))
+        rest = matmul(swapaxes(q, -1, -2), getitem(a, (Ellipsis, slice(None), slice(m, None))))
+        r = concatenate([r, rest], axis=-1)
+    else:
+        stacked = qr_stacked(a)
+        q = getitem(stacked, (Ellipsis, slice(0, m), slice(None)))
+        r = getitem(stacked, (Ellipsis, slice(m, None), slice(None)))
+    return r if mode == "r" else (q, r)
