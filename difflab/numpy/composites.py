@@ -309,7 +309,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
     Vector ord: None/2 (√Σx²), 1, inf, −inf, 0 (count of non-zeros) or any p (Σ|x|ᵖ)^(1/p).
     Matrix ord: None/'fro', 1 and −1 (max/min column sum of |x|), inf and −inf (row sums).
-    The 2-norm and nuclear norm of a matrix need its singular values (dnp.linalg.svd).
+    Matrix ord 2 and −2 (largest/smallest singular value) and 'nuc' (their sum), from
+    dnp.linalg.svd.
     """
     ndim = _ndim(x)
     if axis is None:
@@ -347,6 +348,22 @@ def _vector_norm(x, ord, axis, keepdims):
     return sum(abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
 
 
+def _singular_value_norm(x, ord, axes, keepdims):
+    """ord 2: the largest singular value, −2: the smallest, 'nuc': their sum. A tie at the
+    largest (smallest) splits the derivative evenly, as max does: ½(u₁v₁ᵀ + u₂v₂ᵀ), the
+    same for any basis of the tied singular vectors."""
+    from .linalg import svd          # linalg imports this module
+    s = svd(moveaxis(x, axes, (-2, -1)), compute_uv=False)
+    if ord == "nuc":
+        result = sum(s, axis=-1)
+    else:
+        result = (max if ord == 2 else min)(s, axis=-1)
+    if keepdims:
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape_of(x)))
+        return reshape(result, kept)
+    return result
+
+
 def _matrix_norm(x, ord, axes, keepdims):
     rows, columns = axes
     if ord is None or ord == "fro":
@@ -356,9 +373,7 @@ def _matrix_norm(x, ord, axes, keepdims):
         sums = sum(abs(x), axis=summed, keepdims=True)
         result = (max if ord > 0 else min)(sums, axis=extreme, keepdims=True)
     elif ord in (2, -2, "nuc"):
-        raise UnsupportedOperationError(
-            f"dnp.norm: the matrix norm ord={ord!r} needs singular values; compute them with "
-            "dnp.linalg.svd (where available) or use ord='fro', 1 or inf")
+        return _singular_value_norm(x, ord, axes, keepdims)
     else:
         raise UnsupportedOperationError(f"dnp.norm: ord={ord!r} is not a matrix norm; use "
                                         "None/'fro', 1, −1, inf or −inf")
