@@ -1,8 +1,9 @@
 """dnp.linalg against independent truths: values against numpy.linalg (float, stacked,
 complex) and closed forms in mpmath; gradients and Hessians under ad, symbolic, fd-central
 and complex-step against difflab.reference (50-digit mpmath), within each method's table
-tolerance; forward mode against reverse mode; and the refusals: the complex step of eigh,
-eigenvector derivatives at a repeated eigenvalue, singular and non-square matrices.
+tolerance; forward mode against reverse mode; and the refusals: the complex step of eigh
+and svd, eigenvector and singular-vector derivatives at repeated (or zero) values, singular,
+rank-deficient and non-square matrices.
 """
 
 import itertools
@@ -15,7 +16,8 @@ import ad_checks
 import difflab
 import difflab.numpy as dnp
 from difflab import ad, reference
-from difflab.errors import DiffLabError, KinkError, NonAnalyticError, ShapeError
+from difflab.errors import DiffLabError, KinkError, NonAnalyticError, ShapeError, \
+    UnsupportedOperationError
 
 RNG = np.random.default_rng(2016)
 N = 3
@@ -24,6 +26,7 @@ _M = RNG.normal(size=(N, N))
 SPD = _M @ _M.T + N * np.eye(N)
 WEIGHTS = RNG.normal(size=(N, N))
 C = RNG.normal(size=N)
+TALL = RNG.normal(size=(N + 1, N))
 
 
 def _stacked(seed, shape, spd=False):
@@ -130,6 +133,15 @@ def _functions(n):
     def eigvecs(t):
         _, v = dnp.linalg.eigh(dnp.reshape(t, (n, n)))
         return dnp.sum(dnp.square(dnp.transpose(v) @ c) * c)     # sign-independent
+
+    def svdvecs(t):
+        u, s, vh = dnp.linalg.svd(dnp.reshape(t, (n + 1, n)), full_matrices=False)
+        return dnp.sum(dnp.square(dnp.transpose(u) @ TALL[:n + 1, 0]) * c) \
+            + dnp.sum(dnp.square(vh @ c) * s)                     # sign-independent
+
+    def qr_sum(t):
+        q, r = dnp.linalg.qr(dnp.reshape(t, (n + 1, n)))
+        return dnp.sum(q * TALL[:n + 1, ::-1][:, :n]) + dnp.sum(r * w)
     return {
         "inv": (lambda t: dnp.sum(dnp.linalg.inv(dnp.reshape(t, (n, n))) * w), general),
         "det": (lambda t: dnp.linalg.det(dnp.reshape(t, (n, n))), general),
@@ -143,11 +155,19 @@ def _functions(n):
         "eigh values": (lambda t: dnp.sum(dnp.linalg.eigh(dnp.reshape(t, (n, n)))[0] * c),
                         spd),
         "eigh vectors": (eigvecs, spd),
+        "svd values": (lambda t: dnp.sum(dnp.linalg.svd(dnp.reshape(t, (n, n)),
+                                                        compute_uv=False) * c), general),
+        "svd vectors": (svdvecs, TALL[:n + 1, :n]),
+        "qr": (qr_sum, TALL[:n + 1, :n]),
+        "norm 2": (lambda t: dnp.linalg.norm(dnp.reshape(t, (n, n)), 2), general),
+        "norm -2": (lambda t: dnp.linalg.norm(dnp.reshape(t, (n, n)), -2), general),
+        "norm nuc": (lambda t: dnp.linalg.norm(dnp.reshape(t, (n, n)), "nuc"), general),
     }
 
 
-ANALYTIC = {"inv", "det", "slogdet", "solve a", "solve b", "cholesky"}
-NOT_SYMBOLIC = {"eigh values", "eigh vectors"}
+ANALYTIC = {"inv", "det", "slogdet", "solve a", "solve b", "cholesky", "qr"}
+NOT_SYMBOLIC = {"eigh values", "eigh vectors", "svd values", "svd vectors", "norm 2",
+                "norm -2", "norm nuc"}
 
 
 def _cases():
@@ -312,6 +332,8 @@ RULE_CALLS = {
     "linalg.solve": (lambda a: dnp.linalg.solve(a, np.array([[1.0, 0.5], [-2.0, 0.25]])), False),
     "linalg.cholesky": (dnp.linalg.cholesky, True),
     "linalg.eigh_stacked": (lambda a: dnp.linalg.eigh_stacked(a) ** 2, True),
+    "linalg.svd_stacked": (lambda a: dnp.linalg.svd_stacked(a) ** 2, False),
+    "linalg.qr_stacked": (dnp.linalg.qr_stacked, False),
 }
 
 
@@ -329,3 +351,145 @@ def test_solve_rule_checks_in_b():
     b = np.random.default_rng(12).normal(size=(2, 3))
     ad_checks.check_rule(dnp.linalg.solve, (a, b), 12)
     ad_checks.check_rule(lambda v: dnp.linalg.solve(a, v), (b[:, 0],), 12)
+
+
+def test_svd_and_qr_rule_checks_on_tall_and_wide_matrices():
+    for shape in ((3, 2), (2, 3)):
+        a = np.random.default_rng(13).normal(size=shape)
+        ad_checks.check_rule(RULE_CALLS["linalg.svd_stacked"][0], (a,), 13)
+    ad_checks.check_rule(dnp.linalg.qr_stacked, (TALL,), 13)
+    ad_checks.check_rule(lambda a: dnp.linalg.qr(a)[1], (TALL.T,), 13)   # wide: a composite
+
+
+# 5. svd, qr and the singular-value norms.
+
+def _fixed_signs(u, vh):
+    """NumPy's U, Vh with eigh's convention: each U column's largest entry positive."""
+    top = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)
+    flip = np.where(top < 0, -1, 1)
+    return u * flip, vh * np.swapaxes(flip, -1, -2)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4), (2, 3, 2)])
+def test_svd_qr_and_norms_match_numpy_linalg(shape):
+    a = np.random.default_rng(14).normal(size=shape)
+    u, s, vh = dnp.linalg.svd(a, full_matrices=False)
+    u_np, s_np, vh_np = np.linalg.svd(a, full_matrices=False)
+    u_np, vh_np = _fixed_signs(u_np, vh_np)
+    np.testing.assert_allclose(s, s_np, rtol=1e-13)
+    np.testing.assert_allclose(u, u_np, atol=1e-13)
+    np.testing.assert_allclose(vh, vh_np, atol=1e-13)
+    np.testing.assert_allclose(dnp.linalg.svd(a, compute_uv=False), s_np, rtol=1e-13)
+    q, r = dnp.linalg.qr(a)
+    q_np, r_np = np.linalg.qr(a)
+    d = np.sign(np.diagonal(r_np, axis1=-2, axis2=-1))
+    np.testing.assert_allclose(q, q_np * d[..., None, :], atol=1e-13)
+    np.testing.assert_allclose(r, r_np * d[..., :, None], atol=1e-13)
+    np.testing.assert_allclose(dnp.linalg.qr(a, mode="r"), r, rtol=0, atol=0)
+    for ord_ in (2, -2, "nuc"):
+        np.testing.assert_allclose(dnp.linalg.norm(a, ord_, axis=(-2, -1)),
+                                   np.linalg.norm(a, ord_, axis=(-2, -1)), rtol=1e-13)
+        np.testing.assert_allclose(dnp.linalg.norm(a, ord_, axis=(-1, -2), keepdims=True),
+                                   np.linalg.norm(a, ord_, axis=(-1, -2), keepdims=True),
+                                   rtol=1e-13)
+
+
+def test_svd_and_qr_in_mpmath_keep_their_precision():
+    """40 digits: U diag(s) Vᵀ = A and QR = A with orthonormal columns; same signs as float."""
+    with mpmath.workdps(40):
+        a = np.array([[mpmath.mpf(x) for x in row] for row in TALL], dtype=object)
+        tiny = mpmath.mpf(10) ** -37
+        u, s, vh = dnp.linalg.svd(a, full_matrices=False)
+        assert np.all([abs(e) < tiny for e in ((u * s) @ vh - a).flat])
+        assert np.all([abs(e) < tiny for e in (u.T @ u - np.eye(N)).flat])
+        assert list(s) == sorted(s, reverse=True)
+        np.testing.assert_allclose(np.array(u, dtype=float),
+                                   dnp.linalg.svd(TALL, full_matrices=False)[0], atol=1e-13)
+        q, r = dnp.linalg.qr(a)
+        assert np.all([abs(e) < tiny for e in (q @ r - a).flat])
+        assert np.all([abs(e) < tiny for e in (q.T @ q - np.eye(N)).flat])
+        np.testing.assert_allclose(np.array(r, dtype=float), dnp.linalg.qr(TALL)[1],
+                                   atol=1e-13)
+
+
+def test_complex_qr_is_the_analytic_continuation():
+    """At A + ih·E the imaginary part is h times dQ, dR of the closed form (Q, R from
+    NumPy): C = QᵀE R⁻¹, Ω = tril₋₁C − (tril₋₁C)ᵀ, dR = (C − Ω)R, dQ = (E − Q dR)R⁻¹."""
+    h, e = 1e-20, np.random.default_rng(15).normal(size=TALL.shape)
+    q, r = np.linalg.qr(TALL)
+    d = np.sign(np.diag(r))
+    q, r = q * d, r * d[:, None]
+    c = q.T @ e @ np.linalg.inv(r)
+    omega = np.tril(c, -1) - np.tril(c, -1).T
+    dr = (c - omega) @ r
+    dq = (e - q @ dr) @ np.linalg.inv(r)
+    q_c, r_c = dnp.linalg.qr(TALL + 1j * h * e)
+    np.testing.assert_allclose(q_c.imag / h, dq, atol=1e-13)
+    np.testing.assert_allclose(r_c.imag / h, dr, atol=1e-13)
+
+
+def test_nuclear_and_spectral_norm_hessians_in_closed_form():
+    """∇‖A‖_* = UVᵀ and ∇‖A‖₂ = u₁v₁ᵀ (NumPy's SVD), the Hessians against the reference."""
+    u, s, vh = np.linalg.svd(GENERAL)
+    for ord_, truth in (("nuc", u @ vh), (2, np.outer(u[:, 0], vh[0]))):
+        f = lambda t: dnp.linalg.norm(dnp.reshape(t, (N, N)), ord_)   # noqa: E731
+        np.testing.assert_allclose(ad.grad(f)(GENERAL.ravel()), truth.ravel(), atol=1e-14)
+        hessian = ad.hessian(f)(GENERAL.ravel())
+        assert reference.relative_error(hessian, reference.hessian(f, GENERAL.ravel())) <= 1e-12
+
+
+def test_complex_step_and_sympy_refuse_svd_by_name():
+    f, point = _functions(N)["norm nuc"]
+    with pytest.raises(NonAnalyticError, match=r"dnp\.linalg\.svd.*not\s+analytic"):
+        difflab.differentiator("complex-step").gradient(f, point.ravel())
+    with pytest.raises(NonAnalyticError, match=r"\(4, 3\)"):
+        dnp.linalg.svd(TALL + 0j, full_matrices=False)
+    import sympy
+    symbols = np.array(sympy.symbols("a:4"), dtype=object).reshape(2, 2)
+    with pytest.raises(UnsupportedOperationError, match=r"svd of SymPy.*\(2, 2\).*order"):
+        dnp.linalg.svd(symbols)
+    q, r = dnp.linalg.qr(symbols)                 # QR has a closed form: Gram–Schmidt
+    assert sympy.simplify(q[0, 0] - symbols[0, 0] / sympy.sqrt(symbols[0, 0] ** 2 +
+                                                               symbols[1, 0] ** 2)) == 0
+
+
+def test_repeated_singular_values_refuse_singular_vector_derivatives():
+    """diag(2, 2, 1): the singular vectors of 2 are any basis of a plane; Σs and max s
+    (ties split evenly) still differentiate, to I and ½ diag(1, 1, 0)."""
+    repeated = np.diag([2.0, 2.0, 1.0]).ravel()
+    f, _ = _functions(N)["svd values"]
+    with pytest.raises(dnp.linalg.RepeatedSingularValueError,
+                       match=r"\(3, 3\): singular values 0 and 1") as info:
+        ad.grad(f)(repeated)
+    assert isinstance(info.value, KinkError)
+    with pytest.raises(dnp.linalg.RepeatedSingularValueError):
+        ad.jvp(f, (repeated,), (np.ones(9),))
+    nuc = _functions(N)["norm nuc"][0]
+    np.testing.assert_allclose(ad.grad(nuc)(repeated), np.eye(N).ravel(), atol=1e-15)
+    two = _functions(N)["norm 2"][0]
+    np.testing.assert_allclose(ad.grad(two)(repeated), np.diag([0.5, 0.5, 0]).ravel(),
+                               atol=1e-15)
+
+
+def test_zero_singular_values_and_dependent_columns_refuse_derivatives():
+    rank_one = np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 0.5])
+    nuc = _functions(N)["norm nuc"][0]
+    with pytest.raises(dnp.linalg.ZeroSingularValueError, match=r"singular value 1.*is 0"):
+        ad.grad(nuc)(rank_one.ravel())
+    with pytest.raises(KinkError):
+        ad.jvp(nuc, (rank_one.ravel(),), (np.ones(9),))
+    qr_r = lambda t: dnp.sum(dnp.linalg.qr(dnp.reshape(t, (N, N)))[1])   # noqa: E731
+    with pytest.raises(dnp.linalg.LinAlgError, match=r"qr.*\(3, 3\).*full column rank"):
+        ad.grad(qr_r)(rank_one.ravel())
+
+
+def test_svd_and_qr_argument_refusals():
+    with pytest.raises(UnsupportedOperationError, match=r"svd.*\(4, 3\).*full_matrices=False"):
+        dnp.linalg.svd(TALL)
+    np.testing.assert_allclose(dnp.linalg.svd(GENERAL)[1], np.linalg.svd(GENERAL)[1],
+                               rtol=1e-13)                       # square: full = reduced
+    with pytest.raises(UnsupportedOperationError, match=r"mode='complete'.*'reduced'"):
+        dnp.linalg.qr(TALL, mode="complete")
+    for call in (dnp.linalg.svd, dnp.linalg.qr):
+        with pytest.raises(ShapeError, match=r"\(3,\).*\(\.\.\., m, n\)"):
+            call(C)
