@@ -378,6 +378,9 @@ def _cases():
         "linalg.solve": (dnp.linalg.solve, (square, y[:, :2])),
         "linalg.cholesky": (dnp.linalg.cholesky, (square,)),
         "linalg.eigh_stacked": (dnp.linalg.eigh_stacked, (square,)),
+        # singular values 3.4 and 0.71 (distinct, non-zero); yᵀ (3×2) has full column rank
+        "linalg.svd_stacked": (dnp.linalg.svd_stacked, (square,)),
+        "linalg.qr_stacked": (dnp.linalg.qr_stacked, (y.T,)),
     }
 
 

@@ -184,6 +184,17 @@ def linalg_cases():
         ("eigh", shifted(lambda a: dnp.linalg.eigh(a)), [(3, 3)]),
         ("eigh UPLO=U", shifted(lambda a: dnp.linalg.eigh(a, UPLO="U")), [(3, 3)]),
         ("norm (3, 3) ord=fro", lambda a: dnp.linalg.norm(a, "fro"), [(3, 3)]),
+        ("svd", shifted(lambda a: dnp.linalg.svd(a, full_matrices=False)), [(3, 3)]),
+        ("svd tall", lambda a: dnp.linalg.svd(a + np.eye(3, 2), full_matrices=False),
+         [(3, 2)]),
+        ("svd values stacked", shifted(lambda a: dnp.linalg.svd(a, compute_uv=False)),
+         [(2, 2, 2)]),
+        ("qr", shifted(lambda a: dnp.linalg.qr(a)), [(3, 3)]),
+        ("qr tall", lambda a: dnp.linalg.qr(a + np.eye(3, 2)), [(3, 2)]),
+        ("qr wide", lambda a: dnp.linalg.qr(a + np.eye(2, 3)), [(2, 3)]),
+        ("norm (3, 3) ord=2", shifted(lambda a: dnp.linalg.norm(a, 2)), [(3, 3)]),
+        ("norm (3, 3) ord=-2", shifted(lambda a: dnp.linalg.norm(a, -2)), [(3, 3)]),
+        ("norm (3, 3) ord=nuc", shifted(lambda a: dnp.linalg.norm(a, "nuc")), [(3, 3)]),
     ]
     return [case(f"linalg.{label} {shapes}", "linalg", fn, shapes, [UNIT] * len(shapes))
             for label, fn, shapes in rows]
