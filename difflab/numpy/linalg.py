@@ -1,11 +1,13 @@
 """``dnp.linalg``: the matrix functions of ``numpy.linalg`` in every number system.
 
 Primitives (each with float, complex, SymPy and mpmath implementations; rules in
-``difflab.ad.rules``): ``inv``, ``solve``, ``det``, ``cholesky``, and two with several
+``difflab.ad.rules``): ``inv``, ``solve``, ``det``, ``cholesky``, and four with several
 results, which the engine records as one array each and splits with indexing:
-``slogdet_stacked`` (sign and log|det| on a last axis of 2) and ``eigh_stacked``
-(eigenvalues on row 0 above the eigenvectors). ``slogdet`` and ``eigh`` are those splits;
-``norm`` is the composite of ``dnp.norm``.
+``slogdet_stacked`` (sign and log|det| on a last axis of 2), ``eigh_stacked``
+(eigenvalues on row 0 above the eigenvectors), ``svd_stacked`` (U above the singular values
+above V) and ``qr_stacked`` (Q above R, for m ≥ n). ``slogdet``, ``eigh``, ``svd`` and ``qr``
+are those splits (``qr`` of a wide matrix a composite); ``norm`` is the composite of
+``dnp.norm``, its matrix ord 2, −2 and 'nuc' through ``svd``.
 
 As NumPy (LAPACK), ``cholesky`` and ``eigh`` read only one triangle of the matrix (the lower
 one; ``eigh(a, UPLO='U')`` the upper), so they are functions of those entries alone and their
@@ -14,9 +16,12 @@ triangle. Matrices may be stacked on leading axes.
 
 The complex versions are the analytic continuations the complex step needs: ``cholesky`` is
 the symmetric factorization A = LLᵀ (no conjugate), ``slogdet``'s log|det| is log(±det).
-``eigh`` is not analytic (its eigenvectors carry an arbitrary sign, and NumPy's complex eigh
-is the Hermitian one), so the complex system refuses it with ``NonAnalyticError``. SymPy
-has no eigenvalue ordering for symbols, so it refuses ``eigh`` too.
+``qr`` is Gram–Schmidt with the bilinear product xᵀy (R's diagonal √(vᵀv)). ``eigh`` and
+``svd`` are not analytic (their vectors carry an arbitrary sign, NumPy's complex eigh is the
+Hermitian one, σ of a 1×1 matrix a is |a|), so the complex system refuses them with
+``NonAnalyticError``. SymPy
+has no eigenvalue ordering for symbols, so it refuses ``eigh`` and ``svd`` too (its ``qr`` is
+Gram–Schmidt's closed form).
 """
 
 import mpmath
