@@ -144,7 +144,7 @@ def _call(f, point, name, vector, where="θ"):
 
 def _left_domain(name, where, what):
     near = "" if where == "θ" else (
-        f" — θ is on (or within the step h of) the edge of f's domain, where no two-sided "
+        " — θ is on (or within the step h of) the edge of f's domain, where no two-sided "
         "derivative exists")
     return RealDomainError(
         f"reference.{name}: f left its real domain at {where}: {what}{near}. The function is "
