@@ -417,6 +417,7 @@ _LINALG_CALLS = {
     "linalg.slogdet_stacked": lambda a: dnp.linalg.slogdet_stacked(a),
     "linalg.solve": lambda a: dnp.linalg.solve(a, a[..., :1] * 2 + 1),
     "linalg.cholesky": lambda a: dnp.linalg.cholesky(a),
+    "linalg.qr_stacked": lambda a: dnp.linalg.qr_stacked(a),
 }
 
 
@@ -442,6 +443,20 @@ def test_linalg_eigh_agrees_with_mpmath_and_refuses_sympy():
     np.testing.assert_allclose(as_floats(precise), expected, rtol=RTOL, atol=ATOL)
     with pytest.raises(UnsupportedOperationError, match="eigh of SymPy"):
         dnp.linalg.eigh_stacked(to_sympy(a))
+
+
+@covers("linalg.svd_stacked")
+def test_linalg_svd_agrees_with_mpmath_and_refuses_sympy():
+    a = np.array([[3.0, 0.5, 0.2], [0.5, 2.0, 0.1], [0.2, 0.1, 1.0], [1.0, -0.4, 0.3]])
+    expected = dnp.linalg.svd_stacked(a)
+    np.testing.assert_allclose(expected[a.shape[0]], np.linalg.svd(a, compute_uv=False),
+                               rtol=1e-14)
+    with mpmath.workdps(DIGITS):
+        precise = dnp.linalg.svd_stacked(to_mpmath(a))
+    assert_entries_of(precise, "mpmath")
+    np.testing.assert_allclose(as_floats(precise), expected, rtol=RTOL, atol=ATOL)
+    with pytest.raises(UnsupportedOperationError):
+        dnp.linalg.svd_stacked(to_sympy(a))
 
 
 # The mpmath forms keep their precision: 40-digit results against closed forms evaluated here
@@ -935,6 +950,7 @@ def _hook_calls(t):
                                           "linalg.slogdet_stacked")},
         "linalg.solve": ((np.eye(2), t), {}),
         "linalg.eigh_stacked": ((t,), {}),
+        "linalg.svd_stacked": ((t,), {}), "linalg.qr_stacked": ((t,), {}),
     }
 
 

@@ -555,7 +555,9 @@ def _complex_qr(a):
 
 def _sympy_qr(a):
     _tall(a)
-    return _gram_schmidt(np.array(a, dtype=object), np.vectorize(sympy.sqrt, otypes=[object]))
+    qr = _gram_schmidt(np.array(a, dtype=object), np.vectorize(sympy.sqrt, otypes=[object]))
+    # R's lower triangle starts as Python's 0: every entry a SymPy number, as in every system
+    return np.vectorize(sympy.sympify, otypes=[object])(qr)
 
 
 def _mp_qr(a):
