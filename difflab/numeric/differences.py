@@ -724,9 +724,10 @@ def check_analytic(F, theta, name, scalar):
         raise NonAnalyticError(
             f"{name}: the complex step gives {directional[e]:.6g} for the derivative along a "
             f"random direction, central differences {central[e]:.6g} ± {estimate[e]:.2g}: f is "
-            "not analytic where the complex step needs it (numpy.abs, .real, np.maximum or a "
-            "comparison on θ). Write it with difflab.numpy (dnp), whose abs, relu and max are "
-            "analytic-safe, or use a real scheme ('central', 'richardson')")
+            "not analytic where the complex step needs it (numpy.abs, .real, np.maximum, a "
+            "comparison on θ, or NumPy's own x.var()/x.std(), which take |x − x̄|²). Write it "
+            "with difflab.numpy (dnp), whose abs, relu, max and var are analytic-safe, or use "
+            "a real scheme ('central', 'richardson')")
     return real.evaluations, 1, real.calls + 1
 
 
