@@ -98,9 +98,16 @@ class Differentiator:
             value = value.reshape(-1, theta.size)    # ad.jacobian keeps F's shape, JAX-style
         return value, cost
 
+    # Backends whose tracer already runs outputs.checked_output's checks on f's output (AD,
+    # symbolic: whose cache is also keyed by f itself) get f as it is.
+    traces_output = False
+
     def _guarded(self, f, quantity):
-        """f with its every output checked (``outputs.checked_output``); a backend whose cache is
-        keyed by the function object itself (symbolic) checks the output in its tracer."""
+        """f with its every output checked (``outputs.checked_output``), unless the backend's
+        tracer checks it already."""
+        if self.traces_output:
+            return f
+
         def guarded(t):
             return checked_output(f(t), f"{self.name} {quantity}", quantity != "jacobian")
         return guarded
@@ -163,6 +170,8 @@ def _empty(name, quantity, f, theta):
 
 
 class Automatic(Differentiator):
+    traces_output = True
+
     def _compute(self, quantity, f, theta, v, estimate=False):
         if quantity == "gradient":
             value = ad.grad(f)(theta)
@@ -272,8 +281,7 @@ def _kink_error(name, quantity, kinks):
 
 
 class Symbolic(Differentiator):
-    def _guarded(self, f, quantity):
-        return f    # the derivative is cached by f itself; the tracer checks f's output
+    traces_output = True
 
     def _compute(self, quantity, f, theta, v, estimate=False):
         start = time.perf_counter()

@@ -220,7 +220,6 @@ def _curvature_jumps(samples, theta, base, diagonal):
     (on the ladder where it has four rungs; else ±4h is added, and ±h/2 for a candidate).
     """
     eps = step_rules.epsilon(theta)
-    center = samples.at(0, 0, 0.0)[0]
     jumps = np.zeros(theta.size)
     for i, h in enumerate(base):
         def G(k, i=i, h=h):
