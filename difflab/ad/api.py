@@ -94,6 +94,12 @@ def _checked_leaf(x, name):
     """One array of f's output: numeric and finite, or a named error."""
     refuse_non_array(x, name)
     value = _primal(x)
+    if type(value) in (np.ndarray, np.float64, np.float32, float) \
+            and np.asarray(value).dtype.kind == "f":
+        # the common case, a float value, in short (this runs on every call)
+        if not np.isfinite(value).all():
+            raise _non_finite_output(value, name)
+        return
     kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
                                                                float, complex)) else None
     if isinstance(value, bool) or kind == "b":
@@ -107,10 +113,14 @@ def _checked_leaf(x, name):
         raise OutputError(f"{name}: f returned {_described(value)}, not a number or array; "
                           "return the value to differentiate, computed with dnp functions")
     if not np.all(np.isfinite(value)):
-        raise NonFiniteValueError(
-            f"{name}: f returned a non-finite value ({_non_finite(value)}); the derivative of "
-            "a NaN or infinite value means nothing. Check f's domain at this point (log or "
-            "sqrt of a negative number, a division by zero, an overflow).")
+        raise _non_finite_output(value, name)
+
+
+def _non_finite_output(value, name):
+    return NonFiniteValueError(
+        f"{name}: f returned a non-finite value ({_non_finite(value)}); the derivative of "
+        "a NaN or infinite value means nothing. Check f's domain at this point (log or "
+        "sqrt of a negative number, a division by zero, an overflow).")
 
 
 def _described(x):
@@ -136,10 +146,12 @@ def _non_finite(value):
 
 def _checked_derivative(result, name, what):
     """A derivative with a NaN or infinite entry is refused, naming the leaf and the entry."""
-    leaves, _ = tree_flatten(result)
+    # one flat float array (or a list of them: the gradient of a vector θ) needs no flattening
+    leaves = result if type(result) in (list, tuple) and all(
+        type(leaf) is np.ndarray for leaf in result) else tree_flatten(result)[0]
     for number, leaf in enumerate(leaves):
         value = _primal(leaf)
-        if not np.all(np.isfinite(value)):
+        if not np.isfinite(value).all():
             where = f" of leaf {number}" if len(leaves) > 1 else ""
             raise NonFiniteValueError(
                 f"{name}: f is finite but its {what} is not ({_non_finite(value)}{where}): a "
