@@ -131,7 +131,7 @@ UNARY_DOMAINS = {
     "square": _real, "sin": _real, "cos": _real, "tanh": _real, "sigmoid": _real,
     "softplus": _real, "negative": _real, "relu": _away_from_zero, "abs": _away_from_zero,
     "expm1": _real, "erf": _real, "erfc": _real, "arctan": _real, "arcsin": _inside_unit,
-    "arccos": _inside_unit,
+    "arccos": _inside_unit, "sinc": _real,
 }
 
 
@@ -517,6 +517,7 @@ CONSTANT_CALLS = {
     "argmax": lambda x: dnp.argmax(x, axis=1, keepdims=True),
     "argmin": lambda x: dnp.argmin(x, axis=0),
     "argsort": lambda x: dnp.argsort(x, axis=1),
+    "argpartition": lambda x: dnp.argpartition(x, 1, axis=1),
 }
 CONSTANT_PRIMITIVES = set(CONSTANT_CALLS)
 
@@ -673,7 +674,8 @@ def test_constant_primitives(name):
         "heaviside": np.heaviside(x, 0.5), "floor_divide": np.floor_divide(x, 0.7),
         "isfinite": np.isfinite(x), "isnan": np.isnan(x),
         "argmax": np.argmax(x, axis=1, keepdims=True), "argmin": np.argmin(x, axis=0),
-        "argsort": np.argsort(x, axis=1, kind="stable")}[name])
+        "argsort": np.argsort(x, axis=1, kind="stable"),
+        "argpartition": np.argpartition(x, 1, axis=1)}[name])
 
     def alone(x):
         return dnp.sum(primitive(x) * w)
@@ -858,7 +860,7 @@ def test_checker_catches_a_rule_that_is_right_only_at_first_order(monkeypatch):
 
 NEW_RULES = {  # a fixed case per primitive, every operand traced
     **{name: (getattr(dnp, name), (UNARY_DOMAINS[name],))
-       for name in ("expm1", "erf", "erfc", "arctan", "arcsin", "arccos")},
+       for name in ("expm1", "erf", "erfc", "arctan", "arcsin", "arccos", "sinc")},
     **{name: (getattr(dnp, name), BINARY_DOMAINS[name])
        for name in ("logaddexp", "logaddexp2", "arctan2", "mod", "fmod", "fmax", "fmin")},
     "cumsum": (lambda x: dnp.cumsum(x, axis=1), (_real,)),

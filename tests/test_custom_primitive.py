@@ -195,6 +195,8 @@ CALLS = {  # f(θ) for θ = THETA3; each away from its kinks, branch cuts and ju
     "floor": lambda t: dnp.floor(t * 3) * t, "prod": lambda t: dnp.prod(t) * t,
     "cumprod": dnp.cumprod, "cumsum": lambda t: dnp.cumsum(t) ** 2,
     "sort": lambda t: dnp.sort(t) ** 3,
+    "sinc": lambda t: dnp.sinc(t * 2), "partition": lambda t: dnp.partition(t, 1) ** 3,
+    "dot 3-d": lambda t: dnp.dot(dnp.reshape(dnp.outer(t, t), (3, 1, 3)), t),
 }
 THETA3 = np.array([0.35, -0.8, 1.1])
 W3 = np.array([0.7, -1.3, 0.4])
@@ -217,8 +219,8 @@ def test_every_method_on_the_new_functions(name, method):
     def f(t):
         return dnp.sum(CALLS[name](t) * W3)
 
-    if method == "symbolic" and name == "sort":
-        with pytest.raises(UnsupportedOperationError, match="dnp.sort of SymPy"):
+    if method == "symbolic" and name in ("sort", "partition"):
+        with pytest.raises(UnsupportedOperationError, match="dnp.(sort|argpartition) of SymPy"):
             difflab.differentiator(method).gradient(f, THETA3)
         return
     assert_gradient_and_hessian(method, f, THETA3)

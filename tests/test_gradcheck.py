@@ -334,7 +334,7 @@ def _cases():
               "tanh")}
     unary.update({name: (getattr(dnp, name), (positive,)) for name in ("log", "log1p", "sqrt")})
     unary.update({name: (getattr(dnp, name), (x,)) for name in
-                  ("arctan", "erf", "erfc", "expm1")})
+                  ("arctan", "erf", "erfc", "expm1", "sinc")})
     inside = x / 2.5                                     # in (−0.8, 0.8): arcsin, arccos
     unary.update({name: (getattr(dnp, name), (inside,)) for name in ("arcsin", "arccos")})
     index = (slice(None), [2, 0])

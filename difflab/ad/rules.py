@@ -205,6 +205,7 @@ PARTIALS = {
     "arctan":     (lambda ans, x: 1 / (1 + dnp.square(x)),),
     "arcsin":     (lambda ans, x: 1 / dnp.sqrt(1 - dnp.square(x)),),
     "arccos":     (lambda ans, x: -1 / dnp.sqrt(1 - dnp.square(x)),),
+    "sinc":       (lambda ans, x: _sinc_slope(x),),
     "logaddexp":  (lambda ans, x, y: dnp.exp(x - ans), lambda ans, x, y: dnp.exp(y - ans)),
     "logaddexp2": (lambda ans, x, y: dnp.exp((x - ans) * _LN2),
                    lambda ans, x, y: dnp.exp((y - ans) * _LN2)),
@@ -223,7 +224,20 @@ ELEMENTWISE_NAMES = set(PARTIALS)
 # Derivative 0 everywhere, at their jumps too; their values are constants to the engine.
 NONDIFFERENTIABLE = frozenset({
     "zeros_like", "ones_like", "sign", "floor", "ceil", "rint", "trunc", "heaviside",
-    "floor_divide", "isfinite", "isnan", "argmax", "argmin", "argsort"})
+    "floor_divide", "isfinite", "isnan", "argmax", "argmin", "argsort", "argpartition"})
+
+
+def _sinc_slope(x):
+    """sinc′(x): (cos πx − sinc x)/x, which cancels near 0, so Σₖ 2k·cₖx²ᵏ⁻¹ there (the
+    series of dnp.sinc); both in dnp, so the Hessian differentiates this again."""
+    near = _mask(np.abs(_primal(x)) <= dnp.SINC_REACH)
+    inner = dnp.where(near, x, 0.0)
+    u, series = dnp.square(inner), 0.0
+    for k in range(len(dnp.SINC_SERIES) - 1, 0, -1):
+        series = series * u + 2 * k * dnp.SINC_SERIES[k]
+    outer = dnp.where(near, 1.0, x)
+    far = (dnp.cos(np.pi * outer) - dnp.sinc(outer)) / outer
+    return dnp.where(near, inner * series, far)
 
 
 def _times(partial):

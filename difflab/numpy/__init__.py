@@ -35,9 +35,13 @@ tanh, sum, max, matmul, reshape, …
 log1p, expm1, sigmoid, softplus,         precision: the composite loses digits in float64
 logsumexp, logaddexp, logaddexp2, erfc   (expm1(1e-10) as exp − 1 keeps 6)
 erf, arctan, arcsin, arccos, arctan2     no composite exists
+sinc                                     precision: sin(πx)/(πx) and its derivatives cancel
+                                         near 0; a series there (SymPy's own derivatives
+                                         of sinc do cancel near 0, and are nan at 0)
 floor, ceil, rint, trunc, sign,          not differentiable: derivative 0 everywhere, at the
 heaviside, floor_divide, isfinite,       jumps too (floor′(2) = 0, as autograd and JAX), or
-isnan, argmax, argmin, argsort           integer and boolean results; AD does not record them
+isnan, argmax, argmin, argsort,          integer and boolean results; AD does not record them
+argpartition
 mod, fmod                                piecewise x − q·y: ∂/∂x = 1, ∂/∂y = −q (at jumps too)
 fmax, fmin                               maximum/minimum that ignore a NaN operand
 cumsum                                   a composite would take O(n²) additions
@@ -798,6 +802,29 @@ arcsin = _unary("arcsin", np.arcsin, sympy.asin, _mp_function("asin"),
                 doc="inverse sine, on [−1, 1]")
 arccos = _unary("arccos", np.arccos, sympy.acos, _mp_function("acos"),
                 doc="inverse cosine, on [−1, 1]")
+
+
+# sinc(x) = sin(πx)/(πx) = Σₖ (−1)ᵏ(πx)²ᵏ/(2k+1)!. Within |x| ≤ 1/2 the series (13 terms
+# reach 1e-21) keeps the relative accuracy that sin(πz)/(πz) loses to cancellation in its
+# complex-step part and derivatives there; the AD rule (difflab.ad.rules) sums its derivative.
+SINC_REACH = 0.5
+SINC_SERIES = tuple((-1) ** k * math.pi ** (2 * k) / math.factorial(2 * k + 1)
+                    for k in range(13))
+
+
+def _complex_sinc(z):
+    z = np.asarray(z, dtype=complex)
+    near = (np.abs(np.real(z)) <= SINC_REACH) & (np.abs(np.imag(z)) <= SINC_REACH)
+    u = np.square(np.where(near, z, 0))
+    series = np.zeros_like(u)
+    for c in reversed(SINC_SERIES):
+        series = series * u + c
+    return np.where(near, series, np.sinc(np.where(near, 1, z)))[()]
+
+
+sinc = _unary("sinc", np.sinc, lambda x: sympy.sinc(sympy.pi * x), _mp_function("sincpi"),
+              complex_=_complex_sinc,
+              doc="the normalized sinc sin(πx)/(πx), 1 at 0 (NumPy's np.sinc)")
 logaddexp = Primitive("logaddexp", {
     FLOAT: np.logaddexp, COMPLEX: _complex_logaddexp,
     SYMPY: _objectwise(lambda a, b: sympy.log(sympy.exp(a) + sympy.exp(b)), 2),
@@ -971,6 +998,11 @@ argsort = Primitive("argsort", {
     FLOAT: _stable_argsort, COMPLEX: _real_keys(_stable_argsort),
     SYMPY: _no_symbols("argsort", _stable_argsort), MPMATH: _stable_argsort,
 }, doc="argsort(x, axis=-1): the stable order that sorts x along axis; an integer array")
+argpartition = Primitive("argpartition", {
+    FLOAT: np.argpartition, COMPLEX: _real_keys(np.argpartition),
+    SYMPY: _no_symbols("argpartition", np.argpartition), MPMATH: np.argpartition,
+}, doc="argpartition(x, kth, axis=-1): NumPy's order that puts x's kth entries in their sorted "
+       "places, smaller ones before, larger after; an integer array")
 sort = Primitive("sort", {
     FLOAT: np.sort, COMPLEX: _sorted_by_real_part,
     SYMPY: _no_symbols("sort", np.sort), MPMATH: _sorted_by_real_part,

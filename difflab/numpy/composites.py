@@ -30,7 +30,8 @@ norm (also dnp.linalg.norm)                    vector: √Σx², Σ|x|, max|x|, 
 swapaxes, moveaxis, rollaxis                   transpose by a permutation
 atleast_1d, atleast_2d, atleast_3d             reshape
 tile                                           reshape → broadcast_to → reshape
-repeat, take, take_along_axis                  getitem with an integer index
+repeat, take, take_along_axis, partition       getitem with an integer index (partition's
+                                               from argpartition)
 pad (constant)                                 untake into the padded shape + constant border
 flip, roll, split, array_split, hsplit,        getitem with slices (roll: concatenate of two)
 vsplit, dsplit
@@ -46,8 +47,8 @@ einsum                                         per operand: diagonals of repeate
 cross                                          components by getitem, stack
 =============================================  ==================================================
 
-``dot`` is defined here for any rank but not exported: ``dnp.dot`` is still the primitive
-(whose derivative rules stop at 2-D); exporting this one replaces it.
+``dnp.dot`` is the composite here: a product with a scalar, the ``dot`` primitive (and its
+rules) for 1-D and 2-D operands, tensordot beyond.
 
 Float constants (ln 2, π/180, …) enter the mpmath and SymPy systems as float64 numbers,
 correctly rounded, so results there carry their relative error of about 1e-17.
@@ -61,7 +62,7 @@ import typing
 import numpy as np
 
 from ..errors import ShapeError, UnsupportedOperationError
-from . import (abs, broadcast_to, clip, concatenate, cos, divide, exp, expm1, getitem, log, log1p,
+from . import (abs, argpartition, broadcast_to, clip, concatenate, cos, divide, exp, expm1, getitem, log, log1p,
                matmul, max, maximum, mean, min, minimum, power, reduction_axes, reduction_size,
                reshape, shape_of, sigmoid, sin, sqrt, square, stack, sum, transpose, untake,
                where)
@@ -79,8 +80,9 @@ __all__ = [
     "repeat", "pad", "flip", "roll", "split", "array_split", "hsplit", "vsplit", "dsplit",
     "vstack", "hstack", "dstack", "column_stack", "row_stack", "diag", "diagonal", "trace",
     "tril", "triu", "outer", "inner", "kron", "cross", "take", "take_along_axis",
+    "partition",
     # contractions
-    "einsum", "tensordot",
+    "einsum", "tensordot", "dot",
 ]
 
 LN2, LN10 = math.log(2), math.log(10)
@@ -525,6 +527,17 @@ def take_along_axis(arr, indices, axis):
                   np.arange(n).reshape((1,) * i + (n,) + (1,) * (ndim - i - 1))
                   for i, n in enumerate(shape))
     return getitem(arr, index)
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition: the entries of a reordered as np.argpartition orders them (the same
+    permutation NumPy makes), so the derivative follows each entry back to its place."""
+    if order is not None:
+        raise UnsupportedOperationError("dnp.partition: order= is for structured arrays, "
+                                        "which dnp does not have")
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    return take_along_axis(a, argpartition(a, kth, axis=axis, kind=kind), axis)
 
 
 def pad(array, pad_width, mode="constant", constant_values=0):

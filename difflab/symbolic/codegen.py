@@ -34,7 +34,8 @@ _FUNCTIONS = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "
               sympy.tan: "tan", sympy.tanh: "tanh", sympy.sinh: "sinh", sympy.cosh: "cosh",
               sympy.Abs: "abs", sympy.sign: "sign", sympy.atan: "arctan", sympy.asin: "arcsin",
               sympy.acos: "arccos", sympy.atan2: "arctan2", sympy.floor: "floor",
-              sympy.ceiling: "ceil", sympy.erf: "erf", sympy.erfc: "erfc"}
+              sympy.ceiling: "ceil", sympy.erf: "erf", sympy.erfc: "erfc",
+              sympy.sinc: "sinc"}
 _MPMATH_CONSTANTS = {S.Pi: "pi", S.Exp1: "e", S.EulerGamma: "euler", S.GoldenRatio: "phi",
                      S.Catalan: "catalan"}
 _SPECIAL = {S.true: ("True", ATOM), S.false: ("False", ATOM), S.Infinity: ("inf", ATOM),
@@ -53,10 +54,12 @@ _NAMESPACES = {
         "arctan", "arcsin", "arccos", "arctan2", "floor", "ceil",
         "maximum", "minimum", "where", "logical_not", "inf", "nan")},
         # NumPy has no erf: dnp's float implementation (math.erf entry by entry)
-        "erf": dnp.erf.impls["float"], "erfc": dnp.erfc.impls["float"]},
+        "erf": dnp.erf.impls["float"], "erfc": dnp.erfc.impls["float"],
+        # SymPy's sinc is sin(t)/t, NumPy's sin(πx)/(πx)
+        "sinc": lambda t: dnp.sinc.impls["float"](numpy.divide(t, numpy.pi))},
     "mpmath": {**{name: getattr(mpmath, name) for name in (
         "exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "sign", "inf", "nan",
-        "floor", "ceil", "erf", "erfc", "mpf", *_MPMATH_CONSTANTS.values())},
+        "floor", "ceil", "erf", "erfc", "sinc", "mpf", *_MPMATH_CONSTANTS.values())},
         "arctan": mpmath.atan, "arcsin": mpmath.asin, "arccos": mpmath.acos,
         "arctan2": mpmath.atan2, "heaviside": _heaviside},
 }
