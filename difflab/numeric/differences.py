@@ -55,7 +55,9 @@ class NumericResult:
     ``steps`` are the steps taken; ``evaluations`` counts real evaluations of the function,
     of which ``estimate_evaluations`` went to the error estimate or the complex-step check;
     ``complex_evaluations`` counts complex ones, ``gradient_evaluations`` calls to a gradient
-    (second derivatives), ``calls`` calls to the function (fewer when it is batched).
+    (second derivatives), ``calls`` calls to the function (fewer when it is batched). Every
+    call numeric makes is counted, in every pass (``Counted``); calls a user's
+    ``gradient_fn`` makes are invisible to it and counted only as gradients.
     ``status`` is "ok" or a reason; ``entry_status`` marks each entry "ok", "kink" (a
     stencil straddles a kink at every step down to round-off), "kink at θ" (the one-sided
     derivatives at θ differ) or "unreliable" (the differences did not converge as the step
@@ -98,8 +100,38 @@ def as_theta(theta, name):
     return array
 
 
+class Counted:
+    """F, counting what it is asked for: the one place difflab.numeric calls a function.
+
+    ``evaluations`` counts real points, ``complex_evaluations`` complex ones (a complex array
+    is a complex point), ``calls`` the calls; a function that declares ``F.batched = True``
+    and gets a (k, n) stack is asked for k points in one call. Wrapping a Counted counts
+    twice, once in each: an inner pass's own cost and the whole derivative's, both exact.
+    """
+
+    def __init__(self, F):
+        self.F = F
+        self.batched = bool(getattr(F, "batched", False))
+        self.evaluations = self.complex_evaluations = self.calls = 0
+
+    def __call__(self, point):
+        points = len(point) if self.batched and np.ndim(point) == 2 else 1
+        if np.iscomplexobj(point):
+            self.complex_evaluations += points
+        else:
+            self.evaluations += points
+        self.calls += 1
+        return self.F(point)
+
+
+def counted(F):
+    """F as a Counted, itself if it already is one (so that passes share one count)."""
+    return F if isinstance(F, Counted) else Counted(F)
+
+
 class Samples:
-    """F at the points θ + o·h·eⱼ, each evaluated once, counted, and checked finite.
+    """F at the points θ + o·h·eⱼ (and θ + hᵢeᵢ + hⱼeⱼ, ``corner``), each evaluated once,
+    counted (``Counted``, shared with every other pass over the same F) and checked finite.
 
     A function that declares ``F.batched = True`` takes a (k, n) stack of parameter vectors
     and returns k values (or a (k, m) stack); its points are then evaluated in one call per
@@ -107,10 +139,17 @@ class Samples:
     """
 
     def __init__(self, F, theta, name, scalar):
-        self.F, self.theta, self.name, self.scalar = F, theta, name, scalar
-        self.batched = bool(getattr(F, "batched", False))
+        self.F, self.theta, self.name, self.scalar = counted(F), theta, name, scalar
+        self.batched = self.F.batched
         self.cache = {}
-        self.evaluations = self.calls = 0
+
+    @property
+    def evaluations(self):
+        return self.F.evaluations
+
+    @property
+    def calls(self):
+        return self.F.calls
 
     @staticmethod
     def key(j, offset, h):
@@ -123,11 +162,23 @@ class Samples:
         return point
 
     def at(self, j, offset, h):
-        key = self.key(j, offset, h)
+        return self.value(self.key(j, offset, h), lambda: self.point(j, offset, h),
+                          lambda: where(j, offset, h))
+
+    def corner(self, i, j, hi, hj):
+        """F(θ + hᵢeᵢ + hⱼeⱼ), i ≠ j: the mixed second differences' two-coordinate points."""
+        def point():
+            point = self.theta.copy()
+            point[i] += hi
+            point[j] += hj
+            return point
+        return self.value(("pair", i, j, float(hi), float(hj)), point,
+                          lambda: f"θ + {hi:.3g}·e_{i} + {hj:.3g}·e_{j} (entries {i}, {j})")
+
+    def value(self, key, point, at):
+        """The cached F at ``key``, evaluated at ``point()`` the first time."""
         if key not in self.cache:
-            self.cache[key] = self.checked(self.F(self.point(j, offset, h)), where(j, offset, h))
-            self.evaluations += 1
-            self.calls += 1
+            self.cache[key] = self.checked(self.F(point()), at())
         return self.cache[key]
 
     def fill(self, requests):
@@ -145,8 +196,6 @@ class Samples:
                              "(or one output vector) per row")
         for (key, r), out in zip(missing.items(), outputs):
             self.cache[key] = self.checked(out, where(*r))
-        self.evaluations += len(missing)
-        self.calls += 1
 
     def checked(self, out, where):
         """F's output as a flat vector: a scalar if required, finite, or a clear error."""
@@ -372,15 +421,14 @@ def _one_side_disagrees(samples, D, error, name, scalar):
     direction u (uⱼ = zⱼ·max(|θⱼ|, 1), seed CHECK_SEED): the central difference of
     g(s) = F(θ + s·u) at 0 averages both sides, D·u has only one. A kink at θ makes them
     differ by a jump that stays as h shrinks (relu′ at 0: u₀/2), or g's own kink test sees
-    it; on a smooth F they agree within their estimates. About five evaluations, counted;
-    only where this fires does the per-coordinate test (``_jumps_at_theta``) run."""
+    it; on a smooth F they agree within their estimates. About five evaluations, counted
+    with the others (the line calls ``samples.F``); only where this fires does the
+    per-coordinate test (``_jumps_at_theta``) run."""
     theta = samples.theta
     z = np.random.default_rng(CHECK_SEED).standard_normal(theta.size)
     u = (z * np.maximum(np.abs(theta), 1)).astype(theta.dtype)
     line = _differentiate(lambda s: samples.F(theta + s[0] * u), np.zeros(1, theta.dtype),
                           "central", 2, None, True, 4, name, scalar, False, sharpen=False)
-    samples.evaluations += line.evaluations
-    samples.calls += line.calls
     along = u @ D
     allowed = CHECK_FACTOR * (line.error[0] + np.abs(u) @ error)
     return bool(np.any(line.entry_status[0] != "ok") or
@@ -583,27 +631,27 @@ def _complex_step(F, theta, step, name, scalar):
     any 30× window: this estimate covers it on 94% of entries and is within 30× on 81%.
     """
     h = step_rules.complex_step(theta, override=step)
+    samples = Samples(F, theta, name, scalar)
     cdtype = np.complex64 if theta.dtype == np.float32 else np.complex128
     columns, reals = [], []
     for j in range(theta.size):
         point = theta.astype(cdtype)
         point[j] += 1j * h[j]
         at = f"θ + i·h·e_{j} (entry {j}, step h={h[j]:.3g})"
-        out = complex_value(F, point, name, at)
+        out = complex_value(samples.F, point, name, at)
         columns.append(_imaginary(out, name, scalar, at) / h[j])
         reals.append(out.real.reshape(-1))
     D = np.array(columns)
     eps = step_rules.epsilon(theta)
     error = eps * (4 * np.abs(D) + np.max(np.abs(D), axis=0, initial=0.0) / 10)
-    samples = Samples(F, theta, name, scalar)
 
     def real_part(j, width):
         point = theta.astype(cdtype)
         point[j] += 1j * width
         at = f"θ + i·{width:.3g}·e_{j}"
-        return complex_value(F, point, name, at).real.reshape(-1)
-    # the confirmations' complex evaluations travel with the real ones, to be counted
-    samples.complex_evaluations = _same_branch(samples, np.array(reals), h, real_part, name)
+        return complex_value(samples.F, point, name, at).real.reshape(-1)
+    _same_branch(samples, np.array(reals), h, real_part, name)
+    # every real evaluation (F(θ), for the branch test) serves the estimate
     return D, error, None, samples, h, samples.evaluations, None
 
 
@@ -686,7 +734,9 @@ def check_analytic(F, theta, name, scalar):
     makes the complex step wrong by O(1) and leaves central differences right; at a branch
     cut (log, sqrt of a negative number) the real values are not finite. Where the central
     difference meets a kink or cannot confirm its estimate nothing can be judged.
+    Every call of F is counted (``Counted``; a Counted F counts them too).
     """
+    F = Counted(F)
     z = np.random.default_rng(CHECK_SEED).standard_normal(theta.size)
     u = (z * np.maximum(np.abs(theta), 1)).astype(theta.dtype)
     h = float(step_rules.complex_step(np.ones(1, dtype=theta.dtype))[0])
@@ -728,7 +778,7 @@ def check_analytic(F, theta, name, scalar):
             "comparison on θ, or NumPy's own x.var()/x.std(), which take |x − x̄|²). Write it "
             "with difflab.numpy (dnp), whose abs, relu, max and var are analytic-safe, or use "
             "a real scheme ('central', 'richardson')")
-    return real.evaluations, 1, real.calls + 1
+    return F.evaluations, F.complex_evaluations, F.calls
 
 
 # Public functions.
@@ -767,6 +817,7 @@ def jacobian(F, theta, scheme="central", order=2, step=None, *, estimate=True, l
 def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar, check,
                    kink_at_theta=True, sharpen=True):
     theta = as_theta(theta, name)
+    F = Counted(F)     # every pass below calls F through it: the counts are the calls
     if scheme not in SCHEMES:
         raise DiffLabError(f"{name}: unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if theta.size == 0:
@@ -779,17 +830,10 @@ def _differentiate(F, theta, scheme, order, step, estimate, levels, name, scalar
     else:
         parts = _complex_step(F, theta, step, name, scalar)
     D, error, kinks, samples, h, extra, jumps = parts
-    result = NumericResult(D, error, h, samples.evaluations, estimate_evaluations=extra,
-                           scheme=scheme, calls=samples.calls)
-    if scheme == "complex-step":
-        result.complex_evaluations = theta.size + samples.complex_evaluations
-        result.calls += result.complex_evaluations
-        if check:
-            real, complex_, calls = check_analytic(F, theta, name, scalar)
-            result.evaluations += real
-            result.complex_evaluations += complex_
-            result.estimate_evaluations += real
-            result.calls += calls
+    if scheme == "complex-step" and check:
+        extra += check_analytic(F, theta, name, scalar)[0]
+    result = NumericResult(D, error, h, F.evaluations, F.complex_evaluations,
+                           estimate_evaluations=extra, scheme=scheme, calls=F.calls)
     _set_status(result, kinks, D.shape, name)
     result.kink_jump = jumps
     return result
@@ -802,7 +846,7 @@ def _empty(F, theta, name, scalar, scheme):
     m = samples.at(0, 0, 0.0).size
     result = NumericResult(np.zeros((0, m), dtype=theta.dtype), np.zeros((0, m)),
                            np.zeros(0, dtype=theta.dtype), samples.evaluations,
-                           calls=samples.calls, scheme=scheme, kink_jump=np.zeros((0, m)))
+                           samples.F.complex_evaluations, calls=samples.calls, scheme=scheme, kink_jump=np.zeros((0, m)))
     _set_status(result, None, (0, m), name)
     return result
 

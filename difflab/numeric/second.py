@@ -21,9 +21,9 @@ from ..errors import DiffLabError, ShapeError
 from ..progress import Progress
 from . import steps as step_rules
 from .differences import (KINK, KINK_AT_THETA, KINK_AT_THETA_FACTOR, KINK_FACTOR, NO_KINK,
-                          TRUNCATION_SAFETY, UNRELIABLE, NumericResult, Samples, _set_status, _suspect, as_theta,
-                          check_analytic, descend, gradient, improvable, jacobian, not_shrinking,
-                          slope_jump, truncation, unsettled)
+                          SCHEMES, TRUNCATION_SAFETY, UNRELIABLE, Counted, NumericResult, Samples,
+                          _set_status, _suspect, as_theta, check_analytic, descend, gradient,
+                          improvable, jacobian, not_shrinking, slope_jump, truncation, unsettled)
 
 METHODS = ("values", "gradient", "complex-step")
 
@@ -52,27 +52,39 @@ def hessian(f, theta, method="values", gradient_fn=None, order=None, step=None):
 
 
 class _CountedGradient:
-    """θ ↦ ∇f(θ) from a user callable or the complex step, counting what each call costs."""
+    """θ ↦ ∇f(θ) from a user callable or numeric's own gradient (by default the complex step),
+    counting the gradients (``calls``) and, through one ``Counted`` f, every evaluation of f
+    numeric makes. A user's ``gradient_fn`` is opaque: what it spends on f is not counted."""
 
-    def __init__(self, f, gradient_fn):
-        self.f, self.gradient_fn = f, gradient_fn
-        self.calls = self.complex_evaluations = self.evaluations = self.check_evaluations = 0
+    def __init__(self, f, gradient_fn, scheme="complex-step", order=2):
+        if gradient_fn is None and scheme not in SCHEMES:
+            raise DiffLabError(f"unknown gradient scheme {scheme!r}; choose one of "
+                               f"{', '.join(SCHEMES)}")
+        self.f, self.gradient_fn = Counted(f), gradient_fn
+        self.scheme, self.order = scheme, order
+        # real evaluations of f that the gradients' own bare schemes took (the complex step's
+        # F(θ), for its branch test, is a guard, as in ``gradient``)
+        self.calls = self.bare_evaluations = 0
+
+    @property
+    def evaluations(self):
+        return self.f.evaluations
+
+    @property
+    def complex_evaluations(self):
+        return self.f.complex_evaluations
 
     def guard(self, theta, name):
         """Complex-step gradients: ``check_analytic`` once at θ (the inner gradients skip it)."""
-        if self.gradient_fn is None:
-            real, complex_, _ = check_analytic(self.f, theta, name, True)
-            self.evaluations += real
-            self.check_evaluations += real
-            self.complex_evaluations += complex_
+        if self.gradient_fn is None and self.scheme == "complex-step":
+            check_analytic(self.f, theta, name, True)
 
     def __call__(self, theta):
         self.calls += 1
         if self.gradient_fn is not None:
             return np.asarray(self.gradient_fn(theta), dtype=theta.dtype).reshape(-1)
-        inner = gradient(self.f, theta, "complex-step", check=False)
-        self.complex_evaluations += inner.complex_evaluations
-        self.evaluations += inner.evaluations
+        inner = gradient(self.f, theta, self.scheme, self.order, estimate=False, check=False)
+        self.bare_evaluations += inner.evaluations - inner.estimate_evaluations
         return inner.value
 
 
@@ -86,8 +98,11 @@ def _symmetrized(result, counted):
     result.entry_status = np.where((result.entry_status == "kink") |
                                    (result.entry_status.T == "kink"), "kink", "ok").astype(object)
     result.gradient_evaluations = counted.calls
+    result.calls = counted.f.calls
     result.evaluations = counted.evaluations
-    result.estimate_evaluations += counted.check_evaluations
+    # real evaluations of f beyond the gradients' bare schemes: all of them for complex-step
+    # gradients (check_analytic, each gradient's branch test), none with a gradient_fn
+    result.estimate_evaluations = counted.evaluations - counted.bare_evaluations
     result.complex_evaluations = counted.complex_evaluations
     result.scheme = "gradient" if counted.gradient_fn is not None else "complex-step"
     return result
@@ -311,7 +326,7 @@ def _entry(samples, theta, i, j, hi, hj, center, eps):
         argument = abs(theta[i] * (up - down) / (2 * hi))
         return ((up - 2 * center + down) / hi ** 2,
                 eps * (abs(up) + 2 * abs(center) + abs(down) + 4 * argument) / hi ** 2)
-    corners = [_corner(samples, theta, i, j, a * hi, b * hj) for a, b in
+    corners = [samples.corner(i, j, a * hi, b * hj)[0] for a, b in
                ((1, 1), (1, -1), (-1, 1), (-1, -1))]
     scale = 4 * hi * hj
     argument = (abs(theta[i] * (corners[0] + corners[1] - corners[2] - corners[3]) / (4 * hi))
@@ -320,24 +335,15 @@ def _entry(samples, theta, i, j, hi, hj, center, eps):
             eps * (sum(abs(c) for c in corners) + 4 * argument) / scale)
 
 
-def _corner(samples, theta, i, j, hi, hj):
-    """f(θ + hᵢeᵢ + hⱼeⱼ), evaluated once and counted (a two-coordinate point)."""
-    key = ("pair", i, j, float(hi), float(hj))
-    if key not in samples.cache:
-        point = theta.copy()
-        point[i] += hi
-        point[j] += hj
-        samples.cache[key] = samples.checked(samples.F(point), f"θ + {hi:.3g}·e_{i} + "
-                                             f"{hj:.3g}·e_{j} (entries {i}, {j})")
-        samples.evaluations += 1
-    return samples.cache[key][0]
-
-
-def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
+def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True, scheme="complex-step",
+        order=2):
     """H(θ)·v ≈ (∇f(θ + hv) − ∇f(θ − hv))/2h, error O(h²), h = (3ε)^(1/3)·max(‖θ‖∞, 1)/‖v‖∞.
 
-    The gradient is ``gradient_fn`` or, by default, the complex-step gradient of f (checked
-    once at θ, ``check_analytic``). The estimate costs three more gradients: the same
+    The gradient is ``gradient_fn`` or, by default, numeric's own gradient of f by ``scheme``
+    and ``order`` without its estimate (the complex step by default, checked once at θ,
+    ``check_analytic``). ``evaluations`` and ``complex_evaluations`` count the calls of f that
+    numeric makes, all of them without ``gradient_fn``, none with it: a caller's gradient is
+    opaque, and only its calls are counted (``gradient_evaluations``). The estimate costs three more gradients: the same
     difference at 2h gives the truncation, |D(2h) − D(h)|/3, and with ∇f(θ) it gives
     ``kink_jump``, the jump in ∇f's slope along v where the gradient has a kink at θ
     (``differences.slope_jump``, which confirms a candidate with two more gradients at ±h/2;
@@ -347,6 +353,7 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
     v = np.asarray(v, dtype=theta.dtype)
     if v.shape != theta.shape:
         raise ShapeError(f"hvp: v has shape {v.shape} but theta has shape {theta.shape}")
+    counted = _CountedGradient(f, gradient_fn, scheme, order)
     norm = np.max(np.abs(v), initial=0.0)
     ok = np.full(theta.shape, "ok", dtype=object)
     if norm == 0:
@@ -354,7 +361,6 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
                              entry_status=ok, scheme="hvp")
     h = step if step is not None else \
         step_rules.step(np.array([np.max(np.abs(theta))]), 1, 2)[0] / norm
-    counted = _CountedGradient(f, gradient_fn)
     counted.guard(theta, "hvp")
     eps = step_rules.epsilon(theta)
     sides = {}
@@ -365,6 +371,7 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
             sides[k] = (counted(theta + 2.0 ** k * h * v), counted(theta - 2.0 ** k * h * v))
         return sides[k]
     up, down = side(0)
+    bare = counted.bare_evaluations
     value = (up - down) / (2 * h)
     error = eps * (np.abs(up) + np.abs(down)) / (2 * h)
     result = NumericResult(value, error, np.array([h]), 0, scheme="hvp", entry_status=ok)
@@ -374,8 +381,9 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True):
         result.kink_jump = slope_jump(counted(theta), side, h, eps,
                                       (h * norm / max(np.max(np.abs(theta)), 1)) ** 3
                                       * np.abs(value))
-        result.estimate_evaluations = counted.calls - 2
     result.evaluations = counted.evaluations
+    result.estimate_evaluations = counted.evaluations - bare
+    result.calls = counted.f.calls
     result.complex_evaluations = counted.complex_evaluations
     result.gradient_evaluations = counted.calls
     return result
