@@ -346,8 +346,8 @@ def hvp(f, theta, v, gradient_fn=None, step=None, *, estimate=True, scheme="comp
     opaque, and only its calls are counted (``gradient_evaluations``). The estimate costs three more gradients: the same
     difference at 2h gives the truncation, |D(2h) − D(h)|/3, and with ∇f(θ) it gives
     ``kink_jump``, the jump in ∇f's slope along v where the gradient has a kink at θ
-    (``differences.slope_jump``, which confirms a candidate with two more gradients at ±h/2;
-    0 elsewhere), where H·v does not exist.
+    (``differences.slope_jump``, which confirms a candidate with four more gradients, at ±h/2
+    and ±h/4; 0 elsewhere), where H·v does not exist.
     """
     theta = as_theta(theta, "hvp")
     v = np.asarray(v, dtype=theta.dtype)
