@@ -5,14 +5,21 @@ JAX's names and take pytrees. Models are written with ``difflab.numpy``; each pr
 derivative is one line of ``difflab.ad.rules``. ``trace(f, x)`` shows the tape.
 ``defvjp``, ``defjvp`` and ``defpartials`` give the rules of a primitive users declare with
 ``difflab.numpy.primitive``.
+
+``fast_accumulation(False)`` (a context manager) sends every cotangent through the rule
+table; by default the backward pass adds slices and dense-layer weight gradients straight
+into the parameters' cotangent (``difflab.ad.tracing.Cotangents``), with the same numbers
+bit for bit. ``DIFFLAB_AD_FAST=0`` in the environment, read at import, turns the shortcuts
+off everywhere (to run a test suite both ways).
 """
 
 from .api import Tape, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from .rules import (ELEMENTWISE_NAMES, JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, defjvp,
                     defpartials, defvjp)
-from .tracing import ConditionArray, Dual, MutationError, Tensor, TracerBoolError
+from .tracing import (ConditionArray, Dual, MutationError, Tensor, TracerBoolError,
+                      fast_accumulation, fast_accumulation_enabled)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "trace",
            "Tape", "Tensor", "Dual", "ConditionArray", "TracerBoolError", "MutationError",
            "VJP_RULES", "JVP_RULES", "ELEMENTWISE_NAMES", "NONDIFFERENTIABLE", "defvjp", "defjvp",
-           "defpartials"]
+           "defpartials", "fast_accumulation", "fast_accumulation_enabled"]

@@ -1,5 +1,6 @@
 """The AD engine's public functions, named as in JAX: functions in, functions out, pytrees."""
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -327,11 +328,18 @@ def hessian(f, argnums=0):
     structural zero in every leaf but its own and the layers before it are skipped.
     For an array input the result has shape ``x.shape + x.shape``; for a pytree input it is
     the (n, n) matrix over ``difflab.ravel``'s flat order.
+
+    The blocks are planned from one trace of f, on the first call; later calls reuse the plan
+    and check it against the tape of their first pass (any blocks give the exact Hessian, so
+    a plan that no longer fits f costs speed on one call, then is made again).
     """
+    plan = {}
+
     def hessian_f(*args, **kwargs):
         _, (num,) = _argnums(argnums, len(args), "hessian")
         x = args[num]
-        for leaf in tree_flatten(x)[0]:
+        leaves = tree_flatten(x)[0]
+        for leaf in leaves:
             _float_leaf(leaf, "hessian")
         theta, unravel = ravel(x)
 
@@ -339,14 +347,22 @@ def hessian(f, argnums=0):
             return f(*args[:num], unravel(t), *args[num + 1:], **kwargs)
 
         n = theta.size
+        sizes = tuple(int(np.size(leaf)) for leaf in leaves)
+        if plan.get("sizes") != sizes:
+            plan.update(sizes=sizes, tape=_tape_layout(_traced_tape(flat_f, (theta,), {},
+                                                                    "hessian")))
+        blocks = _direction_blocks(sizes, plan["tape"])
+        seen = []                     # the layout of the first pass's tape, to check the plan
         H = np.zeros((n, n), dtype=theta.dtype)
-        blocks = _direction_blocks(x, flat_f, theta)
-        for start, stop in blocks:
+        for number, (start, stop) in enumerate(blocks):
             seeds = np.zeros((stop - start, n), dtype=theta.dtype)
             seeds[np.arange(stop - start), np.arange(start, stop)] = 1
-            _, rows = _forward(_tail_gradient(flat_f, start), (theta,), (seeds,), batch_ndim=1)
+            gradient = _tail_gradient(flat_f, start, seen if number == 0 else None)
+            _, rows = _forward(gradient, (theta,), (seeds,), batch_ndim=1)
             if rows is not None:
                 H[start:stop, start:] = rows[:, start:]
+        if seen and seen[0] != plan["tape"]:
+            plan.clear()
         for start, stop in blocks:                       # the rest by symmetry
             H[stop:, start:stop] = H[start:stop, stop:].T
         _checked_derivative(H, "hessian", "Hessian")
@@ -356,13 +372,16 @@ def hessian(f, argnums=0):
     return hessian_f
 
 
-def _tail_gradient(flat_f, start):
+def _tail_gradient(flat_f, start, seen=None):
     """θ ↦ ∂f/∂θ[start:] (earlier entries zero), for the rows of a Hessian block whose
     columns before ``start`` are known by symmetry. The backward pass skips every node that
-    leads only to θ[:start] — typically all the layers before the block's own."""
+    leads only to θ[:start] — typically all the layers before the block's own. A list given
+    as ``seen`` receives the layout of the tape (``_tape_layout``)."""
     def gradient(theta):
         tape_trace = Trace()
         inputs, out, _ = _record(flat_f, (theta,), {}, (0,), "hessian", tape_trace)
+        if seen is not None:
+            seen.append(_tape_layout(tape_trace.tape))
         (boxed, _), = inputs
         node = boxed[0]
         if not (isinstance(out, Tensor) and out.trace is tape_trace):
@@ -394,26 +413,26 @@ def _leads_to_tail(tape, input_index, start):
     return flags
 
 
-def _direction_blocks(x, flat_f, theta):
+def _direction_blocks(sizes, layout):
     """Ranges of directions, one forward-over-reverse pass each.
 
-    Cuts fall where the parameters split into leaves: the pytree's leaves, and the slices
-    that f itself takes of the flat vector (as ``unravel`` does). A block's tangent is then a
-    structural zero in every other slice, so the layers before its own are skipped. Blocks
-    whose tangents are cheap are merged (a pass has a fixed cost in Python); any block is
-    split so that its batched values stay within HESSIAN_BLOCK_BUDGET numbers.
+    Cuts fall where the parameters split into leaves: the pytree's leaves (``sizes``), and
+    the slices that f itself takes of the flat vector (as ``unravel`` does), from the tape's
+    ``layout``. A block's tangent is then a structural zero in every other slice, so the
+    layers before its own are skipped. Blocks whose tangents are cheap are merged (a pass
+    has a fixed cost in Python); any block is split so that its batched values stay within
+    HESSIAN_BLOCK_BUDGET numbers.
     """
-    n = theta.size
-    tape = _described_tape(flat_f, (theta,), {}, "hessian")
+    input_slices, largest = layout
+    n = sum(sizes)
     cuts = {0, n}
     offset = 0
-    for leaf in tree_flatten(x)[0]:
-        offset += int(np.size(leaf))
+    for size in sizes:
+        offset += size
         cuts.add(offset)
-    for start, stop in tape.input_slices:
+    for start, stop in input_slices:
         cuts.update((start, stop))
     cuts = sorted(c for c in cuts if 0 <= c <= n)
-    largest = max(tape.largest_value, 1)
     cheap = max(1, HESSIAN_MERGE_BUDGET // largest)
     cap = max(1, HESSIAN_BLOCK_BUDGET // largest)
     blocks = []
@@ -423,6 +442,19 @@ def _direction_blocks(x, flat_f, theta):
         else:
             blocks.append((start, stop))
     return [(a, min(a + cap, b)) for a0, b in blocks for a in range(a0, b, cap)]
+
+
+def _tape_layout(tape):
+    """What a Hessian's blocks are cut from: the slices f takes of its flat input, in tape
+    order, and the size of its largest value (at least 1)."""
+    input_slices, largest = [], 1
+    for node in tape:
+        if node is not None:
+            span = _input_slice(node, tape)
+            if span is not None:
+                input_slices.append(span)
+            largest = max(largest, math.prod(dnp.shape_of(node.value)))
+    return tuple(input_slices), largest
 
 
 # Tape inspection.
@@ -460,31 +492,33 @@ def trace(f, *args, **kwargs):
     return _described_tape(f, args, kwargs, "trace")
 
 
-def _described_tape(f, args, kwargs, name):
+def _traced_tape(f, args, kwargs, name):
+    """The tape of one evaluation of f with every argument an input."""
     tape_trace = Trace()
     _record(f, args, kwargs, range(len(args)), name, tape_trace)
-    tape = tape_trace.tape
+    return tape_trace.tape
+
+
+def _described_tape(f, args, kwargs, name):
+    tape = _traced_tape(f, args, kwargs, name)
     operations = Counter(node.primitive.name for node in tape if node is not None)
-    seen, saved, largest = set(), 0, 1
-    labels, edges, input_slices = [], [], []
+    input_slices, largest = _tape_layout(tape)
+    seen, saved = set(), 0
+    labels, edges = [], []
     for index, node in enumerate(tape):
         if node is None:
             labels.append("input")
             continue
         shape = dnp.shape_of(node.value)
         labels.append(f"{node.primitive.name} {shape}")
-        span = _input_slice(node, tape)
-        if span is not None:
-            input_slices.append(span)
         edges.extend((parent, index) for _, parent in node.parents)
         held = [node.value] + [a for a in node.args if isinstance(a, np.ndarray)]
         for value in held:
             if isinstance(value, np.ndarray) and id(value) not in seen:
                 seen.add(id(value))
                 saved += value.nbytes
-        largest = max(largest, int(np.prod(shape)))
     return Tape(nodes=len(tape), operations=operations, saved_bytes=saved,
-                largest_value=largest, input_slices=input_slices, edges=edges, labels=labels)
+                largest_value=largest, input_slices=list(input_slices), edges=edges, labels=labels)
 
 
 def _input_slice(node, tape):

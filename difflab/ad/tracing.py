@@ -14,9 +14,18 @@ outer levels, and derivatives of derivatives come out right without perturbation
 Directions can be batched: a cotangent (tangent) has shape ``batch + value.shape``, with the
 batch axes leading. The rules are written for that form; ``unbroadcast`` and
 ``expand_tangent`` bring contributions to it, once, here.
+
+Fast accumulation (on by default): the backward pass adds a plain cotangent of a basic index
+x[index] straight into x's cotangent, and writes a dense layer's weight gradient aᵀg straight
+into its slice of θ's (``Cotangents``), instead of building the dense arrays the rule table
+would. The numbers are the same bit for bit. ``with fast_accumulation(False):`` turns it off
+for a block; the environment variable ``DIFFLAB_AD_FAST=0`` (read at import) turns it off
+for the whole process, e.g. ``DIFFLAB_AD_FAST=0 python -m pytest tests/test_ad_rules.py``.
 """
 
+import contextlib
 import math
+import os
 import types
 
 import numpy as np
@@ -24,7 +33,7 @@ import numpy as np
 from .. import numpy as dnp
 from ..errors import DiffLabError, UnsupportedOperationError
 from ..numpy.methods import ArrayMethods, cast_error
-from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _primal, _put
+from .rules import JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, _primal
 
 _open_levels = []
 
@@ -507,36 +516,26 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
 
     Returns the list of cotangents by tape index (None where none arrived). With
     ``needed`` (a flag per tape entry), no cotangent is sent to an entry whose flag is
-    False: the pass skips what leads only to inputs nobody asked for. Contributions
-    to one entry are summed into an array the pass owns, in place; a plain cotangent of an
-    indexing node is added straight into its slice of the parent's cotangent (the dense
-    ``untake`` array would cost a full-size allocation per slice), and the slices of a flat
-    parameter vector are copied into an uninitialized array, its gaps zeroed at the end.
+    False: the pass skips what leads only to inputs nobody asked for. Contributions are
+    summed by a ``Cotangents`` accumulator; with fast accumulation on it takes the
+    shortcuts described there, which give the same numbers as the rule table.
     """
     tape = trace.tape
-    cotangents = [None] * len(tape)
-    owned = [False] * len(tape)
-    pieces = {}
-    cotangents[output.index] = seed
+    sums = Cotangents(tape, _fast[-1])
+    sums.values[output.index] = seed
     batch_shape = dnp.shape_of(seed)[:batch_ndim]
     for index in range(output.index, -1, -1):
-        g = cotangents[index]
+        g = sums.values[index]
         node = tape[index]
         if g is None or node is None:
             continue
-        if index in pieces:      # an intermediate value assembled from slices: complete it
-            _zero_gaps(g, pieces.pop(index))
         if index != output.index:
-            cotangents[index] = None
-        primitive = node.primitive
+            sums.values[index] = None
         if needed is not None and not needed[index]:
             continue
-        if primitive is _GETITEM and type(g) is np.ndarray and \
-                type(cotangents[node.parents[0][1]]) in (np.ndarray, type(None)):
-            _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape)
-            continue
-        if primitive is _MATMUL and not batch_shape and \
-                _matmul_into_parameters(tape, cotangents, owned, pieces, node, g):
+        primitive = node.primitive
+        if (primitive is _GETITEM or primitive is _MATMUL) and sums.fast and \
+                type(g) is np.ndarray and sums.shortcut(node, g, batch_shape, needed):
             continue
         rules = VJP_RULES[primitive.name]
         sequence = primitive.sequence
@@ -554,128 +553,244 @@ def backward(trace, output, seed, batch_ndim=0, needed=None):
                     and not batch_shape and contribution.shape == parent_value.shape):
                 contribution = unbroadcast(contribution, batch_shape,
                                            dnp.shape_of(parent_value))
-            _accumulate(cotangents, owned, pieces, parent, contribution)
-    for index, spans in pieces.items():
-        _zero_gaps(cotangents[index], spans)
-    return cotangents
+            sums.add(parent, contribution)
+    return sums.values
 
 
-def _accumulate(cotangents, owned, pieces, index, contribution):
-    if index in pieces:
-        _zero_gaps(cotangents[index], pieces.pop(index))
-    previous = cotangents[index]
-    if previous is None:
-        cotangents[index] = contribution
-    elif owned[index] and type(contribution) is np.ndarray and \
-            np.can_cast(contribution.dtype, previous.dtype, "same_kind"):
-        np.add(previous, contribution, out=previous)
-    else:
-        total = previous + contribution
-        cotangents[index] = total
-        owned[index] = type(total) is np.ndarray
+# Fast accumulation: the switch, and the one mechanism it turns on.
+
+def _fast_from_environment():
+    setting = os.environ.get("DIFFLAB_AD_FAST", "1").strip().lower()
+    if setting not in ("0", "1", "off", "on", "false", "true"):
+        raise DiffLabError(f"DIFFLAB_AD_FAST={setting!r}: use 1 (fast accumulation, the "
+                           "default) or 0 (every cotangent through the rule table)")
+    return setting in ("1", "on", "true")
 
 
-def _accumulate_slice(cotangents, owned, pieces, node, g, batch_shape):
-    """x[index] = g: add g into the index-th slice of x's cotangent."""
-    (_, parent), = node.parents
-    x, index = node.args[0], node.args[1]
-    slot = cotangents[parent]
-    span = None if batch_shape else _flat_span(index, x)
-    if span is not None and (slot is None or parent in pieces):
-        if slot is None:
-            slot = np.empty(dnp.shape_of(x), dtype=np.result_type(g, _primal(x)))
-            cotangents[parent], owned[parent], pieces[parent] = slot, True, []
-        spans = pieces[parent]
-        if not any(a < span[1] and span[0] < b for a, b in spans):
-            slot[span[0]:span[1]] = g
-            spans.append(span)
-            return
-    if parent in pieces:
-        _zero_gaps(slot, pieces.pop(parent))
-    if slot is None or not owned[parent]:
-        fresh = np.zeros(tuple(batch_shape) + dnp.shape_of(x), dtype=np.result_type(g, _primal(x)))
-        if slot is not None:
-            fresh += slot
-        cotangents[parent] = slot = fresh
-        owned[parent] = True
-    if type(index) is slice or dnp.is_basic_index(index):
-        slot[(slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
-                                                  else (index,))] += g
-    else:
-        slot += _put(g, index, dnp.shape_of(x), len(batch_shape))
+_fast = [_fast_from_environment()]
 
 
-def _matmul_into_parameters(tape, cotangents, owned, pieces, node, g):
-    """A dense layer's weight gradient aᵀg, written straight into its slice of θ's cotangent.
+@contextlib.contextmanager
+def fast_accumulation(enabled=True):
+    """Within the block, backward passes take (or, with False, skip) the accumulator's
+    shortcuts; the setting before the block comes back after it."""
+    _fast.append(bool(enabled))
+    try:
+        yield
+    finally:
+        _fast.pop()
 
-    The pattern: W = reshape(θ[start:stop]) used once, as the second operand of this matmul,
-    with a first operand that is a constant 2-D array (the data, or an activation of another
-    level). The gradient then has one destination, so the product is computed there
-    (np.matmul's ``out``) instead of into a temporary that is copied afterwards: for a large
-    first layer that temporary is the largest array of the whole pass. Anything else, or any
-    doubt, returns False and the rule table handles the node.
+
+def fast_accumulation_enabled():
+    """Whether backward passes started now take the accumulator's shortcuts."""
+    return _fast[-1]
+
+
+_EVERYWHERE = None      # a buffer's written region: any part of it may be nonzero
+
+
+class Cotangents:
+    """The cotangents of one backward pass, by tape index, summed where the pass owns them.
+
+    ``add`` takes a whole contribution, as a rule returns it. With ``fast``, two kinds of
+    contribution that are zero outside one region of an entry go through one method,
+    ``add_at``, which adds them into that region of a zero-filled buffer the pass owns:
+
+    - indexing's adjoint, x[index] ← g for a basic index (the rule's ``untake`` would build
+      a dense array of x's shape per slice, so a flat θ taken apart in L slices would cost L
+      full-size arrays and additions);
+    - a weight's gradient aᵀg for ``a @ reshape(x[start:stop])`` with a constant 2-D ``a``,
+      the pattern of a dense layer over ``unravel``'s slices: written by np.matmul's ``out``
+      straight into x's buffer when that region is still untouched (for a large first layer
+      the rule's temporary is the largest array of the pass), else the rule's own value added.
+
+    Buffers start as zeros, so nothing is read that was not written, and writing into an
+    untouched region is adding to zero: the sums are bit-for-bit the rule table's, summed in
+    the same order (``tests/test_ad_accumulator.py`` checks both settings against each other).
     """
-    if len(node.parents) != 1 or node.parents[0][0] != 1:
+
+    __slots__ = ("tape", "fast", "values", "owned", "written", "_uses")
+
+    def __init__(self, tape, fast):
+        self.tape = tape
+        self.fast = fast
+        self.values = [None] * len(tape)
+        self.owned = [False] * len(tape)
+        self.written = {}        # entry → flat spans written so far, or _EVERYWHERE
+        self._uses = None
+
+    def add(self, entry, contribution):
+        """Add a whole contribution to an entry's cotangent."""
+        previous = self.values[entry]
+        if previous is None:
+            self.values[entry] = contribution
+            return
+        self.written[entry] = _EVERYWHERE
+        if self.owned[entry] and type(contribution) is np.ndarray and \
+                np.can_cast(contribution.dtype, previous.dtype, "safe"):
+            np.add(previous, contribution, out=previous)
+            return
+        total = previous + contribution
+        self.values[entry] = total
+        self.owned[entry] = type(total) is np.ndarray
+
+    def add_at(self, entry, x, key, span, piece):
+        """Add ``piece`` (a ``_Values`` or ``_Product``) into ``x[key]`` of an entry's
+        cotangent, ``key`` a basic index with the batch axes in front and ``span`` its
+        (start, stop) when it is a run of a flat x; False (nothing done) when the entry's
+        cotangent is a traced value."""
+        buffer = self._buffer(entry, x, piece)
+        if buffer is None:
+            return False
+        region = buffer[key]
+        if type(region) is not np.ndarray:       # one entry: NumPy gives a scalar, not a view
+            buffer[key] += piece.value()
+            self.written[entry] = _EVERYWHERE
+            return True
+        region = piece.region(region)
+        written = self.written.get(entry)
+        if span is None or written is _EVERYWHERE:
+            self.written[entry] = _EVERYWHERE
+            np.add(region, piece.value(), out=region)
+            return True
+        start, stop = span
+        for lo, hi in written:
+            if lo < stop and start < hi:
+                np.add(region, piece.value(), out=region)
+                break
+        else:
+            if buffer.dtype == piece.dtype:
+                piece.write(region)              # zeros + piece is piece
+            else:
+                np.add(region, piece.value(), out=region)
+        written.append(span)
+        return True
+
+    def _buffer(self, entry, x, piece):
+        """The entry's cotangent as a plain array this pass owns and may add ``piece`` into."""
+        previous = self.values[entry]
+        if previous is None:
+            buffer = np.zeros(piece.batch_shape + dnp.shape_of(x), dtype=piece.dtype)
+            self.written[entry] = []
+        elif type(previous) is not np.ndarray:
+            return None
+        elif self.owned[entry] and np.can_cast(piece.dtype, previous.dtype, "safe"):
+            return previous
+        else:
+            buffer = previous.astype(np.result_type(previous, piece.dtype))
+            self.written[entry] = _EVERYWHERE
+        self.values[entry], self.owned[entry] = buffer, True
+        return buffer
+
+    def shortcut(self, node, g, batch_shape, needed):
+        """Send a plain cotangent g of a getitem or matmul node through ``add_at``; False
+        when the node is not of a form it serves (the rule table then handles it)."""
+        primitive = node.primitive
+        if primitive is _GETITEM:
+            (_, parent), = node.parents
+            x, index = node.args[0], node.args[1]
+            if not dnp.is_basic_index(index) or (needed is not None and not needed[parent]):
+                return False
+            if batch_shape:
+                key = (slice(None),) * len(batch_shape) + (index if isinstance(index, tuple)
+                                                           else (index,))
+                return self.add_at(parent, x, key, None, _Values(g, batch_shape))
+            return self.add_at(parent, x, index, _flat_span(index, x), _Values(g, ()))
+        if primitive is _MATMUL and not batch_shape:
+            weight = self._weight(node, g, needed)
+            if weight is not None:
+                source, x, span = weight
+                return self.add_at(source, x, slice(*span), span,
+                                   _Product(node, g, self.tape[node.parents[0][1]].value))
         return False
-    a = node.args[0]
-    (_, reshaped), = node.parents
-    reshape_node = tape[reshaped]
-    if type(a) is not np.ndarray or a.ndim != 2 or type(g) is not np.ndarray or g.ndim != 2 \
-            or reshape_node is None or reshape_node.primitive is not _RESHAPE \
-            or cotangents[reshaped] is not None or len(reshape_node.parents) != 1:
-        return False
-    (_, sliced), = reshape_node.parents
-    slice_node = tape[sliced]
-    if slice_node is None or slice_node.primitive is not _GETITEM or \
-            cotangents[sliced] is not None or _consumers(tape, reshaped, sliced) != (1, 1):
-        return False
-    (_, source), = slice_node.parents
-    span = _flat_span(slice_node.args[1], slice_node.args[0])
-    slot = cotangents[source]
-    if tape[source] is not None or span is None or (slot is not None and source not in pieces):
-        return False
-    if slot is None:
+
+    def _weight(self, node, g, needed):
+        """(source entry, x, (start, stop)) when node is a @ reshape(x[start:stop]), a a
+        constant 2-D array, and the reshape and the slice are used by this node alone."""
+        if len(node.parents) != 1 or node.parents[0][0] != 1:
+            return None
+        a = node.args[0]
+        if type(a) is not np.ndarray or a.ndim != 2 or g.ndim != 2:
+            return None
+        (_, reshaped), = node.parents
+        reshape_node = self.tape[reshaped]
+        if reshape_node is None or reshape_node.primitive is not _RESHAPE \
+                or len(reshape_node.parents) != 1:
+            return None
+        (_, sliced), = reshape_node.parents
+        slice_node = self.tape[sliced]
+        if slice_node is None or slice_node.primitive is not _GETITEM:
+            return None
+        (_, source), = slice_node.parents
         x = slice_node.args[0]
-        slot = np.empty(x.shape, dtype=np.result_type(g, x))
-        cotangents[source], owned[source], pieces[source] = slot, True, []
-    spans = pieces[source]
-    if any(lo < span[1] and span[0] < hi for lo, hi in spans) or slot.dtype != \
-            np.result_type(a, g):
-        return False
-    np.matmul(a.T, g, out=slot[span[0]:span[1]].reshape(reshape_node.value.shape))
-    spans.append(span)
-    return True
+        span = _flat_span(slice_node.args[1], x)
+        if span is None or (needed is not None and not needed[source]):
+            return None
+        uses = self._use_counts()
+        if uses[reshaped] != 1 or uses[sliced] != 1:
+            return None
+        return source, x, span
+
+    def _use_counts(self):
+        """How many later tape entries use each entry (counted once per pass, when needed)."""
+        if self._uses is None:
+            uses = [0] * len(self.tape)
+            for node in self.tape:
+                if node is not None:
+                    for _, parent in node.parents:
+                        uses[parent] += 1
+            self._uses = uses
+        return self._uses
 
 
-def _consumers(tape, *indices):
-    """How many later tape entries use each of the given entries."""
-    counts = dict.fromkeys(indices, 0)
-    for node in tape[min(indices) + 1:]:
-        if node is not None:
-            for _, parent in node.parents:
-                if parent in counts:
-                    counts[parent] += 1
-    return tuple(counts[i] for i in indices)
+class _Values:
+    """Indexing's adjoint: the cotangent g itself goes into x[index]."""
+
+    __slots__ = ("g", "shape", "dtype", "batch_shape")
+
+    def __init__(self, g, batch_shape):
+        self.g, self.shape, self.dtype = g, g.shape, g.dtype
+        self.batch_shape = tuple(batch_shape)
+
+    def region(self, view):
+        return view
+
+    def write(self, out):
+        np.copyto(out, self.g)
+
+    def value(self):
+        return self.g
+
+
+class _Product:
+    """A weight's gradient: the matmul rule's value for its second operand, aᵀg."""
+
+    __slots__ = ("node", "g", "shape", "dtype", "batch_shape")
+
+    def __init__(self, node, g, weight):
+        self.node, self.g = node, g
+        self.shape = dnp.shape_of(weight)
+        self.dtype = np.result_type(node.args[0], g)
+        self.batch_shape = ()
+
+    def region(self, view):
+        return view.reshape(self.shape)          # the weight is reshape(x[start:stop])
+
+    def write(self, out):
+        np.matmul(self.node.args[0].T, self.g, out=out)
+
+    def value(self):
+        return VJP_RULES["matmul"][1](self.g, self.node.value, *self.node.args)
 
 
 def _flat_span(index, x):
     """(start, stop) when index takes a contiguous run of a 1-D array, else None."""
     if isinstance(index, tuple) and len(index) == 1:
         index = index[0]
-    if type(index) is not slice or index.step not in (None, 1) or type(x) is not np.ndarray \
-            or x.ndim != 1:
+    if type(index) is not slice or index.step not in (None, 1) or len(dnp.shape_of(x)) != 1:
         return None
-    start, stop, _ = index.indices(x.shape[0])
+    start, stop, _ = index.indices(dnp.shape_of(x)[0])
     return (start, stop) if stop > start else None
-
-
-def _zero_gaps(slot, spans):
-    """Zero what no slice wrote in a cotangent assembled from pieces."""
-    end = 0
-    for start, stop in sorted(spans):
-        slot[end:start] = 0
-        end = max(end, stop)
-    slot[end:] = 0
 
 
 from .rules import ELEMENTWISE_NAMES  # noqa: E402  (the table imports nothing from here)
