@@ -675,7 +675,7 @@ def test_constant_primitives(name):
         "isfinite": np.isfinite(x), "isnan": np.isnan(x),
         "argmax": np.argmax(x, axis=1, keepdims=True), "argmin": np.argmin(x, axis=0),
         "argsort": np.argsort(x, axis=1, kind="stable"),
-        "argpartition": np.argpartition(x, 1, axis=1)}[name])
+        "argpartition": np.argsort(x, axis=1, kind="stable")}[name])
 
     def alone(x):
         return dnp.sum(primitive(x) * w)

@@ -311,7 +311,12 @@ def test_gathers_match_numpy(x, data):
         along = data.draw(hnp.arrays(np.int64, tuple(shape), elements=st.integers(0, n - 1)))
         close(dnp.take_along_axis(x, along, axis), np.take_along_axis(x, along, axis))
     kth = data.draw(st.integers(-n, n - 1))
-    np.testing.assert_array_equal(dnp.partition(x, kth, axis), np.partition(x, kth, axis))
+    parted, numpys = dnp.partition(x, kth, axis), np.partition(x, kth, axis)
+    np.testing.assert_array_equal(np.take(parted, kth, axis if axis is not None else 0),
+                                  np.take(numpys, kth, axis if axis is not None else 0))
+    np.testing.assert_array_equal(np.sort(parted, axis), np.sort(numpys, axis))
+    with pytest.raises(ShapeError, match="out of bounds"):
+        dnp.partition(x, n, axis)
 
 
 def test_take_refuses_indices_out_of_bounds():

@@ -998,11 +998,27 @@ argsort = Primitive("argsort", {
     FLOAT: _stable_argsort, COMPLEX: _real_keys(_stable_argsort),
     SYMPY: _no_symbols("argsort", _stable_argsort), MPMATH: _stable_argsort,
 }, doc="argsort(x, axis=-1): the stable order that sorts x along axis; an integer array")
+def _partition_order(x, kth, axis=-1, kind="introselect"):
+    """An order that partitions x about its kth entries: the stable sorted one, the same in
+    every number system (NumPy's introselect leaves ties' order to the dtype's algorithm, so
+    float and mpmath would disagree; the order within each side is unspecified anyway)."""
+    x = np.asarray(x)
+    if axis is None:
+        x, axis = x.ravel(), -1
+    n = x.shape[axis] if x.ndim else 0
+    for k in np.atleast_1d(kth):
+        if not -n <= int(k) < n:
+            raise ShapeError(f"dnp.argpartition: kth = {int(k)} is out of bounds for an axis "
+                             f"of length {n}")
+    return _stable_argsort(x, axis)
+
+
 argpartition = Primitive("argpartition", {
-    FLOAT: np.argpartition, COMPLEX: _real_keys(np.argpartition),
-    SYMPY: _no_symbols("argpartition", np.argpartition), MPMATH: np.argpartition,
-}, doc="argpartition(x, kth, axis=-1): NumPy's order that puts x's kth entries in their sorted "
-       "places, smaller ones before, larger after; an integer array")
+    FLOAT: _partition_order, COMPLEX: _real_keys(_partition_order),
+    SYMPY: _no_symbols("argpartition", _partition_order), MPMATH: _partition_order,
+}, doc="argpartition(x, kth, axis=-1): an order that puts x's kth entries in their sorted "
+       "places, smaller ones before, larger after (the stable sorted order, the same in every "
+       "number system); an integer array")
 sort = Primitive("sort", {
     FLOAT: np.sort, COMPLEX: _sorted_by_real_part,
     SYMPY: _no_symbols("sort", np.sort), MPMATH: _sorted_by_real_part,

@@ -11,7 +11,7 @@ How each is composed (``x``, ``a``, ``b`` arrays; "index" means a constant NumPy
 function                                       composed as
 =============================================  ==================================================
 tan                                            sin(x) / cos(x)
-sinh, cosh                                     (expm1(x) − expm1(−x))/2, (eˣ + e⁻ˣ)/2
+sinh, cosh                                     (expm1(x) − expm1(−x))/2, 1 + 2·sinh²(x/2)
 arcsinh                                        odd: log1p(|x| + x²/(1 + √(1+x²))) for |x| < 1,
                                                log|x| + log(1 + √(1 + x⁻²)) beyond (no overflow)
 arccosh                                        log1p(t + √(t(x+1))), t = x − 1, for x < 2;
@@ -142,8 +142,11 @@ def sinh(x):
 
 
 def cosh(x):
-    """cosh x = (eˣ + e⁻ˣ)/2 (overflows for |x| > 709.78, 0.7 before NumPy's cosh)."""
-    return (exp(x) + exp(-x)) / 2
+    """cosh x = 1 + 2·sinh²(x/2): its derivative, 2·sinh(x/2)·cosh(x/2) = sinh x, keeps its
+    digits near 0, where that of (eˣ + e⁻ˣ)/2 cancels (relative error ε/|x|); it overflows
+    where NumPy's cosh does (|x| > 710.47)."""
+    half = sinh(x / 2)
+    return 1 + 2 * half * half
 
 
 def _odd(f, x):
@@ -530,8 +533,9 @@ def take_along_axis(arr, indices, axis):
 
 
 def partition(a, kth, axis=-1, kind="introselect", order=None):
-    """np.partition: the entries of a reordered as np.argpartition orders them (the same
-    permutation NumPy makes), so the derivative follows each entry back to its place."""
+    """np.partition: a's entries reordered by dnp.argpartition (the kth entries in their
+    sorted places, as NumPy's; the other entries in sorted order, one of the orders NumPy
+    allows), so the derivative follows each entry back to its place."""
     if order is not None:
         raise UnsupportedOperationError("dnp.partition: order= is for structured arrays, "
                                         "which dnp does not have")
