@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import numeric
 from . import numpy as dnp
 from .errors import (ComplexStepWarning, DiffLabError, DiffLabWarning, KinkError,
                      NonFiniteValueError)
@@ -76,10 +75,9 @@ ESTIMATE_SAFETY = 10
 DIRECTIONS = 3
 SHOWN = 5
 HAND = "your grad"
-# Central differences of AD gradients along v: a central difference of a gradient exact to
-# rounding, the error theory of the complex step's HVP (O(h²) + ε/h at h ≈ ε^(1/3)).
+# Central differences of AD gradients along v (a registered method with its own tolerance
+# row): a central difference of a gradient exact to rounding, O(h²) + ε/h at h ≈ ε^(1/3).
 DIFFERENCES = "ad-differences"
-DIFFERENCES_TOLERANCE_AS = "complex-step"
 # Truths exact up to the rounding of f's own arithmetic: where two of them disagree, that
 # is rounding a correct candidate shares, so it widens the tolerance (finite differences
 # disagreeing beyond their estimates say only that their estimate was wrong).
@@ -526,9 +524,8 @@ class _Check:
         directions = [v / np.max(np.abs(v)) for v in
                       (self.rng.normal(size=self.theta.size) for _ in range(DIRECTIONS))]
         candidate = np.stack([ad.hvp(self.F, self.theta, v) for v in directions])
-        differences = [numeric.hvp(self.F, self.theta, v,
-                                   gradient_fn=lambda t: ad.gradient(self.F, t))
-                       for v in directions]
+        along = differentiator(DIFFERENCES).prepare(self.F, self.theta, "hvp", estimate=True)
+        differences = [along(self.theta, v) for v in directions]
         value = np.stack([d.value for d in differences])
         jump = np.stack([d.kink_jump for d in differences])
         nothing = np.zeros(candidate.shape, dtype=bool)
@@ -560,7 +557,7 @@ class _Check:
         """Entries where the reference and the differences of gradients differ beyond both
         tolerances and the estimate: the gradient jumps along v, H·v does not exist."""
         scale = np.max(np.abs(reference), axis=1, keepdims=True)
-        allowed = (_tolerance(DIFFERENCES, "hvp", self.dtype) * np.maximum(np.abs(reference), scale)
+        allowed = (tolerance(DIFFERENCES, "hvp", self.dtype) * np.maximum(np.abs(reference), scale)
                    + ESTIMATE_SAFETY * differences.estimate)
         return np.abs(reference - differences.value) > allowed
 
@@ -573,7 +570,7 @@ class _Check:
         if not truths:
             raise DiffLabError(f"gradcheck: no truth could compute the {quantity} of f; "
                                + "; ".join(self.notes) + ". Name methods that can run on it")
-        ranked = sorted(truths, key=lambda name: (_tolerance(name, quantity, self.dtype),
+        ranked = sorted(truths, key=lambda name: (tolerance(name, quantity, self.dtype),
                                                   name != "reference"))
         reliable = {name: ~truths[name].unreliable & np.isfinite(truths[name].value)
                     for name in ranked}
@@ -612,7 +609,7 @@ class _Check:
             return np.choose(pick, [getattr(truths[name], part) for name in ranked])
         value = chosen("value")
         scale = self._scale(np.where(judge >= 0, value, 0.0), leaves, scales)
-        judge_tolerance = np.choose(pick, [_tolerance(name, quantity, self.dtype)
+        judge_tolerance = np.choose(pick, [tolerance(name, quantity, self.dtype)
                                            for name in ranked])
         if self.rtol is not None or self.atol is not None:
             rtol = judge_tolerance + tolerance("ad", quantity, self.candidate_dtype) \
@@ -805,15 +802,15 @@ def _truth(name, quantity, f, theta, v, estimate):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("error", ComplexStepWarning)
         warnings.simplefilter("error", _ComplexWarning)
-        value, cost = differentiator(name).measure(quantity, f, theta, v, estimate=estimate,
-                                                   sizes=False)
-    value = np.asarray(value, dtype=np.float64)
+        measured = differentiator(name).measure(quantity, f, theta, v, estimate=estimate,
+                                                sizes=False)
+    value = np.asarray(measured.value, dtype=np.float64)
     nothing, zero = np.zeros(value.shape, bool), np.zeros(value.shape)
-    unreliable = nothing if cost.kinks is None else np.asarray(cost.kinks, bool)
-    if cost.kink_jump is not None:            # its central average straddles a jump
-        unreliable = unreliable | (np.asarray(cost.kink_jump) > 0)
+    unreliable = nothing if measured.kinks is None else np.asarray(measured.kinks, bool)
+    if measured.kink_jump is not None:            # its central average straddles a jump
+        unreliable = unreliable | (np.asarray(measured.kink_jump) > 0)
     unknown = np.full(value.shape, np.nan)
-    return Truth(value, zero if cost.error is None else np.asarray(cost.error, float),
+    return Truth(value, zero if measured.error is None else np.asarray(measured.error, float),
                  unreliable, zero, nothing, unknown, unknown)
 
 
@@ -856,9 +853,6 @@ def _weighted(F, w):
         return dnp.sum(dnp.multiply(F(t), w))
     return scalarized
 
-
-def _tolerance(name, quantity, dtype):
-    return tolerance(DIFFERENCES_TOLERANCE_AS if name == DIFFERENCES else name, quantity, dtype)
 
 
 def _row(path, shape, quantity, candidate, truth, allowed, scale, judged, kinks, broken,

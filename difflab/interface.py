@@ -1,14 +1,27 @@
-"""One interface for every differentiator, one registry, one tolerance table.
+"""The seam every differentiator sits behind: the protocol, ``Measurement``/``Cost``, the
+registry and the tolerance table (DESIGN.md §3). Nothing here knows a backend.
 
-Every method is a ``Differentiator`` (DESIGN.md §3): ``gradient(f, θ)`` → (n,),
-``jacobian(F, θ)`` → (m, n), ``hessian(f, θ)`` → (n, n) symmetric, ``hvp(f, θ, v)`` → (n,).
-``measure(quantity, f, θ, v)`` returns the value and a ``Cost`` record. Consumers (compare,
-gradcheck, optim, report) look methods up by name with ``differentiator(name)`` and never
-reach into a backend.
+**Two phases.** ``d.prepare(f, θ, quantity)`` does and times a method's one-time work (the
+symbolic method traces, differentiates and compiles; AD and finite differences have none)
+and returns a ``Prepared`` the caller holds; calling it at θ (and v for an HVP) returns a
+``Measurement``: the value, the per-entry error estimate and flags where the method has them,
+and a ``Cost`` that holds only costs. ``gradient``/``jacobian``/``hessian``/``hvp`` are the
+one-call conveniences (prepare, then one evaluation) and return the array; ``measure`` does
+the same and returns the whole ``Measurement``. A caller that evaluates one function many
+times (Newton, training, a timing loop) prepares once: nothing is cached behind its back.
 
-The tolerance table states each method's expected relative error as C·ε^p, with ε the
-dtype's machine epsilon and p the order its error theory gives (AD and symbolic: rounding,
-p = 1; central differences: truncation O(h²) against round-off ε/h, p = 2/3; …).
+**Quantities.** gradient → (n,), jacobian → (m, n), hessian → (n, n) symmetric, hvp → (n,),
+in θ's float type (float32 stays float32). Every value is checked finite; θ and v are checked
+here once for every method (flat, finite, real); an empty θ gives the exact empty derivative.
+
+**Registry.** Each backend registers its methods from its own adapter module
+(``ad/adapter.py``, ``numeric/adapter.py``, ``symbolic/adapter.py``, ``reference.py``) with
+``register``: one canonical name per method, its aliases, the quantities it computes, and the
+colour and label plots use. ``differentiator(name)`` resolves a name or alias.
+
+**Tolerances.** Each method's expected relative error is C·ε^p, ε the dtype's machine
+epsilon and p the order its error theory gives (AD and symbolic: rounding, p = 1; central
+differences: truncation O(h²) against round-off ε/h, p = 2/3; …), in ``POWERS``.
 """
 
 import time
@@ -16,8 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import ad, numeric, reference, symbolic
-from .errors import DiffLabError, KinkError, NonFiniteValueError, ShapeError
+from .errors import DiffLabError, NonFiniteValueError, ShapeError
 from .outputs import checked_output
 
 QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
@@ -25,82 +37,141 @@ QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
 
 @dataclass
 class Cost:
-    """What one call cost: seconds split into setup and evaluation, and the method's size.
+    """What a measurement cost, and nothing else.
 
-    ``evaluations``/``complex_evaluations``: calls of f (numeric); ``tape_nodes``: AD tape
-    length of one evaluation; ``expression_size``: operations of the compiled symbolic
-    derivative. With ``measure(..., estimate=True)`` a numeric method also fills ``error``
-    (its error estimate per entry), ``kinks`` (entries whose stencil meets a kink) and
-    ``kink_jump`` (central schemes: the jump in slope where θ itself holds a kink, else 0).
+    ``setup_seconds``: one-time work paid by this measurement (``measure`` and the one-call
+    conveniences: the whole of ``prepare``; a prepared object's call: 0, unless f had changed
+    and was traced again). ``evaluation_seconds``: the evaluation itself. ``evaluations`` /
+    ``complex_evaluations``: calls of f with real / complex θ (None: the method does not call
+    f by itself). ``size`` with ``size_unit``: the method's size ("tape nodes" of one AD
+    evaluation, "scalar operations" of the compiled symbolic derivative), filled where asked.
     """
 
     setup_seconds: float = 0.0
     evaluation_seconds: float = 0.0
     evaluations: int | None = None
     complex_evaluations: int | None = None
-    tape_nodes: int | None = None
-    expression_size: int | None = None
-    error: np.ndarray | None = field(default=None, repr=False)
-    kinks: np.ndarray | None = field(default=None, repr=False)
-    kink_jump: np.ndarray | None = field(default=None, repr=False)
+    size: int | None = None
+    size_unit: str | None = None
 
 
 @dataclass
-class Differentiator:
-    """A named method. Subclasses implement ``_compute(quantity, f, θ, v, estimate)`` →
-    (value, Cost)."""
+class Measurement:
+    """One evaluation of a derivative: ``value`` and its ``cost``; where the method has them
+    (finite differences), ``error`` (an estimate of each entry's error), ``kinks`` (entries
+    whose stencil met a kink), ``kink_jump`` (the jump in slope where θ itself holds one) and
+    ``status`` ("ok", or why the estimate is no bound). ``precise`` holds the reference's
+    values at its working precision (mpmath numbers) before rounding to ``value``."""
 
-    name: str
-    description: str = ""
-    kind: str = field(default="", repr=False)
+    value: np.ndarray
+    cost: Cost = field(default_factory=Cost)
+    error: np.ndarray | None = field(default=None, repr=False)
+    kinks: np.ndarray | None = field(default=None, repr=False)
+    kink_jump: np.ndarray | None = field(default=None, repr=False)
+    status: str = "ok"
+    precise: np.ndarray | None = field(default=None, repr=False)
 
-    def gradient(self, f, theta):
-        return self._evaluate("gradient", f, theta)[0]
 
-    def jacobian(self, F, theta):
-        return self._evaluate("jacobian", F, theta)[0]
+class Prepared:
+    """``quantity`` of f prepared by one method for θ's size: call it at θ (and v).
 
-    def hessian(self, f, theta):
-        return self._evaluate("hessian", f, theta)[0]
+    ``setup_seconds`` is what ``prepare`` took; ``size()`` the method's size and unit (worked
+    out on first use, outside any timing). Anything the method keeps between calls (the
+    symbolic build) lives here and goes with this object.
+    """
 
-    def hvp(self, f, theta, v):
-        return self._evaluate("hvp", f, theta, v)[0]
+    def __init__(self, method, quantity, f, theta, evaluate, size=None, setup_seconds=0.0):
+        self.method, self.quantity, self.f = method, quantity, f
+        self.n, self.dtype = theta.size, theta.dtype
+        self._evaluate, self._size, self._sized = evaluate, size, None
+        self.setup_seconds = setup_seconds
 
-    def measure(self, quantity, f, theta, v=None, *, estimate=False, sizes=True):
-        """(value, Cost) of ``quantity`` ∈ gradient, jacobian, hessian, hvp at θ.
-
-        The sizes that take extra work (AD's tape: one more trace) are found here, after the
-        timed evaluation, unless ``sizes=False`` (callers that only count evaluations, in a
-        loop); the plain ``gradient`` … calls skip them. ``estimate=True`` asks a numeric
-        method for its per-entry error estimate and kinks (extra evaluations, and the
-        complex step's one-time check against central differences).
-        """
-        value, cost = self._evaluate(quantity, f, theta, v, estimate)
-        if sizes:
-            self._sizes(cost, quantity, f, np.asarray(theta))
-        return value, cost
-
-    def _evaluate(self, quantity, f, theta, v=None, estimate=False):
-        theta, v = _checked_arguments(self.name, quantity, f, theta, v)
+    def __call__(self, theta, v=None):
+        name, quantity = self.method.name, self.quantity
+        theta, v = checked_arguments(name, quantity, self.f, theta, v)
+        if theta.size != self.n:
+            raise ShapeError(f"{name} {quantity}: prepared for {self.n} parameters, called "
+                             f"with {theta.size}; prepare again for the new size")
         if theta.size == 0:
-            return _empty(self.name, quantity, f, theta), Cost()
+            return Measurement(empty_derivative(name, quantity, self.f, theta))
         start = time.perf_counter()
-        value, cost = self._compute(quantity, self._guarded(f, quantity), theta, v, estimate)
+        measured = self._evaluate(theta, v)
+        cost = measured.cost
         cost.evaluation_seconds = time.perf_counter() - start - cost.setup_seconds
-        value = np.asarray(value, dtype=theta.dtype if theta.dtype == np.float32 else float)
+        value = np.asarray(measured.value,
+                           dtype=theta.dtype if theta.dtype == np.float32 else float)
         if not np.all(np.isfinite(value)):
             bad = np.argwhere(~np.isfinite(value))
             raise NonFiniteValueError(
-                f"{self.name} {quantity}: {len(bad)} of {value.size} entries are not finite "
+                f"{name} {quantity}: {len(bad)} of {value.size} entries are not finite "
                 f"(first at index {tuple(int(i) for i in bad[0])}: {value[tuple(bad[0])]}); f "
                 "or its derivative is not finite at θ (a pole, a log or sqrt at 0, overflow?)")
         if quantity == "jacobian":
             value = value.reshape(-1, theta.size)    # ad.jacobian keeps F's shape, JAX-style
-        return value, cost
+        measured.value = value
+        return measured
 
-    # Backends whose tracer already runs outputs.checked_output's checks on f's output (AD,
-    # symbolic: whose cache is also keyed by f itself) get f as it is.
+    def size(self):
+        """(size, unit) of the method's derivative, or (None, None) where it has none."""
+        if self._sized is None:
+            self._sized = self._size() if self._size is not None and self.n else (None, None)
+        return self._sized
+
+
+class Differentiator:
+    """A named method. A backend subclasses it and implements ``_prepare(quantity, f, θ,
+    estimate)`` → (evaluate(θ, v) → Measurement, size() → (size, unit) or None)."""
+
+    # Backends whose tracer runs outputs.checked_output on f's output itself (AD, symbolic)
+    # get f as it is; the others get f wrapped in that check.
     traces_output = False
+
+    def __init__(self, name, description="", kind="", quantities=QUANTITIES):
+        self.name, self.description, self.kind = name, description, kind
+        self.quantities = tuple(quantities)
+
+    def __repr__(self):
+        return f"<differentiator {self.name}>"
+
+    def prepare(self, f, theta, quantity="gradient", *, estimate=False):
+        """Do and time the one-time work for ``quantity`` of f at θ's size; the result is
+        called at θ (and v). ``estimate=True`` asks a method that has one (finite
+        differences) for its per-entry error estimate and kink flags in each Measurement,
+        instead of a KinkError where f has no derivative."""
+        theta, _ = checked_arguments(self.name, quantity, f, theta, None, direction=False)
+        if quantity not in self.quantities:
+            raise DiffLabError(f"{self.name} computes {', '.join(self.quantities)}, not "
+                               f"{quantity}")
+        if theta.size == 0:
+            return Prepared(self, quantity, f, theta, None)
+        start = time.perf_counter()
+        evaluate, size = self._prepare(quantity, self._guarded(f, quantity), theta, estimate)
+        return Prepared(self, quantity, f, theta, evaluate, size, time.perf_counter() - start)
+
+    def measure(self, quantity, f, theta, v=None, *, estimate=False, sizes=True):
+        """prepare, then one evaluation: the Measurement, with the setup in its cost and
+        (unless ``sizes=False``) the method's size, found after the timed evaluation."""
+        prepared = self.prepare(f, theta, quantity, estimate=estimate)
+        measured = prepared(theta, v)
+        measured.cost.setup_seconds += prepared.setup_seconds
+        if sizes:
+            measured.cost.size, measured.cost.size_unit = prepared.size()
+        return measured
+
+    def gradient(self, f, theta):
+        return self.measure("gradient", f, theta, sizes=False).value
+
+    def jacobian(self, F, theta):
+        return self.measure("jacobian", F, theta, sizes=False).value
+
+    def hessian(self, f, theta):
+        return self.measure("hessian", f, theta, sizes=False).value
+
+    def hvp(self, f, theta, v):
+        return self.measure("hvp", f, theta, v, sizes=False).value
+
+    def tolerance(self, quantity, dtype=np.float64):
+        return tolerance(self.name, quantity, dtype)
 
     def _guarded(self, f, quantity):
         """f with its every output checked (``outputs.checked_output``), unless the backend's
@@ -112,15 +183,13 @@ class Differentiator:
             return checked_output(f(t), f"{self.name} {quantity}", quantity != "jacobian")
         return guarded
 
-    def tolerance(self, quantity, dtype=np.float64):
-        return tolerance(self.name, quantity, dtype)
-
-    def _sizes(self, cost, quantity, f, theta):
-        """Fill the size fields that cost extra work, outside the timed evaluation."""
+    def _prepare(self, quantity, f, theta, estimate):
+        raise NotImplementedError
 
 
-def _checked_arguments(name, quantity, f, theta, v):
-    """θ (and v) as float vectors, or a named error for what the caller got wrong."""
+def checked_arguments(name, quantity, f, theta, v, direction=True):
+    """θ (and v, when ``direction``) as float vectors, or a named error for what the caller
+    got wrong."""
     if quantity not in QUANTITIES:
         raise DiffLabError(f"{name}: unknown quantity {quantity!r}; choose one of "
                            f"{', '.join(QUANTITIES)}")
@@ -128,7 +197,7 @@ def _checked_arguments(name, quantity, f, theta, v):
         raise DiffLabError(f"{name} {quantity}: f must be a function of θ, got "
                            f"{type(f).__name__}")
     theta = _float_vector(name, quantity, "θ", theta)
-    if quantity == "hvp":
+    if quantity == "hvp" and direction:
         if v is None:
             raise DiffLabError(f"{name}: hvp needs a direction v")
         v = _float_vector(name, quantity, "v", v)
@@ -159,7 +228,7 @@ def _float_vector(name, quantity, what, x):
     return x
 
 
-def _empty(name, quantity, f, theta):
+def empty_derivative(name, quantity, f, theta):
     """The exact derivative with respect to no parameters: an empty array of the right shape
     (the Jacobian needs F's size, from one evaluation)."""
     if quantity == "jacobian":
@@ -169,180 +238,71 @@ def _empty(name, quantity, f, theta):
     return np.zeros((0, 0) if quantity == "hessian" else (0,), dtype=theta.dtype)
 
 
-class Automatic(Differentiator):
-    traces_output = True
+# The registry: canonical name → differentiator; alias → canonical name; per-method style.
 
-    def _compute(self, quantity, f, theta, v, estimate=False):
-        if quantity == "gradient":
-            value = ad.grad(f)(theta)
-        elif quantity == "jacobian":
-            value = ad.jacobian(f)(theta)
-        elif quantity == "hessian":
-            value = ad.hessian(f)(theta)
-        else:
-            value = ad.hvp(f, theta, np.asarray(v, dtype=theta.dtype))
-        return value, Cost()
-
-    def _sizes(self, cost, quantity, f, theta):
-        cost.tape_nodes = ad.trace(f, theta).nodes
+REGISTRY = {}
+ALIASES = {}
+STYLES = {}
 
 
-NUMERIC = {
-    # name: (gradient scheme, order, Hessian route, Hessian order)
-    "fd-forward": ("forward", 1, "values", 2),
-    "fd-central": ("central", 2, "values", 2),
-    "fd-central4": ("central", 4, "values", 4),
-    "fd-richardson": ("richardson", 2, "values", 4),
-    "complex-step": ("complex-step", 2, "complex-step", 2),
-}
+@dataclass(frozen=True)
+class Style:
+    """How plots and tables show a method."""
+
+    color: str
+    label: str
 
 
-class Numeric(Differentiator):
-    """Finite differences; a Hessian from second differences of values (complex step: from
-    central differences of complex-step gradients); an HVP as the central difference of the
-    method's own gradient along v. Five names share three Hessian routes; each description
-    says which it uses."""
-
-    HESSIAN_ROUTES = {
-        ("values", 2): "plain second differences of f, O(h²) (the same route as fd-forward "
-                       "and fd-central)",
-        ("values", 4): "second differences of f Richardson-extrapolated on a halving ladder "
-                       "(the same route as fd-central4 and fd-richardson)",
-        ("complex-step", 2): "central differences of complex-step gradients",
-    }
-
-    @property
-    def description(self):
-        """The registered description, and the Hessian route this name uses."""
-        _, _, route, hessian_order = NUMERIC[self.name]
-        return f"{self._description}; Hessian: {self.HESSIAN_ROUTES[route, hessian_order]}"
-
-    @description.setter
-    def description(self, text):
-        self._description = text
-
-    def _compute(self, quantity, f, theta, v, estimate=False):
-        """Every numeric derivative is computed with its estimate: the steps adapt only then,
-        and only then are kinks seen. A caller that asked for the estimate gets the flags in
-        the Cost; any other caller gets a KinkError instead of a value where f has no
-        derivative (central differences would present the average of one-sided slopes)."""
-        value, cost = self._estimated(quantity, f, theta, v)
-        if not estimate and cost.kinks is not None and np.any(cost.kinks):
-            raise _kink_error(self.name, quantity, cost.kinks)
-        return value, cost
-
-    def _estimated(self, quantity, f, theta, v):
-        scheme, order, route, hessian_order = NUMERIC[self.name]
-        estimate = True
-        if quantity in ("gradient", "jacobian"):
-            differentiate = numeric.gradient if quantity == "gradient" else numeric.jacobian
-            result = differentiate(f, theta, scheme, order, estimate=estimate)
-        elif quantity == "hessian":
-            result = numeric.hessian(f, theta, route, order=hessian_order)
-        else:
-            spent = Cost(evaluations=0, complex_evaluations=0)
-            if scheme == "complex-step":
-                spent.evaluations, spent.complex_evaluations, _ = numeric.check_analytic(
-                    f, theta, "hvp", True)
-
-            def inner(t):
-                g = numeric.gradient(f, t, scheme, order, estimate=False, check=False)
-                spent.evaluations += g.evaluations
-                spent.complex_evaluations += g.complex_evaluations
-                return g.value
-            result = numeric.hvp(f, theta, v, gradient_fn=inner, estimate=estimate)
-            spent.error = result.error
-            # the jump in slope along v is measured from the inner gradients' own (noisy)
-            # differences: evidence for gradcheck to weigh, not proof enough to refuse
-            spent.kink_jump = getattr(result, "kink_jump", None)
-            spent.status = result.status
-            return result.value, spent
-        status = getattr(result, "entry_status", None)
-        cost = Cost(evaluations=result.evaluations,
-                    complex_evaluations=result.complex_evaluations, error=result.error,
-                    kinks=None if status is None else np.isin(status, ("kink", "kink at θ")),
-                    kink_jump=getattr(result, "kink_jump", None))
-        # "ok", or why the estimate or the derivative is not to be trusted (kinks, entries
-        # whose differences never converged: their ``error`` is no upper bound)
-        cost.status = result.status
-        return result.value, cost
+def register(method, *, aliases=(), color="#7f7f7f", label=None):
+    """Add ``method`` (a Differentiator) under its name, and its aliases. A backend calls this
+    from its adapter module; registering a taken name is an error."""
+    for name in (method.name, *aliases):
+        if name in REGISTRY or name in ALIASES:
+            raise DiffLabError(f"differentiator {name!r} is registered already")
+    REGISTRY[method.name] = method
+    ALIASES.update({alias: method.name for alias in aliases})
+    STYLES[method.name] = Style(color, label or method.name)
+    return method
 
 
-def _kink_error(name, quantity, kinks):
-    entries = [tuple(int(i) for i in index) for index in np.argwhere(kinks)]
-    shown = ", ".join(str(e[0] if len(e) == 1 else e) for e in entries[:10])
-    return KinkError(
-        f"{name} {quantity}: f is not differentiable at θ along {len(entries)} "
-        f"entr{'y' if len(entries) == 1 else 'ies'} ({shown}{', …' if len(entries) > 10 else ''}): "
-        "the one-sided differences disagree at every step, so a finite difference would "
-        "only average them. Use a method that keeps difflab's kink conventions (ad, "
-        "symbolic), move θ off the kink, or call measure(..., estimate=True) for the values "
-        "with their kink flags")
-
-
-class Symbolic(Differentiator):
-    traces_output = True
-
-    def _compute(self, quantity, f, theta, v, estimate=False):
-        start = time.perf_counter()
-        built = symbolic.derivative(f, theta, quantity, mode=self.mode)
-        setup = time.perf_counter() - start
-        value = built(theta, v) if quantity == "hvp" else built(theta)
-        return value, Cost(setup_seconds=setup)
-
-    def _sizes(self, cost, quantity, f, theta):
-        cost.expression_size = symbolic.derivative(f, theta, quantity, mode=self.mode).sizes.ops
-
-    @property
-    def mode(self):
-        return self.name.split("-", 1)[1] if "-" in self.name else symbolic.DEFAULT_MODE
-
-
-class Reference(Differentiator):
-    """difflab.reference at 50 digits, rounded to float64."""
-
-    def _compute(self, quantity, f, theta, v, estimate=False):
-        return np.asarray(exact(quantity, f, theta, v), dtype=object).astype(float), Cost()
-
-
-def exact(quantity, f, theta, v=None):
-    """``quantity`` of f at θ from difflab.reference, as its 50-digit mpmath numbers."""
-    theta = np.asarray(theta, dtype=float)
-    if quantity == "hvp":
-        return reference.hvp(f, theta, np.asarray(v, dtype=float))
-    return getattr(reference, quantity)(f, theta)
-
-
-REGISTRY = {
-    "ad": Automatic("ad", "reverse-mode AD (forward-over-reverse Hessians)", "automatic"),
-    **{name: Numeric(name, f"finite differences: {scheme} order {order}", "numeric")
-       for name, (scheme, order, _, _) in NUMERIC.items()},
-    "symbolic": Symbolic("symbolic", "SymPy, default mode (dag)", "symbolic"),
-    **{f"symbolic-{mode}": Symbolic(f"symbolic-{mode}", f"SymPy, {mode} mode", "symbolic")
-       for mode in symbolic.MODES},
-    "reference": Reference("reference", "mpmath central differences at 50 digits", "reference"),
-}
+def canonical(name):
+    """The registered name ``name`` stands for (itself, or the method it is an alias of)."""
+    if name in REGISTRY:
+        return name
+    if name in ALIASES:
+        return ALIASES[name]
+    raise DiffLabError(f"unknown differentiator {name!r}; choose one of "
+                       f"{', '.join(REGISTRY)} (aliases: {', '.join(ALIASES) or 'none'})")
 
 
 def differentiator(name):
-    """The registered differentiator called ``name`` (see ``differentiators()``)."""
+    """The registered differentiator called ``name`` or aliased so (see ``differentiators()``)."""
     if isinstance(name, Differentiator):
         return name
-    if name not in REGISTRY:
-        raise DiffLabError(f"unknown differentiator {name!r}; choose one of "
-                           f"{', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return REGISTRY[canonical(name)]
 
 
-def differentiators():
-    """The names of every registered differentiator."""
-    return list(REGISTRY)
+KINDS = ("automatic", "numeric", "symbolic", "reference")     # the order tables list them
 
 
-# Expected relative error = 100·ε^p: p per (method, quantity). Hessians by finite differences
+def differentiators(quantity=None):
+    """The canonical names of the registered differentiators (that compute ``quantity``),
+    by kind (AD, finite differences, symbolic, the reference), then as registered."""
+    listed = [name for name, method in REGISTRY.items()
+              if quantity is None or quantity in method.quantities]
+    return sorted(listed, key=lambda name: KINDS.index(REGISTRY[name].kind)
+                  if REGISTRY[name].kind in KINDS else len(KINDS))
+
+
+def style(name):
+    """The colour and label of a method (by any of its names)."""
+    return STYLES[canonical(name)]
+
+
+# Expected relative error = C·ε^p: p per (method, quantity). Hessians by finite differences
 # are second differences of values (p = 1/2 at order 2, 2/3 for the order-4 ladder) or central
-# differences of complex-step gradients (2/3); an HVP differences the method's own gradient
-# along v, so an inner error ε^q over the outer step ε^(1/3) leaves ε^(q − 1/3).
+# differences of exact gradients (complex step, AD: 2/3); an HVP differences the method's own
+# gradient along v, so an inner error ε^q over the outer step ε^(1/3) leaves ε^(q − 1/3).
 POWERS = {
     "ad": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "symbolic": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
@@ -352,6 +312,7 @@ POWERS = {
     "fd-central4": dict(gradient=4 / 5, jacobian=4 / 5, hessian=2 / 3, hvp=7 / 15),
     "fd-richardson": dict(gradient=8 / 9, jacobian=8 / 9, hessian=2 / 3, hvp=5 / 9),
     "complex-step": dict(gradient=1, jacobian=1, hessian=2 / 3, hvp=2 / 3),
+    "ad-differences": dict(hessian=2 / 3, hvp=2 / 3),
 }
 # An HVP's step is set by max|θ|/max|v| for the whole direction, not per coordinate, so its
 # truncation carries a larger constant than the per-coordinate stencils'.
@@ -359,17 +320,20 @@ SAFETY = dict(gradient=100, jacobian=100, hessian=100, hvp=1000)
 
 
 def tolerance(method, quantity, dtype=np.float64):
-    """The expected relative error of ``method`` for ``quantity`` in ``dtype``: C·ε^p.
+    """The expected relative error of ``method`` (any of its names) for ``quantity`` in
+    ``dtype``: C·ε^p.
 
     C is 100 (1000 for HVPs); it assumes derivatives of every order are of the size of f on
     the unit scale, as the step rules do. A function with much larger high derivatives (the
     logistic map's lₙ is a polynomial of degree 2ⁿ) has a proportionally larger truncation.
     """
-    family = "symbolic" if method.startswith("symbolic") else method
+    name = canonical(method) if isinstance(method, str) else method.name
+    family = "symbolic" if name.startswith("symbolic") else name
     if quantity not in QUANTITIES:
         raise DiffLabError(f"no tolerance for quantity {quantity!r}; choose one of "
                            f"{', '.join(QUANTITIES)}")
-    if family not in POWERS:
-        raise DiffLabError(f"no tolerance for {method!r}; known: {', '.join(POWERS)}")
+    if family not in POWERS or quantity not in POWERS[family]:
+        raise DiffLabError(f"no tolerance for {method!r} and {quantity}; known: "
+                           f"{', '.join(POWERS)}")
     eps = float(np.finfo(np.float32 if np.dtype(dtype) == np.float32 else np.float64).eps)
     return SAFETY[quantity] * eps ** POWERS[family][quantity]

@@ -223,13 +223,15 @@ def _relative_error(value, truth):
 # error; what is judged is the outcome.
 @pytest.mark.filterwarnings("ignore::difflab.errors.DiffLabWarning")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("case", CASES, ids=str)
+# every method on every case whose quantity it computes (ad-differences: second order only)
+@pytest.mark.parametrize("case, method", [
+    pytest.param(case, method, id=f"{case}-{method}") for case in CASES for method in METHODS
+    if case.quantity in difflab.differentiator(method).quantities])
 def test_right_value_or_named_error(case, method):
     d = difflab.differentiator(method)
     theta = np.array(case.theta, copy=True)
     try:
-        value, _ = d.measure(case.quantity, case.f, theta, case.v, sizes=False)
+        value = d.measure(case.quantity, case.f, theta, case.v, sizes=False).value
     except DiffLabError as error:
         assert np.array_equal(theta, case.theta, equal_nan=theta.dtype.kind == "f"), \
             "θ was modified"

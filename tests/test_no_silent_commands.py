@@ -170,7 +170,7 @@ def test_optimize_checks_every_name_before_running_anything(capsys):
 class _OverBudget(interface.Differentiator):
     """A method that stops as the symbolic one does on a large model: past its budget."""
 
-    def _compute(self, quantity, f, theta, v, estimate=False):
+    def _prepare(self, quantity, f, theta, estimate):
         raise SwellLimitError("differentiate", "derivative nodes", 3_000_000, 2_000_000,
                               "Raise Budget(derivative_nodes=...) or use mode='dag'.")
 

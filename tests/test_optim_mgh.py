@@ -66,10 +66,13 @@ def test_a_collapsed_trust_region_is_stalled_not_converged():
     """A gradient with the wrong sign: every step is rejected until Δ ≤ ε‖x‖."""
 
     class Upside(difflab.interface.Differentiator):
-        def _compute(self, quantity, f, theta, v=None, *rest):
+        def _prepare(self, quantity, f, theta, estimate):
             ad = difflab.differentiator("ad")
-            value = ad.hessian(f, theta) if quantity == "hessian" else -ad.gradient(f, theta)
-            return value, difflab.interface.Cost()
+
+            def evaluate(theta, v):
+                return difflab.interface.Measurement(
+                    ad.hessian(f, theta) if quantity == "hessian" else -ad.gradient(f, theta))
+            return evaluate, None
 
     result = newton(rosenbrock, [-1.2, 1.0], Upside("upside-down"), globalization="trust-region")
     assert result.status == "stalled" and not result.converged

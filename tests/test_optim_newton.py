@@ -331,10 +331,13 @@ def test_each_tolerance_has_its_own_status():
 class Upside(Differentiator):
     """AD with the gradient's sign flipped: a gradient that disagrees with f."""
 
-    def _compute(self, quantity, f, theta, v=None, *rest):
-        value = difflab.differentiator("ad").hessian(f, theta) if quantity == "hessian" \
-            else -difflab.differentiator("ad").gradient(f, theta)
-        return value, difflab.interface.Cost()
+    def _prepare(self, quantity, f, theta, estimate):
+        ad = difflab.differentiator("ad")
+
+        def evaluate(theta, v):
+            return difflab.interface.Measurement(
+                ad.hessian(f, theta) if quantity == "hessian" else -ad.gradient(f, theta))
+        return evaluate, None
 
 
 def test_a_gradient_that_disagrees_with_f_ends_in_line_search_failure():

@@ -76,7 +76,7 @@ def test_render_with_nothing_measured(tmp_path):
 class _Swelling:
     """A differentiator whose symbolic build goes past its budget."""
 
-    def gradient(self, f, theta):
+    def prepare(self, f, theta, quantity):
         raise SwellLimitError("differentiate", "assignments", 3e6, 2e6)
 
 

@@ -138,12 +138,16 @@ def test_plain_closure_is_traced_whole_and_its_size_grows_with_data():
     assert sizes[1] > 1.5 * sizes[0]
 
 
-def test_cache_builds_once():
+def test_a_derivative_is_built_once_and_held_by_its_caller():
+    """The Derivative evaluates at new θ without building again; a second derivative() call
+    builds afresh: nothing is cached behind the caller's back (issue 16)."""
     problem = models.get("mlp")
     first = symbolic.derivative(problem.objective, problem.theta0)
-    assert symbolic.derivative(problem.objective, problem.theta0 + 1).compiled is first.compiled
-    assert symbolic.derivative(problem.objective, problem.theta0,
-                               mode="tree").compiled is not first.compiled
+    built = first.compiled
+    for theta in (problem.theta0 + 1, problem.theta0 - 0.5):
+        assert np.allclose(first(theta), ad.grad(problem.objective)(theta), rtol=1e-12)
+        assert first.compiled is built
+    assert symbolic.derivative(problem.objective, problem.theta0).compiled is not built
 
 
 def test_flat_sum_of_ten_thousand_terms_compiles():

@@ -523,6 +523,7 @@ class Objective:
         self.f = f
         self.first = lookup(first)
         self.second = self.first if second is None else lookup(second)
+        self._prepared = {}      # (quantity, fn) → the method's prepared derivative
         self.evaluations = Evaluations()
 
     def trial_value(self, x, residuals=None):
@@ -553,17 +554,24 @@ class Objective:
         return self._derivative(self.first, "jacobian", F, x)
 
     def _derivative(self, method, quantity, fn, x, v=None):
+        """One derivative from the method prepared once per run (its setup counted once,
+        in ``setup_seconds``; the symbolic method traces and compiles only then)."""
         try:
-            value, cost = method.measure(quantity, fn, x, v, sizes=False)
+            prepared = self._prepared.get((quantity, fn))
+            if prepared is None:
+                prepared = self._prepared[quantity, fn] = method.prepare(fn, x, quantity)
+                self.evaluations.setup_seconds += prepared.setup_seconds
+            measured = prepared(x, v)
         except NonFiniteValueError as error:
             # the differentiator's own refusal, told where in the run it happened
             raise NonFiniteValueError(
                 f"the {quantity} from differentiator {method.name!r} at x = "
                 f"{np.array2string(x, threshold=8)}: {error}") from error
+        value, cost = measured.value, measured.cost
         spent = self.evaluations
         setattr(spent, quantity, getattr(spent, quantity) + 1)
         spent.f_in_derivatives += (cost.evaluations or 0) + (cost.complex_evaluations or 0)
-        spent.setup_seconds += cost.setup_seconds
+        spent.setup_seconds += cost.setup_seconds       # a retrace, when f had changed
         spent.derivative_seconds += cost.evaluation_seconds
         if not np.all(np.isfinite(value)):
             raise NonFiniteValueError(

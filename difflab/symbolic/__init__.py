@@ -1,8 +1,8 @@
 """Symbolic differentiation on SymPy: trace a dnp model, differentiate, share, compile.
 
-``gradient(f, θ)``, ``jacobian``, ``hessian``, ``hvp`` build the compiled derivative on first
-use (``derivative`` returns it, with its setup times per stage and its sizes) and only
-evaluate afterwards. Modes ``"dag"`` (default: symbolic reverse mode over the expression DAG),
+``derivative(f, θ, quantity)`` builds the compiled derivative (with its setup times per stage
+and its sizes) and returns it to be called at θ; ``gradient(f, θ)``, ``jacobian``,
+``hessian``, ``hvp`` build and evaluate once. Modes ``"dag"`` (default: symbolic reverse mode over the expression DAG),
 ``"cse"`` and ``"tree"`` (SymPy ``diff``, with and without common-subexpression elimination;
 ``engine="symengine"`` runs ``diff`` and CSE in SymEngine's C++ core where it is installed,
 ``available_engines()`` says).

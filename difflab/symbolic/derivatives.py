@@ -1,4 +1,4 @@
-"""Symbolic derivatives: trace, share, differentiate, compile — three modes, one cache.
+"""Symbolic derivatives: trace, share, differentiate, compile — three modes.
 
 - ``tree``: SymPy's ``diff`` on the expression tree, compiled as it stands: the textbook way,
   whose derivatives swell.
@@ -10,16 +10,14 @@
 ``engine`` chooses who runs ``diff`` and CSE in the ``tree`` and ``cse`` modes: "sympy" (the
 default) or "symengine", the optional C++ core (``engines``); ``dag`` ignores it.
 
-A derivative is built once per (function, θ's shape, quantity, mode, budget, engine) and kept
-with the function object for as long as it lives (never by ``id()``, which a new object
-reuses), so repeated calls only evaluate; every evaluation checks that the compiled program
-still is f at θ (``Derivative``). Quantities: "value", "gradient", "jacobian", "hessian"
+``derivative`` builds a ``Derivative`` and hands it over: the caller keeps it and calls it
+again (the interface's ``prepare`` does); nothing is cached behind the caller's back. The
+one-call ``gradient``, ``hessian``, … build afresh each time. Every evaluation checks that the
+compiled program still is f at θ (``Derivative``). Quantities: "value", "gradient", "jacobian", "hessian"
 (upper triangle, mirrored on evaluation), "hvp" (the gradient of vᵀ∇f, v symbolic).
 """
 
 import math
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import mpmath
@@ -259,73 +257,16 @@ def _agrees_precisely(f, compiled, groups):
         return False
 
 
-class _Identity(weakref.ref):
-    """A weak reference equal only to references to the same live object, so a cache keyed
-    by it ignores the object's own ``__eq__`` and forgets the entry when the object dies."""
-
-    __slots__ = ("_hash",)
-
-    def __init__(self, obj, callback=None):
-        super().__init__(obj, callback)
-        self._hash = object.__hash__(obj)
-
-    def __hash__(self):
-        return self._hash
-
-    def __eq__(self, other):
-        return self is other or (isinstance(other, _Identity) and self() is not None
-                                 and self() is other())
-
-
-class _Held:
-    """A strong reference equal only to itself's object: the key of the bounded cache of
-    callables that take no weak reference (holding them keeps their identity unique)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __hash__(self):
-        return object.__hash__(self.obj)
-
-    def __eq__(self, other):
-        return isinstance(other, _Held) and self.obj is other.obj
-
-
-_cache = {}                  # _Identity(f) -> {key: [Compiled]}
-_held = OrderedDict()        # _Held(f) -> {key: [Compiled]}, the HELD most recent ones
-HELD = 16
-
-
-def _store(f):
-    """The builds of f, tied to f's lifetime (or, for f without weak references, kept for
-    the ``HELD`` most recently used such callables, each held so its identity stays f's)."""
-    try:
-        key = _Identity(f)
-    except TypeError:
-        key = _Held(f)
-        store = _held.pop(key, None) or {}
-        _held[key] = store
-        while len(_held) > HELD:
-            _held.popitem(last=False)
-        return store
-    store = _cache.get(key)
-    if store is None:
-        store = _cache[_Identity(f, _cache.pop)] = {}
-    return store
-
-
 def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.DEFAULT,
                engine=DEFAULT_ENGINE):
-    """The compiled ``quantity`` of f at θ's shape in ``mode``, built once per function.
+    """The compiled ``quantity`` of f at θ's shape in ``mode``: built now, and held by the
+    returned ``Derivative`` (nothing is cached elsewhere: keep it to evaluate again).
 
     ``engine`` ("sympy" or "symengine", see ``engines``) runs ``diff`` and CSE in the
     ``tree`` and ``cse`` modes; asking for SymEngine without it installed raises
-    DiffLabError, in any mode. ``budget=None`` lifts every limit.
-
-    The build is kept with the function object (as long as it lives) and checked on every
-    call (``Derivative``): a function whose constants changed since is traced again.
+    DiffLabError, in any mode. ``budget=None`` lifts every limit. Every call of the
+    ``Derivative`` checks that its program still is f at θ: a function whose constants
+    changed since is traced again.
     """
     if mode not in MODES:
         raise DiffLabError(f"symbolic: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -344,15 +285,11 @@ def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.
     runner = engines.get(engine)
     if mode == "dag":
         runner = engines.get(DEFAULT_ENGINE)    # its partials are SymPy's, whichever engine
-    key = (theta.shape, quantity, mode, budget, runner.name)
 
     def rebuild():
         return _build(f, theta.size, quantity, mode, budget, engines.get(runner.name))
 
-    store = _store(f)
-    if key not in store:
-        store[key] = [rebuild()]
-    return Derivative(f, store[key], rebuild)
+    return Derivative(f, [rebuild()], rebuild)
 
 
 def _build(f, n, quantity, mode, budget, engine):
@@ -440,7 +377,8 @@ def _diff(expression, symbol, budget, mode, engine):
 
 
 def gradient(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
-    """∇f(θ) from the compiled symbolic gradient (built on first call, then cached)."""
+    """∇f(θ) from a symbolic gradient built for this call (keep ``derivative(f, θ)`` to
+    evaluate again without building again)."""
     return derivative(f, theta, "gradient", mode, budget, engine)(theta)
 
 
@@ -455,5 +393,5 @@ def hessian(f, theta, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_
 
 
 def hvp(f, theta, v, mode=DEFAULT_MODE, budget=budgets.DEFAULT, engine=DEFAULT_ENGINE):
-    """H(θ)·v, compiled once as the gradient of vᵀ∇f(θ) with v symbolic."""
+    """H(θ)·v, compiled as the gradient of vᵀ∇f(θ) with v symbolic."""
     return derivative(f, theta, "hvp", mode, budget, engine)(theta, v)

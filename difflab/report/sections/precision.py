@@ -101,7 +101,8 @@ def exact(name, quantity, seed=0):
     """The 50-digit reference ``quantity`` of the model's float64 edition (shared by the
     float32 run, which differentiates the same function at the same point)."""
     problem = edition(name, "float64", seed)
-    return interface.exact(quantity, problem.objective, problem.theta0)
+    return differentiator("reference").measure(quantity, problem.objective,
+                                               problem.theta0, sizes=False).precise
 
 
 # Cells.
@@ -423,11 +424,8 @@ def twins(results):
 
 
 def _hessian_route(method):
-    """How the interface's numeric method forms Hessians (interface.NUMERIC), in words."""
-    _, _, route, order = interface.NUMERIC[method]
-    if route == "values":
-        return f"second differences of values at order {order}"
-    return f"central differences of {route} gradients"
+    """How a numeric method forms Hessians, in words (its registered description says)."""
+    return differentiator(method).description.partition("Hessian: ")[2] or "its own route"
 
 
 def budget_reading(results):

@@ -105,31 +105,33 @@ def measure(quantity, method, widths, batch, seed, clock):
               "n": int(problem.n_params), "m": int(problem.Y.size) if quantity == "jacobian"
               else 1}
     d = differentiator(method)
-    compute = getattr(d, quantity)
     if method == "symbolic":
         _warm_symbolic(seed)
     cpu, wall = time.process_time(), time.perf_counter()
     try:
-        compute(f, theta)                      # the first call: setup and one evaluation
+        prepared = d.prepare(f, theta, quantity)   # the setup, then one evaluation
+        first = prepared(theta)
     except SwellLimitError as stop:
         return {**result, "stopped": {"stage": stop.stage, "what": stop.what,
                                       "reached": float(stop.reached),
                                       "limit": float(stop.limit)}}
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    _, cost = d.measure(quantity, f, theta)    # cached now: the counts and sizes
+    size, unit = prepared.size()
     again = time.process_time()
-    compute(f, theta)                          # one warm call: the cost the repeats must fit
+    prepared(theta)                            # one warm call: the cost the repeats must fit
     again = time.process_time() - again
-    seconds = timing.timed(lambda: compute(f, theta), clock.repeats_for(again), clock.burst)
+    seconds = timing.timed(lambda: prepared(theta), clock.repeats_for(again), clock.burst)
+    cost = first.cost
     return {**result,
             "forward": timing.timed(lambda: f(theta), clock.repeats, clock.burst),
             "seconds": seconds,
-            "setup_seconds": max(cpu - seconds["median"], 0.0),
+            "setup_seconds": prepared.setup_seconds,
             "first_call_seconds": cpu, "first_call_wall_seconds": wall,
             **{name: None if value is None else int(value) for name, value in (
                 ("evaluations", cost.evaluations),
                 ("complex_evaluations", cost.complex_evaluations),
-                ("tape_nodes", cost.tape_nodes), ("expression_size", cost.expression_size))}}
+                ("tape_nodes", size if unit == "tape nodes" else None),
+                ("expression_size", size if unit == "scalar operations" else None))}}
 
 
 @cache
@@ -138,7 +140,7 @@ def _warm_symbolic(seed):
     code generator's one-time start (several times the setup of a small network), which would
     otherwise land on whichever cell happens to run first."""
     problem = models.get("mlp", widths=(1, 1, 1), batch=1, seed=seed)
-    differentiator("symbolic").measure("gradient", problem.objective, problem.theta0)
+    differentiator("symbolic").gradient(problem.objective, problem.theta0)
 
 
 # Analysis.

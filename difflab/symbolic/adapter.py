@@ -1,0 +1,50 @@
+"""The symbolic differentiator behind the interface (``difflab.interface``): "symbolic" (the
+default mode, dag; alias "symbolic-dag"), "symbolic-cse" and "symbolic-tree".
+
+``prepare`` is the whole setup — trace, differentiate, share, compile — and the prepared
+object holds the build. It starts from SymPy's empty cache (SymPy keeps expressions it built
+process-wide), so a setup's time does not depend on what the process built before. An evaluation whose guard finds that f changed since (its value at θ
+is not the program's) traces again; that time is the evaluation's setup. Size: the scalar
+operations of the compiled derivative.
+"""
+
+import time
+
+from sympy.core.cache import clear_cache
+
+from .. import interface
+from . import derivatives
+
+STYLES = {"dag": ("#2ca02c", "symbolic (dag)"), "cse": ("#98df8a", "symbolic (cse)"),
+          "tree": ("#556b2f", "symbolic (tree)")}
+
+
+class Symbolic(interface.Differentiator):
+    traces_output = True
+
+    def __init__(self, name, mode):
+        super().__init__(name, f"SymPy, {mode} mode" + (" (the default)" if
+                         mode == derivatives.DEFAULT_MODE else ""), "symbolic")
+        self.mode = mode
+
+    def _prepare(self, quantity, f, theta, estimate):
+        clear_cache()         # SymPy caches expressions process-wide: start every setup empty
+        built = derivatives.derivative(f, theta, quantity, mode=self.mode)
+
+        def evaluate(theta, v):
+            before = built.compiled
+            start = time.perf_counter()
+            value = built(theta, v) if quantity == "hvp" else built(theta)
+            cost = interface.Cost()
+            if built.compiled is not before:        # f had changed: traced and built again
+                cost.setup_seconds = min(built.setup_seconds, time.perf_counter() - start)
+            return interface.Measurement(value, cost)
+
+        return evaluate, lambda: (built.sizes.ops, "scalar operations")
+
+
+for _mode in derivatives.MODES:
+    _default = _mode == derivatives.DEFAULT_MODE
+    interface.register(Symbolic("symbolic" if _default else f"symbolic-{_mode}", _mode),
+                       aliases=(f"symbolic-{_mode}",) if _default else (),
+                       color=STYLES[_mode][0], label=STYLES[_mode][1])
