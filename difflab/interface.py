@@ -26,6 +26,7 @@ differences: truncation O(h²) against round-off ε/h, p = 2/3; …), in ``POWER
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -72,18 +73,30 @@ class Measurement:
     precise: np.ndarray | None = field(default=None, repr=False)
 
 
+class Preparation(NamedTuple):
+    """What a backend's ``_prepare`` returns: ``evaluate(θ, v)`` → Measurement; optionally
+    ``size()`` → (size, unit) and ``details()`` → a dict of the method's own facts (the
+    symbolic method's seconds per stage and expression sizes), both worked out on demand."""
+
+    evaluate: Callable
+    size: Callable | None = None
+    details: Callable | None = None
+
+
 class Prepared:
     """``quantity`` of f prepared by one method for θ's size: call it at θ (and v).
 
-    ``setup_seconds`` is what ``prepare`` took; ``size()`` the method's size and unit (worked
-    out on first use, outside any timing). Anything the method keeps between calls (the
-    symbolic build) lives here and goes with this object.
+    ``setup_seconds`` is what ``prepare`` took; ``size()`` the method's size and unit and
+    ``details()`` its own facts (worked out on first use, outside any timing). Anything the
+    method keeps between calls (the symbolic build) lives here and goes with this object.
     """
 
-    def __init__(self, method, quantity, f, theta, evaluate, size=None, setup_seconds=0.0):
+    def __init__(self, method, quantity, f, theta, preparation=None, setup_seconds=0.0):
         self.method, self.quantity, self.f = method, quantity, f
         self.n, self.dtype = theta.size, theta.dtype
-        self._evaluate, self._size, self._sized = evaluate, size, None
+        preparation = Preparation(*(preparation or (None,)))
+        self._evaluate, self._size, self._details = preparation
+        self._sized = None
         self.setup_seconds = setup_seconds
 
     def __call__(self, theta, v=None):
@@ -117,14 +130,20 @@ class Prepared:
             self._sized = self._size() if self._size is not None and self.n else (None, None)
         return self._sized
 
+    def details(self):
+        """The method's own facts about this preparation (a dict; empty where it has none)."""
+        return self._details() if self._details is not None and self.n else {}
+
 
 class Differentiator:
     """A named method. A backend subclasses it and implements ``_prepare(quantity, f, θ,
-    estimate)`` → (evaluate(θ, v) → Measurement, size() → (size, unit) or None)."""
+    estimate, **options)`` → a ``Preparation`` (or the tuple of its fields)."""
 
     # Backends whose tracer runs outputs.checked_output on f's output itself (AD, symbolic)
     # get f as it is; the others get f wrapped in that check.
     traces_output = False
+    # The keyword options ``prepare`` passes on to this method (the symbolic: budget, engine).
+    options = ()
 
     def __init__(self, name, description="", kind="", quantities=QUANTITIES):
         self.name, self.description, self.kind = name, description, kind
@@ -133,20 +152,26 @@ class Differentiator:
     def __repr__(self):
         return f"<differentiator {self.name}>"
 
-    def prepare(self, f, theta, quantity="gradient", *, estimate=False):
+    def prepare(self, f, theta, quantity="gradient", *, estimate=False, **options):
         """Do and time the one-time work for ``quantity`` of f at θ's size; the result is
         called at θ (and v). ``estimate=True`` asks a method that has one (finite
         differences) for its per-entry error estimate and kink flags in each Measurement,
-        instead of a KinkError where f has no derivative."""
+        instead of a KinkError where f has no derivative. ``options`` go to the method
+        (``options`` lists what it takes)."""
         theta, _ = checked_arguments(self.name, quantity, f, theta, None, direction=False)
         if quantity not in self.quantities:
             raise DiffLabError(f"{self.name} computes {', '.join(self.quantities)}, not "
                                f"{quantity}")
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise DiffLabError(f"{self.name} takes no option {', '.join(unknown)}; its "
+                               f"options: {', '.join(self.options) or 'none'}")
         if theta.size == 0:
-            return Prepared(self, quantity, f, theta, None)
+            return Prepared(self, quantity, f, theta)
         start = time.perf_counter()
-        evaluate, size = self._prepare(quantity, self._guarded(f, quantity), theta, estimate)
-        return Prepared(self, quantity, f, theta, evaluate, size, time.perf_counter() - start)
+        preparation = self._prepare(quantity, self._guarded(f, quantity), theta, estimate,
+                                    **options)
+        return Prepared(self, quantity, f, theta, preparation, time.perf_counter() - start)
 
     def measure(self, quantity, f, theta, v=None, *, estimate=False, sizes=True):
         """prepare, then one evaluation: the Measurement, with the setup in its cost and

@@ -9,11 +9,14 @@ operations of the compiled derivative.
 """
 
 import time
+from dataclasses import asdict
 
 from sympy.core.cache import clear_cache
 
 from .. import interface
-from . import derivatives
+from . import budget as budgets
+from . import derivatives, swell
+from .engines import DEFAULT_ENGINE
 
 STYLES = {"dag": ("#2ca02c", "symbolic (dag)"), "cse": ("#98df8a", "symbolic (cse)"),
           "tree": ("#556b2f", "symbolic (tree)")}
@@ -21,15 +24,22 @@ STYLES = {"dag": ("#2ca02c", "symbolic (dag)"), "cse": ("#98df8a", "symbolic (cs
 
 class Symbolic(interface.Differentiator):
     traces_output = True
+    options = ("budget", "engine")
 
     def __init__(self, name, mode):
         super().__init__(name, f"SymPy, {mode} mode" + (" (the default)" if
                          mode == derivatives.DEFAULT_MODE else ""), "symbolic")
         self.mode = mode
 
-    def _prepare(self, quantity, f, theta, estimate):
+    def _prepare(self, quantity, f, theta, estimate, budget=budgets.DEFAULT,
+                 engine=DEFAULT_ENGINE):
+        """``budget``: a Budget, a dict of its fields, or None for none; ``engine``: "sympy"
+        or "symengine" (the tree and cse modes)."""
+        if isinstance(budget, dict):
+            budget = budgets.Budget(**budget)
         clear_cache()         # SymPy caches expressions process-wide: start every setup empty
-        built = derivatives.derivative(f, theta, quantity, mode=self.mode)
+        built = derivatives.derivative(f, theta, quantity, mode=self.mode, budget=budget,
+                                       engine=engine)
 
         def evaluate(theta, v):
             before = built.compiled
@@ -40,7 +50,21 @@ class Symbolic(interface.Differentiator):
                 cost.setup_seconds = min(built.setup_seconds, time.perf_counter() - start)
             return interface.Measurement(value, cost)
 
-        return evaluate, lambda: (built.sizes.ops, "scalar operations")
+        def details():
+            return {"seconds": dict(built.seconds), "sizes": asdict(built.sizes),
+                    "engine": built.engine}
+
+        return interface.Preparation(evaluate, lambda: (built.sizes.ops, "scalar operations"),
+                                     details)
+
+    @staticmethod
+    def logistic_map_table(N, budget=None):
+        """The expression swell study the symbolic method offers: the sizes of the logistic
+        map lₙ and of its derivative for n ≤ N (Baydin et al. 2018, Table 1), as
+        ``swell.logistic_map_table``; ``budget`` a Budget, a dict of its fields or None."""
+        if isinstance(budget, dict):
+            budget = budgets.Budget(**budget)
+        return swell.logistic_map_table(N, budget)
 
 
 for _mode in derivatives.MODES:
