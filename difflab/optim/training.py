@@ -71,10 +71,9 @@ def train(problem, optimizer, *, steps=None, epochs=None, batch_size=None, diffe
     in ⌈N/b⌉ batches, the last one smaller when b does not divide N (PyTorch's DataLoader
     without drop_last); a batch is ``BatchMean(example_loss, X[idx], Y[idx], penalty)``, so
     the penalty is counted once per step. b ≥ N is full batch. Gradients come from
-    ``difflab.differentiator(differentiator).gradient``.
-
-    The symbolic differentiator caches its compiled gradient per objective object, so it
-    builds once for full batch but once per distinct mini-batch: use it full batch.
+    ``difflab.differentiator(differentiator)``, prepared once per objective object: the
+    symbolic differentiator builds once for full batch but once per mini-batch (each holds
+    other data), so use it full batch.
     """
     objective, theta, label = _objective(problem, theta0)
     optimizer = _optimizer(optimizer)
@@ -88,6 +87,7 @@ def train(problem, optimizer, *, steps=None, epochs=None, batch_size=None, diffe
     losses, norms, rates, times = [], [], [], []
     epoch_loss, epoch_step = [_value(objective, theta, "the start")], [0]
     work = 0.0
+    prepared = {}          # f → its gradient prepared once (the symbolic build, for a run)
     with Progress(total, f"train {label} ({optimizer.name})") as bar:
         while len(losses) < total:
             for f in _batches(objective, batch_size, rng):
@@ -96,7 +96,10 @@ def train(problem, optimizer, *, steps=None, epochs=None, batch_size=None, diffe
                 loss = _value(f, theta, f"step {step}")
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     # a gradient that overflows is refused by optimizer.step, naming the step
-                    grad = method.gradient(f, theta)
+                    if f not in prepared:
+                        prepared.clear()   # a mini-batch's objective is used for one step
+                        prepared[f] = method.prepare(f, theta, "gradient")
+                    grad = prepared[f](theta).value
                 rates.append(optimizer.learning_rate(state["t"]))
                 theta, state = optimizer.step(theta, grad, state)
                 work += time.perf_counter() - start
