@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import interface
-from ..errors import KinkError
+from ..errors import DiffLabError, KinkError
 from . import differences, second
+from . import steps as step_rules
+from .diagnostics import VCurve, _reference_partial, v_curve
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ NUMERIC_METHODS = {
     "fd-richardson": Scheme("richardson", 2, "values", 4, "#9467bd", "Richardson"),
     "complex-step": Scheme("complex-step", 2, "complex-step", 2, "#ff7f0e", "complex step"),
 }
+# The complex step has no round-off arm, so its curve reaches far below the stencils' steps.
+COMPLEX_STEPS = np.logspace(-22, 0, 45)
 HESSIAN_METHODS = {
     ("values", 2): "plain second differences of f, O(h²) (as fd-forward and fd-central)",
     ("values", 4): "second differences of f Richardson-extrapolated on a halving ladder "
@@ -79,6 +83,23 @@ class Numeric(interface.Differentiator):
         return _measurement(second.hvp(f, theta, v, estimate=True, scheme=s.scheme,
                                        order=s.order))
 
+    def v_curve(self, f, theta, index=0, *, steps=None, exact=None):
+        """The V curve of this method's gradient along θ_index: |D(h) − ∂f/∂θ_index| at each
+        step h, its fitted arms and best steps (``numeric.v_curve``, with the method's own
+        scheme and order); ``exact`` defaults to the reference's partial derivative.
+
+        The complex step Im f(θ + ih·eᵢ)/h subtracts nothing, so its error has a truncation
+        arm O(h²) and, below it, a floor of rounding instead of a round-off arm: its curve has
+        no ``best_step`` nor ``roundoff_slope``; it runs over COMPLEX_STEPS by default."""
+        s = self.scheme
+        if s.scheme == "complex-step":
+            return _complex_v_curve(f, theta, index, steps, exact)
+        if s.scheme == "richardson":
+            raise DiffLabError(f"{self.name} v_curve: Richardson extrapolation combines a "
+                               "ladder of steps, so it has no single step to vary; take the V "
+                               "curve of fd-central or fd-central4")
+        return v_curve(f, theta, index, s.scheme, s.order, steps=steps, exact=exact)
+
 
 class GradientDifferences(interface.Differentiator):
     """Second derivatives as central differences of another method's gradients (exact to
@@ -106,6 +127,37 @@ class GradientDifferences(interface.Differentiator):
                                          kink_jump=getattr(result, "kink_jump", None),
                                          status=result.status)
         return evaluate, None
+
+
+def _complex_v_curve(f, theta, index, steps, exact):
+    """``Numeric.v_curve`` for the complex step: the error of Im f(θ + ih·eᵢ)/h at each h, and
+    the slope of its truncation arm (relative errors between 100ε and 0.1)."""
+    theta = differences.as_theta(theta, "complex-step v_curve")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+            or not 0 <= index < theta.size:
+        raise DiffLabError(f"complex-step v_curve: index must be an integer in [0, "
+                           f"{theta.size}) (the coordinate of θ to differentiate along), got "
+                           f"{index!r}")
+    steps = COMPLEX_STEPS if steps is None else np.asarray(steps, dtype=float)
+    if exact is None:
+        exact = _reference_partial(f, theta, index)
+
+    def along(s):
+        point = theta.astype(s.dtype)
+        point[index] = s[0]
+        return f(point)
+    errors = np.array([abs(differences.gradient(along, theta[index:index + 1], "complex-step",
+                                                step=h, estimate=False, check=False).value[0]
+                           - exact) for h in steps])
+    relative = errors / max(abs(exact), np.finfo(float).tiny)
+    eps = np.finfo(theta.dtype).eps
+    arm = (relative > 100 * eps) & (relative < 0.1)
+    slope = float(np.polyfit(np.log10(steps[arm]), np.log10(relative[arm]), 1)[0]) \
+        if arm.sum() >= 2 else None
+    return VCurve(steps, errors, exact, None, float(steps[np.argmin(errors)]),
+                  float(step_rules.complex_step(theta)[index]), slope, None,
+                  "no round-off arm: the complex step subtracts nothing, so below its "
+                  "truncation arm the error stays at rounding; no best step to fit")
 
 
 def _measurement(result):
