@@ -244,3 +244,21 @@ def test_each_section_runs_once_even_if_named_twice(tmp_path):
     alpha = _section("alpha", ["a"], calls)
     report([alpha, alpha], "tiny", root=tmp_path)
     assert calls == ["a"]
+
+
+def test_plots_take_each_methods_colour_and_label_from_the_registry():
+    from difflab import differentiator, interface
+    from difflab.errors import DiffLabError
+    from difflab.report import plots
+
+    names = list(interface.REGISTRY) + list(interface.ALIASES)
+    assert "symbolic-dag" in names and "ad" in names
+    for name in names:
+        method = differentiator(name).name
+        assert plots.color(name) == interface.STYLES[method].color, name
+        assert plots.label(name) == interface.STYLES[method].label, name
+    colors = [plots.color(name) for name in interface.REGISTRY]
+    assert len(set(colors)) == len(colors)               # every method its own colour
+    assert plots.NEUTRAL not in colors                   # a series no method drew
+    with pytest.raises(DiffLabError, match="unknown differentiator"):
+        plots.color("fd-sideways")

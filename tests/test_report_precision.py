@@ -21,7 +21,7 @@ def tiny():
 def test_tiny_profile_has_v_curves_and_both_precisions():
     keys = {cell.key for cell in precision.cells(Profile("tiny", seed=0))}
     model = precision.TINY_MODEL
-    assert {f"v-curve/{model}/{method}" for method in precision.V_SCHEMES} <= keys
+    assert {f"v-curve/{model}/{method}" for method in precision.V_METHODS} <= keys
     assert {f"{model}/{q}/{d}" for q in ("gradient", "hessian")
             for d in ("float64", "float32")} <= keys
     assert len(keys) == len(precision.cells(Profile("tiny", seed=0)))      # keys are unique
@@ -78,6 +78,39 @@ def test_central_difference_bottoms_out_near_the_theoretical_step(tiny):
     curve = tiny[f"v-curve/{precision.TINY_MODEL}/fd-central"]
     assert curve["theoretical_step"] / 10 <= curve["best_step"] <= curve["theoretical_step"] * 10
     assert abs(curve["truncation_slope"] - 2) < 0.25
+
+
+def test_each_v_curve_rises_with_its_methods_order(tiny):
+    """The truncation arm's slope is the stencil's accuracy order (the method's own scheme and
+    order, as the registry holds them): 1, 2 and 4 for forward, central and central4; 2 for
+    the complex step."""
+    slopes = {}
+    for method in precision.V_METHODS:
+        curve = tiny[f"v-curve/{precision.TINY_MODEL}/{method}"]
+        assert curve["order"] == {"fd-forward": 1, "fd-central": 2, "fd-central4": 4,
+                                  "complex-step": 2}[method]
+        assert abs(curve["truncation_slope"] - curve["order"]) <= 0.25 * curve["order"], method
+        slopes[method] = curve["truncation_slope"]
+    assert slopes["fd-forward"] < slopes["fd-central"] < slopes["fd-central4"]
+    # only the stencils have a round-off arm: ε/h, slope −1
+    assert all(-1.2 < tiny[f"v-curve/{precision.TINY_MODEL}/{m}"]["roundoff_slope"] < -0.8
+               for m in ("fd-forward", "fd-central", "fd-central4"))
+    assert tiny[f"v-curve/{precision.TINY_MODEL}/complex-step"]["roundoff_slope"] is None
+
+
+def test_every_profile_asks_each_method_only_for_what_it_computes():
+    """ad-differences computes Hessians only; aliases are not measured twice."""
+    for name in ("tiny", "quick", "full"):
+        for cell in precision.cells(Profile(name, seed=0)):
+            if cell.key.startswith("v-curve/"):
+                continue
+            _, quantity, _, methods, _ = cell.run.args
+            assert methods and "reference" not in methods, cell.key
+            assert len({difflab.interface.canonical(m) for m in methods}) == len(methods)
+            for method in methods:
+                assert quantity in difflab.differentiator(method).quantities, (cell.key, method)
+            if name != "tiny":
+                assert ("ad-differences" in methods) == (quantity == "hessian"), cell.key
 
 
 def test_complex_step_is_exact_to_rounding_at_its_step(tiny):

@@ -50,6 +50,10 @@ def test_a_swelling_tree_is_stopped_by_the_budget_and_recorded_as_a_result(resul
         assert [r["depth"] for r in stopped] == [deepest]
         stop = stopped[0]["stopped"]
         assert stop["stage"] == "differentiate" and stop["reached"] > stop["limit"]
+        # the limit that stopped it is the section's own budget, which the results record whole
+        budget = stopped[0]["budget"]
+        assert set(budget) == {"seconds", "nodes", "derivative_nodes", "lines"}
+        assert stop["limit"] == budget["derivative_nodes"], stop
     assert all("size" in r for r in networks(results, "dag"))
 
 

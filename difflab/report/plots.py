@@ -1,7 +1,8 @@
 """Figures for the report: matplotlib on the Agg backend (no screen), one style, saved as PNG.
 
 ``figure()`` gives a (fig, ax) pair; ``save(fig, folder, name)`` writes ``name.png`` and
-closes the figure, returning the file name the page references.
+closes the figure, returning the file name the page references. A method's colour and legend
+label are the registry's (``interface.style``).
 """
 
 import os
@@ -12,11 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-COLORS = {"ad": "#1f77b4", "symbolic": "#2ca02c", "symbolic-dag": "#2ca02c",
-          "symbolic-cse": "#98df8a", "symbolic-tree": "#556b2f", "fd-forward": "#ff9896",
-          "fd-central": "#d62728", "fd-central4": "#e377c2", "fd-richardson": "#9467bd",
-          "complex-step": "#ff7f0e", "reference": "#7f7f7f"}
+from .. import interface  # noqa: E402
 
+NEUTRAL = "#999999"     # a series that is no method's (a count of calls, a function itself)
 
 def figure(width=6.4, height=4.0, ncols=1):
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols if ncols > 1 else width, height),
@@ -24,8 +23,14 @@ def figure(width=6.4, height=4.0, ncols=1):
     return fig, axes
 
 
-def color(name):
-    return COLORS.get(name)
+def color(method):
+    """The colour the registry gives ``method`` (any of its names)."""
+    return interface.style(method).color
+
+
+def label(method):
+    """The label the registry gives ``method``, for legends (tables keep the names)."""
+    return interface.style(method).label
 
 
 def save(fig, folder, name):

@@ -1,10 +1,10 @@
 """Precision: how many digits each method gets right, and why finite differences lose some.
 
-Three measurements, all against ``difflab.reference`` at 50 digits:
+Three measurements, all against the "reference" method at 50 digits:
 
 - V curves: the error of the forward, central and 4th-order central differences and of the
   complex step along one coordinate, against the step h (log–log), with the step rule's
-  theoretical best step marked (``difflab.numeric.v_curve``);
+  theoretical best step marked (each method's ``v_curve``);
 - the relative error ‖a − b‖/‖b‖ of every method's gradient and Hessian of each zoo model;
 - the same methods in float32 beside float64, with the tolerance table's C·ε^p as the level
   each is expected to reach.
@@ -22,8 +22,10 @@ from statistics import median
 
 import numpy as np
 
-from ... import differentiator, differentiators, interface, models, numeric, reference
+from ... import interface, models
 from ...errors import DiffLabError, SwellLimitError
+from ...interface import differentiator, differentiators
+from ...metrics import correct_digits, relative_error
 from ...models import zoo
 from ...pytree import tree_leaves, tree_map
 from .. import plots
@@ -36,13 +38,9 @@ TITLE = "Precision"
 QUANTITIES = ("gradient", "hessian")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 TINY_MODEL = "logistic-regression"
-TINY_METHODS = ("ad", "fd-central", "complex-step", "symbolic-dag")
-ALIASES = ("symbolic",)       # the default symbolic mode, measured under its own name
+TINY_METHODS = ("ad", "fd-central", "complex-step", "symbolic")
 SMALL = 8                     # parameters: the quick profile's Hessians stay within seconds
-# V curves, named as the registry names the methods: (scheme, accuracy order)
-V_SCHEMES = {"fd-forward": ("forward", 1), "fd-central": ("central", 2),
-             "fd-central4": ("central", 4), "complex-step": ("complex-step", 2)}
-COMPLEX_STEPS = np.logspace(-22, 0, 45)    # the complex step has no lower limit to show
+V_METHODS = ("fd-forward", "fd-central", "fd-central4", "complex-step")   # with V curves
 PLOT_FLOOR = 1e-18            # an error of exactly 0 is drawn here on log axes
 EPS = float(np.finfo(np.float64).eps)
 
@@ -53,9 +51,10 @@ def cells(profile):
     out = [Cell(f"v-curve/{model}/{method}", partial(v_curve_cell, model, method, seed))
            for model in profile.pick([TINY_MODEL], [TINY_MODEL, "mlp"],
                                      [TINY_MODEL, "mlp", "rnn"])
-           for method in V_SCHEMES]
-    methods = profile.pick(TINY_METHODS, measured_methods(), measured_methods())
+           for method in V_METHODS]
     for model, quantity in sweep(profile):
+        methods = profile.pick(TINY_METHODS, measured_methods(quantity),
+                               measured_methods(quantity))
         for dtype in DTYPES:
             if edition(model, dtype, seed) is not None:
                 out.append(Cell(f"{model}/{quantity}/{dtype}",
@@ -63,8 +62,10 @@ def cells(profile):
     return out
 
 
-def measured_methods():
-    return tuple(name for name in differentiators() if name not in ALIASES + ("reference",))
+def measured_methods(quantity):
+    """Every registered method that computes ``quantity``, but the reference it is measured
+    against."""
+    return tuple(name for name in differentiators(quantity) if name != "reference")
 
 
 def sweep(profile):
@@ -121,16 +122,16 @@ def error_cell(name, quantity, dtype, methods, seed=0):
             continue
         value = np.asarray(value, dtype=np.float64)
         rows.append({"method": method, "status": "ok",
-                     "error": reference.relative_error(value, truth),
+                     "error": relative_error(value, truth),
                      # beyond −log₁₀(ε/2) the "digits" count rounding luck, not precision
-                     "digits": min(reference.correct_digits(value, truth),
+                     "digits": min(correct_digits(value, truth),
                                    -math.log10(np.finfo(DTYPES[dtype]).eps / 2)),
                      "tolerance": interface.tolerance(method, quantity, DTYPES[dtype])})
     # the error of the exact result rounded to dtype: no method in dtype can do better
     rounded = np.asarray(truth, dtype=np.float64).astype(DTYPES[dtype]).astype(np.float64)
     return {"kind": "errors", "model": name, "n_params": int(problem.n_params),
             "quantity": quantity, "dtype": dtype,
-            "floor": reference.relative_error(rounded, truth), "methods": rows}
+            "floor": relative_error(rounded, truth), "methods": rows}
 
 
 def v_curve_cell(name, method, seed=0):
@@ -145,40 +146,27 @@ def v_curve_cell(name, method, seed=0):
     if truth == 0:
         raise DiffLabError(f"v-curve on {name}: the gradient is zero at θ, so relative errors "
                            "are undefined; use another seed")
-    scheme, order = V_SCHEMES[method]
-    common = {"kind": "v-curve", "model": name, "method": method, "order": order,
-              "index": index, "x": float(problem.theta0[index]), "exact": truth}
-    if scheme == "complex-step":
-        return common | complex_curve(problem.objective, problem.theta0, index, truth)
-    curve = numeric.v_curve(problem.objective, problem.theta0, index, scheme, order,
-                            exact=truth)
-    return common | {"steps": curve.steps.tolist(),
-                     "errors": (curve.errors / abs(truth)).tolist(),
-                     "theoretical_step": curve.theoretical_step,
-                     "best_step": curve.best_step,
-                     "truncation_slope": curve.truncation_slope,
-                     "roundoff_slope": curve.roundoff_slope}
+    curve = differentiator(method).v_curve(problem.objective, problem.theta0, index,
+                                           exact=truth)
+    result = {"kind": "v-curve", "model": name, "method": method,
+              "order": differentiator(method).scheme.order, "index": index,
+              "x": float(problem.theta0[index]), "exact": truth,
+              "steps": curve.steps.tolist(), "errors": (curve.errors / abs(truth)).tolist(),
+              "theoretical_step": curve.theoretical_step, "best_step": curve.best_step,
+              "truncation_slope": curve.truncation_slope,
+              "roundoff_slope": curve.roundoff_slope}
+    if method == "complex-step":
+        result |= floor_of(result)
+    return result
 
 
-def complex_curve(f, theta, index, truth):
-    """Im f(θ + ih·eᵢ)/h over COMPLEX_STEPS: error O(h²) with no round-off arm, so the
-    bottom is a floor, left at ``flat_until``, the largest h below which every error ≤ 4ε."""
-    def along(s):
-        point = theta.astype(s.dtype)
-        point[index] = s[0]
-        return f(point)
-    errors = np.array([abs(numeric.gradient(along, theta[index:index + 1], "complex-step",
-                                            step=h, estimate=False, check=False).value[0]
-                           - truth) / abs(truth) for h in COMPLEX_STEPS])
+def floor_of(curve):
+    """The complex step's error has no round-off arm, so the bottom of its curve is a floor:
+    ``flat_until``, the largest h below which every error ≤ 4ε, stands for its best step."""
+    errors = np.asarray(curve["errors"])
     flat = np.cumprod(errors <= 4 * EPS).astype(bool)
-    arm = (errors > 100 * EPS) & (errors < 0.1)
-    slope = float(np.polyfit(np.log10(COMPLEX_STEPS[arm]), np.log10(errors[arm]), 1)[0]) \
-        if arm.sum() >= 2 else None
-    return {"steps": COMPLEX_STEPS.tolist(), "errors": errors.tolist(),
-            "theoretical_step": float(numeric.complex_step(theta)[index]),
-            "best_step": float(COMPLEX_STEPS[flat][-1]) if flat.any() else None,
-            "flat_until": float(COMPLEX_STEPS[flat][-1]) if flat.any() else None,
-            "truncation_slope": slope, "roundoff_slope": None}
+    until = float(np.asarray(curve["steps"])[flat][-1]) if flat.any() else None
+    return {"best_step": until, "flat_until": until}
 
 
 # Rendering.
@@ -221,10 +209,11 @@ def draw_v_curves(curves, folder, out):
         groups.setdefault(curve["model"], []).append(curve)
     fig, axes = plots.figure(4.6, 3.8, ncols=len(groups))
     for ax, (model, group) in zip(np.atleast_1d(axes), groups.items()):
-        for curve in sorted(group, key=lambda c: list(V_SCHEMES).index(c["method"])):
+        for curve in sorted(group, key=lambda c: V_METHODS.index(c["method"])):
             color = plots.color(curve["method"])
             errors = np.maximum(curve["errors"], PLOT_FLOOR)
-            ax.loglog(curve["steps"], errors, color=color, lw=1.2, label=curve["method"])
+            ax.loglog(curve["steps"], errors, color=color, lw=1.2,
+                      label=plots.label(curve["method"]))
             ax.axvline(curve["theoretical_step"], color=color, ls=":", lw=1)
             if curve["best_step"] is not None:
                 at = np.interp(np.log(curve["best_step"]), np.log(curve["steps"]), np.log(errors))
@@ -260,7 +249,7 @@ def draw_v_curves(curves, folder, out):
                              "round-off slope"], rows))
     for model in dict.fromkeys(c["model"] for c in by_model(stencils)):
         mine = sorted((c for c in stencils if c["model"] == model),
-                      key=lambda c: list(V_SCHEMES).index(c["method"]))
+                      key=lambda c: V_METHODS.index(c["method"]))
         s = "s" if len(mine) > 1 else ""
         out.reading.append(
             f"On {model} (∂f/∂θ{subscript(mine[0]['index'])}) the measured best step{s} "

@@ -252,7 +252,7 @@ def _draw_times(series, stops, quantities, folder):
             low = t - np.array([r["seconds"]["min"] for r in rows])
             high = np.array([r["seconds"]["max"] for r in rows]) - t
             fit = fit_slope(ns, t)
-            label = method if fit is None else f"{method}: k = {_k(fit[0])}"
+            label = plots.label(method) + ("" if fit is None else f": k = {_k(fit[0])}")
             stopped = [r["n"] for r in stops if (r["quantity"], r["method"]) == (quantity, method)]
             if stopped:
                 label += f" (budget stop at n = {min(stopped)})"
@@ -274,11 +274,11 @@ def _draw_forward(series, quantities, folder):
             rows = series[quantity, method]
             ns = [r["n"] for r in rows]
             ax.plot(ns, [_per_forward(r) for r in rows], "o-", ms=4, color=plots.color(method),
-                    label=method)
+                    label=plots.label(method))
         counted = [r for r in series.get((quantity, "fd-central"), []) if r["evaluations"]]
         if counted:
             ax.plot([r["n"] for r in counted], [r["evaluations"] for r in counted], "--",
-                    color=plots.color("reference"), lw=1, label="fd-central: calls of f")
+                    color=plots.NEUTRAL, lw=1, label=f"{plots.label('fd-central')}: calls of f")
         _log_log(ax, xlabel="parameters n", ylabel="time ÷ one forward pass",
                  title=LABELS[quantity])
         ax.legend(fontsize=7)

@@ -1,21 +1,22 @@
 """Expression swell: the size of a symbolic gradient against network depth and width, beside
 the AD tape, and the logistic map's table up to the n where the budget stops it.
 
-A size is the number of operations of the derivative as it is compiled (``swell.Sizes.ops``):
-in ``tree`` mode the gradient written out as trees (SymPy's ``diff``), in ``cse`` the same after
+A size is what the method's prepared gradient reports (``Prepared.size()``). For the symbolic
+modes it is the scalar operations of the derivative as it is compiled: in ``tree`` mode the
+gradient written out as trees (SymPy's ``diff``), in ``cse`` the same after
 common-subexpression elimination, in ``dag`` the symbolic reverse sweep over the function's
 DAG. The AD tape counts array primitives, not scalar operations, so its size does not depend on
 the width at all. A budget (tree nodes per gradient entry, seconds per stage) stops a swelling
 derivative; that stop is a result — its stage and the size reached — not a failure.
 """
 
-from dataclasses import asdict
 from functools import partial
 
 import numpy as np
 
-from ... import ad, models, symbolic
+from ... import models
 from ...errors import SwellLimitError
+from ...interface import differentiator
 from .. import plots
 from ..page import Rendered, Table
 from ..runner import Cell
@@ -24,7 +25,6 @@ NAME = "swell"
 TITLE = "Expression swell"
 
 LOGISTIC = "logistic-map"
-# tree before cse: SymPy's cache then serves the cse mode's diff, which is the same.
 MEASURED = ("tape", "dag", "tree", "cse")
 MODES = ("tree", "cse", "dag", "tape")          # largest first, as the legends list them
 LABELS = {"tree": "symbolic tree (SymPy diff)", "cse": "symbolic after CSE",
@@ -32,7 +32,7 @@ LABELS = {"tree": "symbolic tree (SymPy diff)", "cse": "symbolic after CSE",
 NOUNS = {"tree": "the tree-mode gradient", "cse": "the gradient after CSE",
          "dag": "the DAG program", "tape": "the AD tape"}
 STOP_HEIGHTS = {"tree": 0.96, "cse": 0.90, "dag": 0.84}   # axes fractions, one row per mode
-COLORS = {"tree": "symbolic-tree", "cse": "symbolic-cse", "dag": "symbolic-dag", "tape": "ad"}
+METHODS = {"tree": "symbolic-tree", "cse": "symbolic-cse", "dag": "symbolic-dag", "tape": "ad"}
 SERIES = {"derivative_ops": "lₙ′ by the product rule (tree)",
           "simplified_ops": "lₙ′ expanded to a polynomial",
           "dag_ops": "lₙ′ as a DAG program", "function_ops": "lₙ itself (tree)"}
@@ -46,12 +46,18 @@ def _plan(profile):
         depths=profile.pick((1, 2, 3), (1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 5, 6, 7, 8)),
         width_depth=profile.pick(1, 2, 2),
         widths=profile.pick((2, 3, 4), (2, 3, 4, 6), (2, 3, 4, 6, 8, 12)),
-        budget=profile.pick(symbolic.Budget(seconds=10, derivative_nodes=300),
-                            symbolic.Budget(seconds=10, derivative_nodes=2_000),
-                            symbolic.Budget(seconds=60, derivative_nodes=10_000)),
+        budget=profile.pick(_limits(seconds=10, derivative_nodes=300),
+                            _limits(seconds=10, derivative_nodes=2_000),
+                            _limits(seconds=60, derivative_nodes=10_000)),
         logistic_n=profile.pick(8, 40, 40),
-        logistic_budget=profile.pick(symbolic.Budget(seconds=0.2), symbolic.Budget(seconds=1),
-                                     symbolic.Budget(seconds=10)))
+        logistic_budget=profile.pick(_limits(seconds=0.2), _limits(seconds=1),
+                                     _limits(seconds=10)))
+
+
+def _limits(seconds, derivative_nodes=2_000_000, nodes=200_000, lines=2_000_000):
+    """A symbolic budget as the symbolic method takes it (a dict of its Budget's fields), every
+    limit stated, so the results record the whole budget a size was measured under."""
+    return dict(seconds=seconds, nodes=nodes, derivative_nodes=derivative_nodes, lines=lines)
 
 
 def _widths(width, depth):
@@ -82,23 +88,25 @@ def network_size(widths, sweeps, mode, budget):
     problem = models.get("mlp", widths=widths)
     result = {"widths": list(widths), "depth": len(widths) - 2, "width": widths[1],
               "sweeps": list(sweeps), "params": problem.n_params, "mode": mode}
+    method = differentiator(METHODS[mode])
     if mode == "tape":
-        return {**result, "size": ad.trace(problem.objective, problem.theta0).nodes}
-    result["budget"] = asdict(budget)
+        size, _ = method.prepare(problem.objective, problem.theta0, "gradient").size()
+        return {**result, "size": size}
+    result["budget"] = dict(budget)
     try:
-        derivative = symbolic.derivative(problem.objective, problem.theta0, "gradient", mode,
-                                         budget)
+        prepared = method.prepare(problem.objective, problem.theta0, "gradient", budget=budget)
     except SwellLimitError as stop:
         return {**result, "stopped": _stop(stop)}
-    return {**result, "size": derivative.sizes.ops, "sizes": asdict(derivative.sizes),
-            "seconds": dict(derivative.seconds)}
+    details = prepared.details()
+    return {**result, "size": prepared.size()[0], "sizes": details["sizes"],
+            "seconds": details["seconds"]}
 
 
 def logistic_growth(N, budget):
     """The logistic-map table (Baydin et al. 2018, Table 1) for n ≤ N, until the budget stops
     it."""
-    rows, stop = symbolic.logistic_map_table(N, budget)
-    return {"N": N, "budget": asdict(budget),
+    rows, stop = differentiator("symbolic").logistic_map_table(N, budget)
+    return {"N": N, "budget": dict(budget),
             "rows": [{"n": r.n, **{name: int(getattr(r, name)) for name in SERIES}}
                      for r in rows],
             "stopped": None if stop is None else {**_stop(stop), "n": len(rows) + 1}}
@@ -332,7 +340,7 @@ def _linear_law(points):
 def _mark_stops(ax, mode, stops):
     """A ▼ in the mode's colour near the top of the axes over each x the budget stopped."""
     if stops:
-        ax.plot(stops, [STOP_HEIGHTS[mode]] * len(stops), "v", color=plots.color(COLORS[mode]),
+        ax.plot(stops, [STOP_HEIGHTS[mode]] * len(stops), "v", color=plots.color(METHODS[mode]),
                 markeredgecolor="black", markersize=9, transform=ax.get_xaxis_transform())
     return bool(stops)
 
@@ -355,7 +363,7 @@ def _draw_depth(rows, folder):
     for mode in MODES:
         points, stops = _series(rows, "depth", mode)
         if points:
-            ax.plot(*zip(*points), "o-", color=plots.color(COLORS[mode]), label=LABELS[mode])
+            ax.plot(*zip(*points), "o-", color=plots.color(METHODS[mode]), label=LABELS[mode])
         any_stop |= _mark_stops(ax, mode, stops)
     ax.set_xlabel("hidden layers (depth)")
     ax.set_ylabel("operations (symbolic) / nodes (tape)")
@@ -377,7 +385,7 @@ def _draw_width(rows, folder):
         points, stops = _series(rows, "width", mode)
         if points:
             slope = f"\n(slope {_slope(points):.2f})" if len(points) >= 2 else ""
-            ax.plot(*zip(*points), "o-", color=plots.color(COLORS[mode]),
+            ax.plot(*zip(*points), "o-", color=plots.color(METHODS[mode]),
                     label=LABELS[mode] + slope)
         any_stop |= _mark_stops(ax, mode, stops)
     widths = sorted({r["width"] for r in rows})
@@ -396,13 +404,15 @@ def _draw_width(rows, folder):
 def _draw_logistic(logistic, folder):
     fig, ax = plots.figure()
     rows, stop = logistic["rows"], logistic["stopped"]
-    styles = {"derivative_ops": ("o-", "symbolic-tree"), "simplified_ops": ("s-", "symbolic-cse"),
-              "dag_ops": ("^-", "symbolic-dag"), "function_ops": (".:", "reference")}
+    styles = {"derivative_ops": ("o-", plots.color("symbolic-tree")),
+              "simplified_ops": ("s-", plots.color("symbolic-cse")),
+              "dag_ops": ("^-", plots.color("symbolic-dag")),
+              "function_ops": (".:", plots.NEUTRAL)}
     for name, label in SERIES.items():
         points = [(r["n"], r[name]) for r in rows if r[name] > 0]
         if points:
             style, color = styles[name]
-            ax.plot(*zip(*points), style, color=plots.color(color), label=label)
+            ax.plot(*zip(*points), style, color=color, label=label)
     if stop is not None:
         ax.axvline(stop["n"], color="#c00", linestyle="--",
                    label=f"stopped by budget (n = {stop['n']})")
