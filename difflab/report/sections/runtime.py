@@ -30,8 +30,9 @@ from functools import cache, partial
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from ... import differentiator, models
+from ... import models
 from ...errors import SwellLimitError
+from ...interface import differentiator
 from .. import plots, timing
 from ..page import Rendered, Table
 from ..runner import Cell
