@@ -5,7 +5,7 @@
 Rosenbrock and the logistic map, ``datasets`` for the synthetic data.
 """
 
-from .objectives import BatchMean
+from ..objectives import BatchMean
 from .zoo import MODELS, ModelConfigError, ModelInfo, Problem, get, list_models
 
 __all__ = ["BatchMean", "MODELS", "ModelConfigError", "ModelInfo", "Problem", "get", "list_models"]

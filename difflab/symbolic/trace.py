@@ -14,8 +14,8 @@ import sympy
 
 from ..errors import (BranchError, DiffLabError, OutputError, ShapeError,
                       UnsupportedOperationError)
-from ..models.objectives import BatchMean
 from ..numpy.methods import traced_objects
+from ..objectives import BatchMean
 from ..outputs import refuse_non_array
 
 
