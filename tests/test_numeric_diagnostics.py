@@ -149,3 +149,26 @@ def test_a_kink_exactly_at_theta_is_flagged_by_central_estimates():
         assert result.entry_status.tolist() == ["kink at θ", "ok", "kink at θ", "ok"], order
     smooth = gradient(lambda t: dnp.sum(dnp.square(t) * weights), theta, "central")
     assert smooth.entry_status.tolist() == ["ok"] * 4
+
+
+def test_each_finite_difference_method_offers_its_own_v_curve():
+    """Through the interface (what the report uses): each method's curve has its own
+    truncation order; the complex step has no round-off arm; Richardson has no single step."""
+    import difflab
+    from difflab.errors import DiffLabError
+    f = lambda t: dnp.sum(dnp.sin(t) * t)                        # noqa: E731
+    theta = np.array([0.7, -0.4])
+    exact = np.cos(0.7) * 0.7 + np.sin(0.7)
+    # the fitted slope tells the orders 1, 2 and 4 apart (within ±0.5; the order-4 arm is
+    # short before round-off meets it, so its fit reads about 3.6)
+    for name, order in (("fd-forward", 1), ("fd-central", 2), ("fd-central4", 4)):
+        curve = difflab.differentiator(name).v_curve(f, theta, 0, exact=exact)
+        assert curve.status == "ok" and abs(curve.truncation_slope - order) < 0.5, (name, curve)
+        assert curve.roundoff_slope is not None and curve.roundoff_slope < -0.5
+        assert np.min(curve.errors) < 1e-5
+    complex_curve = difflab.differentiator("complex-step").v_curve(f, theta, 0, exact=exact)
+    assert complex_curve.best_step is None and complex_curve.roundoff_slope is None
+    assert abs(complex_curve.truncation_slope - 2) < 0.5
+    assert np.min(complex_curve.errors) <= 4 * np.finfo(float).eps * abs(exact)
+    with pytest.raises(DiffLabError, match="no single step"):
+        difflab.differentiator("fd-richardson").v_curve(f, theta, 0, exact=exact)

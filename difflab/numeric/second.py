@@ -1,6 +1,6 @@
 """Second derivatives by finite differences: Hessians and Hessian-vector products.
 
-Three routes to H = ∇²f(θ):
+Three methods for H = ∇²f(θ) (``hessian``'s ``method``):
 
 - "values": second differences of f. By default (``order=4``, at least fourth order) their
   Richardson extrapolations to O(h⁴) and O(h⁶) on a ladder of steps h₀/2ᵏ, k = 0…4, from
@@ -8,7 +8,7 @@ Three routes to H = ∇²f(θ):
   ``order=2`` gives the plain second differences at h ≈ ε^(1/4), error O(h²). Diagonal (f(θ+hᵢeᵢ) − 2f(θ) + f(θ−hᵢeᵢ))/hᵢ², off the diagonal the four-point formula
   (f(θ+hᵢeᵢ+hⱼeⱼ) − f(θ+hᵢeᵢ−hⱼeⱼ) − f(θ−hᵢeᵢ+hⱼeⱼ) + f(θ−hᵢeᵢ−hⱼeⱼ))/(4hᵢhⱼ).
 - "gradient": central differences of a gradient callable (the Jacobian of ∇f), h ≈ ε^(1/3).
-- "complex-step": the "gradient" route with the complex-step gradient, accurate to the
+- "complex-step": the "gradient" method with the complex-step gradient, accurate to the
   central difference's own error because the inner gradient is exact to rounding.
 
 The Jacobian of a gradient is not exactly symmetric; its asymmetry max|H − Hᵀ|/max|H| is

@@ -408,13 +408,13 @@ def twins(results):
             f"{'all ' if len(hessians) > 1 else ''}{len(hessians)} model"
             f"{'s' if len(hessians) > 1 else ''}"
             + "".join(f", as are those of {listing(g)}" for g in groups[1:])
-            + ": each computes its Hessian by the same route, "
-            + "; ".join(f"{listing(g)} from {_hessian_route(g[0])}" for g in groups) + "."]
+            + ": each computes its Hessian by the same method, "
+            + "; ".join(f"{listing(g)} from {_hessian_method(g[0])}" for g in groups) + "."]
 
 
-def _hessian_route(method):
+def _hessian_method(method):
     """How a numeric method forms Hessians, in words (its registered description says)."""
-    return differentiator(method).description.partition("Hessian: ")[2] or "its own route"
+    return differentiator(method).description.partition("Hessian: ")[2] or "its own method"
 
 
 def budget_reading(results):
