@@ -1,6 +1,7 @@
 """The symbolic differentiator: against closed forms, difflab.reference and SymPy's own diff."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -229,3 +230,60 @@ def test_relu_network_with_two_hidden_layers_in_every_mode():
     assert reference.relative_error(symbolic.hessian(f, theta), ad.hessian(f)(theta)) <= 1e-13
     precise = symbolic.derivative(f, theta).mpmath(theta)
     assert reference.relative_error(precise, ref) <= 1e-40
+
+
+_COUNT_CALLS = """
+import sys
+from sympy.core.cache import clear_cache
+from difflab import models
+from difflab.symbolic.trace import trace
+
+def calls(depth):
+    problem = models.get("mlp", widths=(2,) + (8,) * depth + (1,), batch=4)
+    clear_cache()
+    count = [0]
+    def hook(frame, event, arg):
+        if event == "call" and frame.f_globals.get("__name__", "").startswith("sympy"):
+            count[0] += 1
+    sys.setprofile(hook)
+    try:
+        traced = trace(problem.objective, problem.theta0, "test", True, named=True)
+    finally:
+        sys.setprofile(None)
+    assert traced.bindings
+    return count[0]
+
+calls(2)                                                   # SymPy's first-use work
+print(*[calls(d) for d in (2, 4, 8)])
+"""
+
+
+def test_tracing_is_linear_in_depth():
+    """Issue 17: SymPy's automatic evaluation on large arguments (tanh's assumption queries
+    expand their argument) made the trace grow about 10× per layer at depth 5 to 7 (0.3 s to
+    5.4 s). With every primitive result named, SymPy only meets symbols: the work per layer is
+    constant, so 4 more layers cost twice what 2 more do. Counted in calls into SymPy (not
+    seconds), in a fresh process so that no earlier test's SymPy state takes part."""
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", _COUNT_CALLS], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    two, four, eight = map(int, out.split())
+    assert eight - four <= 2.2 * (four - two), (two, four, eight)
+
+
+def test_a_recording_belongs_to_its_thread():
+    """The tracer's naming of primitive results is per thread: a trace in a worker thread
+    (the budget tests run one) must not name another thread's results, nor leave its recorder
+    behind (a global one leaked between interleaved traces and slowed every later call)."""
+    import threading
+    seen = []
+    a = np.array([sympy.Symbol("a")], dtype=object)
+    with dnp.recording(lambda result: seen.append(result) or result):
+        worker = threading.Thread(target=lambda: dnp.exp(a))
+        worker.start()
+        worker.join()
+        assert seen == []
+        dnp.exp(a)
+        assert len(seen) == 1
+    dnp.exp(a)
+    assert len(seen) == 1

@@ -57,6 +57,7 @@ own function a primitive (README, "Custom primitives"); ``difflab.ad.rules`` hol
 
 import builtins
 import math
+import threading
 
 import mpmath
 import numpy as np
@@ -74,6 +75,27 @@ newaxis = None
 
 _handlers = {}
 _primitives = {}
+# While the symbolic tracer runs f (``recording``), every non-float primitive result this
+# thread computes passes through ``_recording.fn``: it names each SymPy entry with a fresh
+# symbol, so no SymPy constructor ever sees a large argument (difflab.symbolic.trace). Per
+# thread: a trace in another thread must neither see nor restore this one's recorder.
+_recording = threading.local()
+
+
+class recording:
+    """``with recording(fn):`` passes every non-float primitive result of this thread
+    through fn."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __enter__(self):
+        self.previous = getattr(_recording, "fn", None)
+        _recording.fn = self.fn
+        return self
+
+    def __exit__(self, *exc):
+        _recording.fn = self.previous
 
 
 def register_number_system(cls, handler):
@@ -212,10 +234,14 @@ class Primitive:
                 f"dnp.{self.name} is not defined for the {system} number system "
                 f"(arguments of shapes {[np.shape(o) for o in operands]}){advice}")
         try:
-            return impl(*args, **kwargs)
+            result = impl(*args, **kwargs)
         except np.exceptions.AxisError as error:
             raise ShapeError(f"dnp.{self.name}: {error}; axes run from -ndim to ndim - 1") \
                 from None
+        if plain:
+            return result
+        recorder = getattr(_recording, "fn", None)
+        return result if recorder is None else recorder(result)
 
 
 def _same_everywhere(fn):

@@ -296,13 +296,13 @@ def _build(f, n, quantity, mode, budget, engine):
     seconds = {}
     scalar = quantity != "jacobian"
     with budgets.timed("trace", budget, mode, seconds):
-        traced = trace(f, np.zeros(n), f"symbolic {quantity}", scalar)
+        traced = trace(f, np.zeros(n), f"symbolic {quantity}", scalar, named=mode == "dag")
     theta = traced.inputs[0][1]
     v = tuple(symbols("v", (n,))) if quantity == "hvp" else ()
     inputs = traced.inputs + ((("v", v),) if quantity == "hvp" else ())
     if mode == "dag":
         with budgets.timed("share", budget, mode, seconds):
-            function = linearize(traced.outputs, inputs)
+            function = linearize(traced.outputs, inputs, bindings=traced.bindings)
         budgets.check_size("trace", "distinct nodes", len(function.assignments), budget.nodes,
                            mode)
         with budgets.timed("differentiate", budget, mode, seconds):

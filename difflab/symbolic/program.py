@@ -39,8 +39,12 @@ def is_value(node):
     return isinstance(node, sympy.Expr) and not is_leaf(node)
 
 
-def linearize(roots, inputs, prefix="t"):
+def linearize(roots, inputs, prefix="t", bindings=()):
     """The DAG of ``roots`` as a Program: one assignment per distinct non-leaf subexpression.
+
+    ``bindings`` ((symbol, expression) in order, each in the inputs and earlier symbols) are
+    what the tracer named (``trace.Traced.bindings``): each symbol stands for its expression,
+    linearized first, so the roots may be written in them.
 
     Post-order walk with an explicit stack (expression DAGs can be far deeper than Python's
     recursion limit); a node met again is not walked again, so the cost is linear in the DAG.
@@ -51,26 +55,35 @@ def linearize(roots, inputs, prefix="t"):
     """
     program = Program(inputs)
     names, bodies = {}, {}
+    for symbol, body in bindings:
+        _walk(body, names, bodies, program, prefix)
+        names[symbol] = names[body]
     for root in roots:
-        stack = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in names:
-                continue
-            if is_leaf(node):
-                names[node] = node
-            elif not ready:
-                stack.append((node, True))
-                stack.extend((arg, False) for arg in node.args if arg not in names)
-            elif not is_value(node):
-                names[node] = _rebuilt(node, names)
-            elif node.is_Mul:
-                names[node] = _product_chain([names[arg] for arg in node.args], program,
-                                             bodies, prefix)
-            else:
-                names[node] = _assigned(_rebuilt(node, names), program, bodies, prefix)
+        _walk(root, names, bodies, program, prefix)
     program.outputs = [names[root] for root in roots]
     return program
+
+
+def _walk(root, names, bodies, program, prefix):
+    """Name every node under ``root`` (post-order, iterative): leaves as themselves, values by
+    an assignment."""
+    stack = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in names:
+            continue
+        if is_leaf(node):
+            names[node] = node
+        elif not ready:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if arg not in names)
+        elif not is_value(node):
+            names[node] = _rebuilt(node, names)
+        elif node.is_Mul:
+            names[node] = _product_chain([names[arg] for arg in node.args], program,
+                                         bodies, prefix)
+        else:
+            names[node] = _assigned(_rebuilt(node, names), program, bodies, prefix)
 
 
 def _rebuilt(node, names):

@@ -14,6 +14,7 @@ import sympy
 
 from ..errors import (BranchError, DiffLabError, OutputError, ShapeError,
                       UnsupportedOperationError)
+from ..numpy import recording
 from ..numpy.methods import traced_objects
 from ..objectives import BatchMean
 from ..outputs import refuse_non_array
@@ -23,12 +24,56 @@ from ..outputs import refuse_non_array
 class Traced:
     """``outputs``: the function's expressions (one for a scalar f); ``inputs``: the named
     symbol groups; ``data``: per input group after θ, the batch values as one row per symbol
-    ((k, B) arrays), or () when the function is traced whole."""
+    ((k, B) arrays), or () when the function is traced whole. ``bindings``: when traced with
+    names (``trace(..., named=True)``), (symbol, expression) per primitive result entry, in
+    order, each expression in the inputs and earlier symbols; the outputs are then written in
+    these symbols (``expanded()`` substitutes them back)."""
 
     outputs: list
     inputs: tuple
     data: tuple
     batch: int
+    bindings: tuple = ()
+
+    def expanded(self):
+        """The outputs as whole expressions in the inputs (with SymPy's evaluation, as an
+        unnamed trace builds them)."""
+        if not self.bindings:
+            return self.outputs
+        whole = {}
+        for symbol, body in self.bindings:
+            whole[symbol] = body.xreplace(whole)
+        return [output.xreplace(whole) for output in self.outputs]
+
+
+class _Names:
+    """Names each SymPy entry of a primitive's result with a fresh symbol, recording the
+    binding: every expression the tracer builds then has symbols and numbers for arguments,
+    so SymPy's automatic evaluation (its assumption queries expand their arguments) never
+    meets a large one, and tracing is linear in the program's size."""
+
+    def __init__(self):
+        self.bindings = []
+
+    def __call__(self, result):
+        if isinstance(result, np.ndarray) and result.dtype == object:
+            named = result.copy()
+            flat = named.reshape(-1)
+            for i, entry in enumerate(flat):
+                flat[i] = self._named(entry)
+            return named
+        if isinstance(result, sympy.Expr):
+            return self._named(result)
+        if isinstance(result, (tuple, list)):
+            return type(result)(self(part) for part in result)
+        return result
+
+    def _named(self, entry):
+        if not isinstance(entry, sympy.Expr) or entry.is_Atom or not entry.free_symbols:
+            return entry
+        symbol = sympy.Symbol(f"b{len(self.bindings)}", real=True)
+        self.bindings.append((symbol, entry))
+        return symbol
 
 
 def symbols(prefix, shape):
@@ -39,29 +84,37 @@ def symbols(prefix, shape):
     return flat.reshape(shape)
 
 
-def trace(f, theta, name, scalar):
-    """Trace f at symbolic θ (of θ's shape) into SymPy expressions."""
+def trace(f, theta, name, scalar, named=False):
+    """Trace f at symbolic θ (of θ's shape) into SymPy expressions; ``named``: with every
+    primitive result named by a symbol (``Traced.bindings``), in time linear in f's size."""
     theta_symbols = symbols("theta", np.shape(theta))
+    names = _Names() if named else None
     if isinstance(f, BatchMean) and scalar:
-        return _trace_batch_mean(f, theta_symbols)
-    # f gets a copy: one that assigns into its argument must not replace the symbols the
-    # derivative is taken with respect to. As an ObjectArray its methods (x.sum(), x.max())
-    # and operators are dnp's.
-    outputs = _expressions(_run(f, name, traced_objects(theta_symbols.copy())), name, scalar)
-    return Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
+        traced = _trace_batch_mean(f, theta_symbols, names)
+    else:
+        # f gets a copy: one that assigns into its argument must not replace the symbols the
+        # derivative is taken with respect to. As an ObjectArray its methods (x.sum(),
+        # x.max()) and operators are dnp's.
+        outputs = _expressions(_run(f, name, names, traced_objects(theta_symbols.copy())),
+                               name, scalar)
+        traced = Traced(outputs, (("theta", tuple(theta_symbols)),), (), 1)
+    if names is not None:
+        traced.bindings = tuple(names.bindings)
+    return traced
 
 
-def _trace_batch_mean(f, theta_symbols):
+def _trace_batch_mean(f, theta_symbols, names):
     X, Y = np.asarray(f.X), np.asarray(f.Y)
     x, y = symbols("x", (1,) + X.shape[1:]), symbols("y", (1,) + Y.shape[1:])
-    loss = _run(f.example_loss, "BatchMean.example_loss", traced_objects(theta_symbols.copy()),
-                traced_objects(x.copy()), traced_objects(y.copy()))
+    loss = _run(f.example_loss, "BatchMean.example_loss", names,
+                traced_objects(theta_symbols.copy()), traced_objects(x.copy()),
+                traced_objects(y.copy()))
     if np.shape(loss) not in ((1,), ()):
         raise ShapeError(f"BatchMean: example_loss on one example returned shape "
                          f"{np.shape(loss)}; it must return one loss per example, shape (B,)")
     value = np.reshape(np.asarray(loss, dtype=object), -1)[0]
     if f.penalty is not None:
-        value = value + _expressions(_run(f.penalty, "BatchMean.penalty",
+        value = value + _expressions(_run(f.penalty, "BatchMean.penalty", names,
                                           traced_objects(theta_symbols.copy())),
                                      "penalty", True)[0]
     batch = X.shape[0]
@@ -78,11 +131,15 @@ _FLOAT = ("convert expression to float", "convert symbols to int", "round symbol
 _RAW_NUMPY = ("loop of ufunc does not support",)
 
 
-def _run(f, name, *args):
-    """f(*args) on symbols; SymPy's TypeError for a mistake in f becomes a named difflab error
-    that says what to write instead."""
+def _run(f, name, names, *args):
+    """f(*args) on symbols (naming primitive results with ``names``, if given); SymPy's
+    TypeError for a mistake in f becomes a named difflab error that says what to write
+    instead."""
     try:
-        return f(*args)
+        if names is None:
+            return f(*args)
+        with recording(names):
+            return f(*args)
     except DiffLabError:
         raise
     except TypeError as error:
