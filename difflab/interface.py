@@ -100,8 +100,12 @@ class Prepared:
         self.setup_seconds = setup_seconds
 
     def __call__(self, theta, v=None):
+        return self._measured(*checked_arguments(self.method.name, self.quantity, self.f,
+                                                 theta, v))
+
+    def _measured(self, theta, v):
+        """The Measurement at θ and v, both checked already."""
         name, quantity = self.method.name, self.quantity
-        theta, v = checked_arguments(name, quantity, self.f, theta, v)
         if theta.size != self.n:
             raise ShapeError(f"{name} {quantity}: prepared for {self.n} parameters, called "
                              f"with {theta.size}; prepare again for the new size")
@@ -159,6 +163,10 @@ class Differentiator:
         instead of a KinkError where f has no derivative. ``options`` go to the method
         (``options`` lists what it takes)."""
         theta, _ = checked_arguments(self.name, quantity, f, theta, None, direction=False)
+        return self._prepared(f, theta, quantity, estimate, options)
+
+    def _prepared(self, f, theta, quantity, estimate, options):
+        """prepare for a θ checked already."""
         if quantity not in self.quantities:
             raise DiffLabError(f"{self.name} computes {', '.join(self.quantities)}, not "
                                f"{quantity}")
@@ -176,8 +184,9 @@ class Differentiator:
     def measure(self, quantity, f, theta, v=None, *, estimate=False, sizes=True):
         """prepare, then one evaluation: the Measurement, with the setup in its cost and
         (unless ``sizes=False``) the method's size, found after the timed evaluation."""
-        prepared = self.prepare(f, theta, quantity, estimate=estimate)
-        measured = prepared(theta, v)
+        theta, v = checked_arguments(self.name, quantity, f, theta, v)   # once, v included
+        prepared = self._prepared(f, theta, quantity, estimate, {})
+        measured = prepared._measured(theta, v)
         measured.cost.setup_seconds += prepared.setup_seconds
         if sizes:
             measured.cost.size, measured.cost.size_unit = prepared.size()

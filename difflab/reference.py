@@ -495,7 +495,8 @@ class Reference(interface.Differentiator):
             if quantity == "hvp":
                 precise = hvp(f, theta, np.asarray(v, dtype=float))
             else:
-                precise = globals()[quantity](f, theta)
+                precise = {"gradient": gradient, "jacobian": jacobian,
+                           "hessian": hessian}[quantity](f, theta)
             precise = np.asarray(precise, dtype=object)
             return interface.Measurement(precise.astype(float), precise=precise)
         return evaluate, None

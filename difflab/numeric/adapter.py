@@ -117,15 +117,11 @@ class GradientDifferences(interface.Differentiator):
             return inner.gradient(f, t)
 
         def evaluate(theta, v):
+            # numeric counts its own calls of f: none here (the gradients are the inner
+            # method's), so evaluations are 0
             if quantity == "hessian":
-                result = second.hessian(f, theta, "gradient", gradient_fn=gradient)
-                measured = _measurement(result)
-                measured.cost = interface.Cost()       # AD gradients: no calls of f counted
-                return measured
-            result = second.hvp(f, theta, v, gradient_fn=gradient, estimate=True)
-            return interface.Measurement(result.value, interface.Cost(), result.error,
-                                         kink_jump=getattr(result, "kink_jump", None),
-                                         status=result.status)
+                return _measurement(second.hessian(f, theta, "gradient", gradient_fn=gradient))
+            return _measurement(second.hvp(f, theta, v, gradient_fn=gradient, estimate=True))
         return evaluate, None
 
 
