@@ -23,6 +23,7 @@ DEFAULT_SIZES = {                     # parameter counts, worked out by hand
     "mlp-classifier": 2 * 4 + 4 + 4 * 2 + 2,
     "residual-mlp": 2 * 3 + 3 + 2 * (3 * 3 + 3) + 3 * 1 + 1,
     "rnn": 1 * 3 + 3 * 3 + 3 + 3 * 1 + 1,
+    "gru": 3 * (2 * 3 + 3 * 3 + 3) + 3 * 2 + 2,
     "rosenbrock": 4,
     "logistic-map": 1,
 }
@@ -34,11 +35,12 @@ CASES = [(name, {}) for name in NAMES] + [
     ("mlp-classifier", {"data": "xor", "activation": "relu"}),
     ("residual-mlp", {"widths": (2, 3, 3, 2), "loss": "cross-entropy", "data": "moons"}),
     ("rnn", {"channels": 2, "l2": 0.01}),
+    ("gru", {"channels": 1, "hidden": 2, "l2": 0.01}),
     ("linear-regression", {"d_out": 2, "data": "sine", "l2": 0.5}),
 ]
 SUPERVISED = ("linear-regression", "logistic-regression", "mlp", "mlp-classifier",
-              "residual-mlp", "rnn")
-LEAST_SQUARES = ("linear-regression", "mlp", "residual-mlp", "rnn", "rosenbrock")
+              "residual-mlp", "rnn", "gru")
+LEAST_SQUARES = ("linear-regression", "mlp", "residual-mlp", "rnn", "gru", "rosenbrock")
 
 
 def cases(names=NAMES):
@@ -287,6 +289,36 @@ def test_rnn_matches_a_scalar_python_recurrence(channels):
     assert problem.objective(problem.theta0) == pytest.approx(np.mean(losses), rel=1e-13)
 
 
+def reference_gru(p, sequence):
+    """h_0 = 0 and the GRU equations of Cho et al. (2014) at every step, gate by gate, in
+    Python floats: z and r from σ, the candidate from tanh of the reset state."""
+    sigma = lambda u: 1 / (1 + math.exp(-u))
+    hidden = len(p["b_z"])
+    h = [0.0] * hidden
+    for x_t in sequence:
+        x_t = list(x_t)
+        gate = {g: [a + b for a, b in zip(affine(x_t, p[f"W_{g}"].tolist(), p[f"b_{g}"].tolist()),
+                                          affine(h, p[f"U_{g}"].tolist(), [0.0] * hidden))]
+                for g in "zr"}
+        z, r = [sigma(u) for u in gate["z"]], [sigma(u) for u in gate["r"]]
+        reset = [ri * hi for ri, hi in zip(r, h)]
+        c = [math.tanh(a + b) for a, b in zip(affine(x_t, p["W_c"].tolist(), p["b_c"].tolist()),
+                                              affine(reset, p["U_c"].tolist(), [0.0] * hidden))]
+        h = [(1 - zi) * ci + zi * hi for zi, ci, hi in zip(z, c, h)]
+    return affine(h, p["W_y"].tolist(), p["b_y"].tolist())
+
+
+@pytest.mark.parametrize("channels, hidden", [(1, 3), (2, 4)])
+def test_gru_matches_a_scalar_python_recurrence(channels, hidden):
+    problem = models.get("gru", hidden=hidden, steps=5, channels=channels, batch=6)
+    size = 3 * (channels * hidden + hidden * hidden + hidden) + hidden * channels + channels
+    assert problem.n_params == size
+    predictions = [reference_gru(problem.params, sequence) for sequence in problem.X]
+    assert np.allclose(problem.predict(problem.params, problem.X), predictions, rtol=1e-13)
+    losses = [reference_loss("mse", z, y) for z, y in zip(predictions, problem.Y)]
+    assert problem.objective(problem.theta0) == pytest.approx(np.mean(losses), rel=1e-13)
+
+
 def test_logistic_regression_is_binary_cross_entropy():
     problem = models.get("logistic-regression", batch=10, l2=0.0)
     (w, b) = problem.params
@@ -320,7 +352,7 @@ def test_linear_regression_at_the_least_squares_solution():
             assert problem.objective(moved) > problem.objective(theta)
 
 
-@pytest.mark.parametrize("name", ["linear-regression", "mlp", "mlp-classifier", "rnn"])
+@pytest.mark.parametrize("name", ["linear-regression", "mlp", "mlp-classifier", "rnn", "gru"])
 def test_single_example_and_batch_agree(name):
     problem = models.get(name)
     batch_predictions = problem.predict(problem.params, problem.X)
@@ -498,6 +530,8 @@ def test_unknown_model_names_the_valid_ones():
     ("logistic-regression", {"data": "sine"}, "classification"),
     ("rnn", {"steps": 0}, "steps"),
     ("rnn", {"hidden": 2.5}, "hidden"),
+    ("gru", {"steps": 0}, "steps"),
+    ("gru", {"channels": -1}, "channels"),
     ("rosenbrock", {"n": 1}, "n"),
     ("logistic-map", {"n": 0}, "n"),
     ("mlp", {"l2": -1.0}, "l2"),

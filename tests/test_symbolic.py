@@ -11,7 +11,8 @@ import difflab.numpy as dnp
 from difflab import ad, models, reference, symbolic
 from difflab.errors import DiffLabError, NonFiniteValueError, ShapeError, SwellLimitError
 from difflab.models import BatchMean
-from difflab.symbolic.program import Program, Reverse, linearize
+from difflab.symbolic.graph import Graph, GraphProgram
+from difflab.symbolic.program import Program
 from difflab.symbolic.swell import measure
 
 x = sympy.Symbol("x", real=True)
@@ -44,14 +45,10 @@ def test_logistic_map_tree_swells_exponentially_and_the_dag_linearly():
 def test_dag_derivative_program_equals_sympy_diff():
     y = sympy.Symbol("y", real=True)
     f = sympy.tanh(x * y + sympy.exp(x)) * x + sympy.log(1 + (x * y) ** 2) / (1 + y ** 2)
-    program = linearize([f], (("theta", (x, y)),))
-    sweep = Reverse(program, "a", (x, y))
-    gradient = sweep.sweep(program.outputs[0], (x, y))
-    expanded = {}
-    for symbol, body in sweep.assignments:
-        expanded[symbol] = body.xreplace(expanded)
+    graph = Graph((("theta", (x, y)),), (x, y))
+    gradient = graph.sweep(graph.convert(f, {}), [graph.symbols[x], graph.symbols[y]])
     for g, v in zip(gradient, (x, y)):
-        difference = g.xreplace(expanded) - sympy.diff(f, v)
+        difference = graph.expression(g) - sympy.diff(f, v)
         point = {x: sympy.Rational(3, 7), y: sympy.Rational(-5, 3)}
         assert abs(difference.subs(point).evalf(50)) < 1e-45
 
@@ -62,7 +59,8 @@ def test_measure_counts_trees_without_writing_them_out():
         l = 4 * l * (1 - l)
     tree = measure(Program((), [], [l]))
     assert tree.tree_ops == sympy.count_ops(l.xreplace({}), visual=False) + _subtractions(l)
-    shared = measure(linearize([l], (("x", (x,)),)))
+    graph = Graph((("x", (x,)),), (x,))
+    shared = GraphProgram(graph, (("x", (x,)),), [graph.convert(l, {})]).sizes()
     assert shared.tree_ops == tree.tree_ops        # binary product chains add nodes, not ops
     assert shared.ops < tree.ops and shared.temporaries > 0 == tree.temporaries
 

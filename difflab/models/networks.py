@@ -61,6 +61,34 @@ def rnn(params, x):
     return dnp.matmul(h, params["W_y"]) + params["b_y"]
 
 
+def gru(params, x):
+    """GRU (Cho et al. 2014), h_0 = 0, unrolled over the T steps of x (T, d) or (..., T, d):
+
+        z = σ(x_t W_z + h U_z + b_z)          update gate
+        r = σ(x_t W_r + h U_r + b_r)          reset gate
+        c = tanh(x_t W_c + (r ⊙ h) U_c + b_c) candidate
+        h ← (1 − z) ⊙ c + z ⊙ h
+
+    prediction h_T W_y + b_y. The first step drops the terms of h_0 = 0.
+    """
+    steps = dnp.shape_of(x)[-2]
+    h = None
+    for t in range(steps):
+        x_t = x[..., t, :]
+        z = dnp.matmul(x_t, params["W_z"]) + params["b_z"]
+        r = dnp.matmul(x_t, params["W_r"]) + params["b_r"]
+        c = dnp.matmul(x_t, params["W_c"]) + params["b_c"]
+        if h is None:
+            z = dnp.sigmoid(z)
+            h = (1 - z) * dnp.tanh(c)
+            continue
+        z = dnp.sigmoid(z + dnp.matmul(h, params["U_z"]))
+        r = dnp.sigmoid(r + dnp.matmul(h, params["U_r"]))
+        c = dnp.tanh(c + dnp.matmul(r * h, params["U_c"]))
+        h = (1 - z) * c + z * h
+    return dnp.matmul(h, params["W_y"]) + params["b_y"]
+
+
 def mse(prediction, target):
     """Squared error averaged over the outputs, (1/m) Σ_j (ŷ_j − y_j)²: one value per example."""
     return dnp.mean(dnp.square(prediction - target), axis=-1)
@@ -113,3 +141,16 @@ def init_rnn(rng, inputs, hidden, outputs):
         "W_y": glorot(rng, hidden, outputs),
         "b_y": small_bias(rng, outputs),
     }
+
+
+def init_gru(rng, inputs, hidden, outputs):
+    """Glorot input (W_z, W_r, W_c: inputs×hidden), recurrent (U_·: hidden×hidden) and output
+    (W_y: hidden×outputs) weights; small biases."""
+    params = {}
+    for gate in "zrc":
+        params[f"W_{gate}"] = glorot(rng, inputs, hidden)
+        params[f"U_{gate}"] = glorot(rng, hidden, hidden)
+        params[f"b_{gate}"] = small_bias(rng, hidden)
+    params["W_y"] = glorot(rng, hidden, outputs)
+    params["b_y"] = small_bias(rng, outputs)
+    return params

@@ -287,6 +287,22 @@ def rnn(hidden=3, steps=4, channels=1, batch=8, l2=0.0, seed=0):
                               X, Y, l2, config)
 
 
+def gru(hidden=3, steps=4, channels=2, batch=4, l2=0.0, seed=0):
+    """GRU unrolled over T steps, predicting the next value of noisy sines (MSE)."""
+    name = "gru"
+    hidden, steps = _check_count(name, "hidden", hidden), _check_count(name, "steps", steps)
+    channels = _check_count(name, "channels", channels)
+    batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    data_rng, init_rng = _generators(name, seed)
+    X, Y = datasets.sine_sequences(data_rng, batch, steps, channels)
+    params = networks.init_gru(init_rng, channels, hidden, channels)
+    description = (f"GRU, {channels} channel(s), hidden {hidden}, T = {steps}, "
+                   f"next-value MSE on noisy sines, batch {batch}" + _ridge_note(l2))
+    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, seed=seed)
+    return supervised_problem(name, description, params, networks.gru, networks.mse,
+                              X, Y, l2, config)
+
+
 def rosenbrock(n=4, jitter=0.1, seed=0):
     """Rosenbrock's function in n dimensions, from (−1.2, 1, −1.2, …) + N(0, jitter²)."""
     name = "rosenbrock"
@@ -332,6 +348,7 @@ MODELS = {
     "mlp-classifier": mlp_classifier,
     "residual-mlp": residual_mlp,
     "rnn": rnn,
+    "gru": gru,
     "rosenbrock": rosenbrock,
     "logistic-map": logistic_map,
 }

@@ -473,14 +473,28 @@ def _sympy_matmul(a, b):
     b = np.asarray(b, dtype=object)
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    products = a2[..., :, :, None] * b2[..., None, :, :]
-    out = _reduce_objects(products, -2, False, _sympy_sum_row, "matmul")
+    if getattr(_recording, "fn", None) is None:
+        products = a2[..., :, :, None] * b2[..., None, :, :]
+        out = _reduce_objects(products, -2, False, _sympy_sum_row, "matmul")
+    else:
+        # the symbolic tracer reads the sum as it stands (symbolic.graph): SymPy's evaluation
+        # of k products of a symbol and a float would cost ~100 µs each and change nothing
+        products = _unevaluated_product(a2[..., :, :, None], b2[..., None, :, :])
+        out = _reduce_objects(products, -2, False, _unevaluated_sum, "matmul")
     out = np.asarray(out, dtype=object)
     if b.ndim == 1:
         out = out[..., 0]
     if a.ndim == 1:
         out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
     return out[()] if out.ndim == 0 else out
+
+
+_unevaluated_product = np.frompyfunc(
+    lambda a, b: sympy.Mul(sympy.sympify(a), sympy.sympify(b), evaluate=False), 2, 1)
+
+
+def _unevaluated_sum(row):
+    return sympy.Add(*row, evaluate=False) if len(row) > 1 else row[0]
 
 
 def _sympy_dot(a, b):

@@ -15,7 +15,7 @@ from sympy.core.cache import clear_cache
 
 from .. import interface
 from . import budget as budgets
-from . import derivatives, swell
+from . import derivatives, logistic
 from .engines import DEFAULT_ENGINE
 
 STYLES = {"dag": ("#2ca02c", "symbolic (dag)"), "cse": ("#98df8a", "symbolic (cse)"),
@@ -61,10 +61,10 @@ class Symbolic(interface.Differentiator):
     def logistic_map_table(N, budget=None):
         """The expression swell study the symbolic method offers: the sizes of the logistic
         map lₙ and of its derivative for n ≤ N (Baydin et al. 2018, Table 1), as
-        ``swell.logistic_map_table``; ``budget`` a Budget, a dict of its fields or None."""
+        ``logistic.logistic_map_table``; ``budget`` a Budget, a dict of its fields or None."""
         if isinstance(budget, dict):
             budget = budgets.Budget(**budget)
-        return swell.logistic_map_table(N, budget)
+        return logistic.logistic_map_table(N, budget)
 
 
 for _mode in derivatives.MODES:

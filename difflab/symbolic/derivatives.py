@@ -18,6 +18,7 @@ compiled program still is f at θ (``Derivative``). Quantities: "value", "gradie
 """
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import mpmath
@@ -30,7 +31,8 @@ from . import budget as budgets
 from . import engines
 from .codegen import compile_program
 from .engines import DEFAULT_ENGINE
-from .program import Program, Reverse, linearize, prune
+from .graph import Graph, GraphProgram
+from .program import Program, prune
 from .swell import measure
 from .trace import symbols, trace
 
@@ -59,6 +61,7 @@ class Compiled:
     values_at: int
     seconds: dict = field(default_factory=dict)
     engine: str = DEFAULT_ENGINE
+    function_nodes: int | None = None
     _sizes: object = None
     _mpmath: dict = field(default_factory=dict)
 
@@ -66,28 +69,37 @@ class Compiled:
     def sizes(self):
         """Sizes of the derivative alone: the check's value outputs are not counted."""
         if self._sizes is None:
-            p = self.program
-            self._sizes = measure(prune(Program(p.inputs, p.assignments, self.entries(p.outputs))))
+            self._sizes = _sizes(_with_outputs(self.program, self.entries(self.program.outputs)))
         return self._sizes
 
     def groups(self, theta, v):
-        theta = np.asarray(theta, dtype=float)
+        """The compiled function's arguments: θ, the batch rows, v. In float32 when θ is
+        float32 (or narrower), as NumPy scalars and arrays, so every operation rounds to
+        float32 (Python float constants do not widen them); else in float64, θ as Python
+        floats (faster than NumPy scalars)."""
+        theta = np.asarray(theta)
+        single = theta.dtype.kind == "f" and theta.dtype.itemsize <= 4
+        dtype = np.float32 if single else np.float64
+        theta = theta.astype(dtype)
         if theta.shape != (self.n,):
             raise ShapeError(f"symbolic {self.quantity}: theta has shape {theta.shape}, the "
                              f"derivative was built for shape ({self.n},)")
-        groups = [theta.tolist(), *[list(rows) for rows in self.traced.data]]
+        flat = list if single else np.ndarray.tolist
+        groups = [flat(theta), *[list(rows.astype(dtype)) for rows in self.traced.data]]
         if self.quantity == "hvp":
-            v = np.asarray(v, dtype=float)
+            v = np.asarray(v, dtype=dtype)
             if v.shape != theta.shape:
                 raise ShapeError(f"symbolic hvp: v has shape {v.shape} but theta has shape "
                                  f"{theta.shape}")
-            groups.append(v.tolist())
+            groups.append(flat(v))
         return groups
 
     def evaluate(self, groups):
-        """Every output in float64, averaged over the batch of a ``BatchMean``."""
+        """Every output in θ's precision (``groups``), averaged over the batch of a
+        ``BatchMean``."""
         batch = self.traced.batch if self.traced.data else None
-        out = np.zeros((len(self.program.outputs),) + ((batch,) if batch else ()))
+        out = np.zeros((len(self.program.outputs),) + ((batch,) if batch else ()),
+                       dtype=precision(groups))
         try:
             with np.errstate(all="ignore"):
                 self.function(out, *groups)
@@ -97,15 +109,14 @@ class Compiled:
             raise NonFiniteValueError(
                 f"symbolic {self.quantity}: f or its derivative is not finite at θ ({error}: "
                 "a pole, a log or sqrt at 0, overflow?)") from None
-        return out.mean(axis=1) if batch else out
+        return out.mean(axis=1, dtype=out.dtype) if batch else out
 
     def evaluate_mpmath(self, groups, dps, values_only=False):
         """Every output (or only f's values) in mpmath at ``dps`` digits, a list of mpf."""
         if values_only not in self._mpmath:
             p = self.program
-            program = prune(Program(p.inputs, p.assignments, p.outputs[self.values_at:])) \
-                if values_only else p
-            self._mpmath[values_only] = compile_program(program, target="mpmath")
+            program = _with_outputs(p, p.outputs[self.values_at:]) if values_only else p
+            self._mpmath[values_only] = _compiled(program, "mpmath")
         function = self._mpmath[values_only]
         with mpmath.workdps(dps):
             lifted = [[mpmath.mpf(value) for value in groups[0]]]
@@ -139,6 +150,11 @@ class Compiled:
             H[cols, rows] = values
             return H
         return values
+
+
+def precision(groups):
+    """The float type a program's arguments (``Compiled.groups``) are evaluated in."""
+    return np.float32 if groups[0] and isinstance(groups[0][0], np.float32) else np.float64
 
 
 # f(θ) in floats against the program's value: √ε of f's precision, (float32-or-less, float64)
@@ -175,12 +191,17 @@ class Derivative:
     seconds = property(lambda self: self.compiled.seconds)
     engine = property(lambda self: self.compiled.engine)
     sizes = property(lambda self: self.compiled.sizes)
-    setup_seconds = property(lambda self: sum(self.compiled.seconds.values()))
+    setup_seconds = property(lambda self: sum(seconds for stage, seconds in
+                                              self.compiled.seconds.items()
+                                              if stage in budgets.STAGES))
 
     def __call__(self, theta, v=None):
         compiled = self.compiled
         groups = compiled.groups(theta, v)
+        start = time.perf_counter()
         out = compiled.evaluate(groups)
+        # the first run of generated code pays for what Python does once per function
+        compiled.seconds.setdefault("first evaluation", time.perf_counter() - start)
         if not self._is_f(compiled, groups, out):
             compiled = self._retraced(groups)
             out = compiled.evaluate(groups)
@@ -200,8 +221,11 @@ class Derivative:
 
     def _is_f(self, compiled, groups, out):
         """Whether the program's value at θ is f(θ): in floats, else confirmed in mpmath."""
+        dtype = precision(groups)
         with np.errstate(all="ignore"):
-            expected, rtol = _float_values(self.f, np.array(groups[0], dtype=float))
+            expected, rtol = _float_values(self.f, np.array(groups[0], dtype=dtype))
+        if dtype == np.float32:
+            rtol = CHECK_RTOL[0]
         traced = out[compiled.values_at:]
         if expected.shape != traced.shape:
             return _agrees_precisely(self.f, compiled, groups)
@@ -293,7 +317,7 @@ def derivative(f, theta, quantity="gradient", mode=DEFAULT_MODE, budget=budgets.
 
 
 def _build(f, n, quantity, mode, budget, engine):
-    seconds = {}
+    seconds, nodes = {}, None
     scalar = quantity != "jacobian"
     with budgets.timed("trace", budget, mode, seconds):
         traced = trace(f, np.zeros(n), f"symbolic {quantity}", scalar, named=mode == "dag")
@@ -302,13 +326,17 @@ def _build(f, n, quantity, mode, budget, engine):
     inputs = traced.inputs + ((("v", v),) if quantity == "hvp" else ())
     if mode == "dag":
         with budgets.timed("share", budget, mode, seconds):
-            function = linearize(traced.outputs, inputs, bindings=traced.bindings)
-        budgets.check_size("trace", "distinct nodes", len(function.assignments), budget.nodes,
-                           mode)
+            graph = Graph(inputs, theta)
+            names = dict((symbol, graph.symbols[symbol]) for _, group in inputs
+                         for symbol in group)
+            for symbol, body in traced.bindings:
+                names[symbol] = graph.convert(body, names)
+            function = [graph.convert(output, names) for output in traced.outputs]
+        nodes = len(graph)
+        budgets.check_size("trace", "distinct nodes", nodes, budget.nodes, mode)
         with budgets.timed("differentiate", budget, mode, seconds):
-            program = _dag(function, quantity, theta, v)
-        budgets.check_size("differentiate", "assignments", len(program.assignments),
-                           budget.derivative_nodes, mode)
+            program = _dag(graph, inputs, function, quantity, theta, v)
+        budgets.check_size("differentiate", "nodes", len(graph), budget.derivative_nodes, mode)
     else:
         with budgets.timed("differentiate", budget, mode, seconds):
             outputs = _tree(traced.outputs, quantity, theta, v, budget, mode, engine)
@@ -321,32 +349,47 @@ def _build(f, n, quantity, mode, budget, engine):
                 replacements, reduced = engine.cse(outputs)
             program = Program(inputs, replacements, reduced)
     with budgets.timed("compile", budget, mode, seconds):
-        function = compile_program(program, target="numpy", max_lines=budget.lines,
-                                   max_seconds=budget.seconds)
+        function = _compiled(program, "numpy", max_lines=budget.lines, max_seconds=budget.seconds)
     values_at = len(program.outputs) - len(traced.outputs)
     return Compiled(quantity, mode, n, program, traced, function, values_at, seconds,
-                    engine.name)
+                    engine.name, nodes)
 
 
-def _dag(function, quantity, theta, v):
-    """The derivative program by symbolic reverse sweeps over the function's program, f's
-    values as its last outputs."""
+def _dag(graph, inputs, function, quantity, theta, v):
+    """The derivative program by reverse sweeps over the function's graph (``graph.sweep``),
+    f's values as its last outputs."""
     if quantity == "value":
-        return function
-    values = list(function.outputs)
-    first = Reverse(function, "a", theta)
+        return GraphProgram(graph, inputs, function)
+    theta = [graph.symbols[t] for t in theta]
     if quantity == "jacobian":
-        outputs = [d for output in function.outputs for d in first.sweep(output, theta)]
-        return prune(Program(function.inputs, first.assignments, outputs + values))
-    gradient = first.sweep(function.outputs[0], theta)
-    if quantity == "gradient":
-        return prune(Program(function.inputs, first.assignments, gradient + values))
-    second = Reverse(Program(function.inputs, first.assignments, gradient), "b", theta)
-    if quantity == "hvp":
-        outputs = second.sweep(sympy.Add(*[vi * gi for vi, gi in zip(v, gradient)]), theta)
+        outputs = [d for output in function for d in graph.sweep(output, theta)]
     else:
-        outputs = [d for i, gi in enumerate(gradient) for d in second.sweep(gi, theta[i:])]
-    return prune(Program(function.inputs, second.assignments, outputs + values))
+        gradient = graph.sweep(function[0], theta)
+        if quantity == "gradient":
+            outputs = gradient
+        elif quantity == "hvp":
+            seed = graph.add([graph.mul(graph.symbols[vi], gi) for vi, gi in zip(v, gradient)])
+            outputs = graph.sweep(seed, theta)
+        else:
+            outputs = [d for i, gi in enumerate(gradient) for d in graph.sweep(gi, theta[i:])]
+    return GraphProgram(graph, inputs, outputs + function)
+
+
+def _with_outputs(program, outputs):
+    """The program restricted to ``outputs`` (what they do not need is dropped)."""
+    if isinstance(program, GraphProgram):
+        return program.with_outputs(outputs)
+    return prune(Program(program.inputs, program.assignments, list(outputs)))
+
+
+def _sizes(program):
+    return program.sizes() if isinstance(program, GraphProgram) else measure(program)
+
+
+def _compiled(program, target, **limits):
+    if isinstance(program, GraphProgram):
+        return program.compile(target, **limits)
+    return compile_program(program, target=target, **limits)
 
 
 def _tree(outputs, quantity, theta, v, budget, mode, engine):
