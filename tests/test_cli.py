@@ -83,6 +83,23 @@ def test_readme_example_runs_and_its_gradient_is_right():
         assert float(g[i]) == pytest.approx(central, rel=1e-6, abs=1e-9)
 
 
+def test_readme_batch_mean_example_is_the_same_loss_and_gradient():
+    """The README's BatchMean block, run after its first example: f is the same loss as the
+    plain one, and the symbolic gradient through the batch trick matches the reference."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    declared = next(block for block in blocks if "BatchMean(" in block)
+    namespace = {}
+    for block in (blocks[0], declared):
+        exec(compile(block.replace("print(", "(lambda *a: None)("), "README", "exec"), namespace)
+    theta, loss, f = namespace["theta"], namespace["loss"], namespace["f"]
+    assert f(theta) == pytest.approx(loss(theta), rel=1e-14)
+    truth = np.array(reference.gradient(loss, theta), dtype=float)
+    from difflab import differentiator
+    g = differentiator("symbolic").gradient(f, theta)
+    assert np.max(np.abs(g - truth)) <= 1e-13 * np.max(np.abs(truth))
+
+
 def test_compare_prints_every_method_against_the_reference(capsys):
     import io
     from difflab import differentiators

@@ -37,8 +37,10 @@ def test_tiny_cells_give_json_results_and_every_figure(results, page):
     assert files == ["swell-depth.png", "swell-width.png", "swell-logistic.png"]
     for file in files:
         assert (folder / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    symbolic = {(tuple(r["widths"]), r["mode"]) for r in results.values()
+                if r.get("mode") in ("dag", "cse", "tree")}
     assert [len(table.rows) for table in rendered.tables] == [
-        len({tuple(r["widths"]) for r in networks(results, "tape")}),
+        len({tuple(r["widths"]) for r in networks(results, "tape")}), len(symbolic),
         len(results[swell.LOGISTIC]["rows"])]
     assert rendered.reading and all(s.endswith(".") for s in rendered.reading)
 
@@ -55,6 +57,28 @@ def test_a_swelling_tree_is_stopped_by_the_budget_and_recorded_as_a_result(resul
         assert set(budget) == {"seconds", "nodes", "derivative_nodes", "lines"}
         assert stop["limit"] == budget["derivative_nodes"], stop
     assert all("size" in r for r in networks(results, "dag"))
+
+
+def test_the_stage_table_adds_up_to_each_setup_and_names_its_largest_stage(results, page):
+    """Each finished symbolic gradient's stages (trace, share, differentiate, compile) add up
+    to its setup, and the first evaluation was timed; the reading names, per mode, the stage
+    the data say took most."""
+    _, rendered = page
+    table = rendered.tables[1]
+    stages = table.header[2:-2]
+    assert stages == ["trace", "share", "differentiate", "compile"]
+    for row in table.rows:
+        if row[-1].startswith("stopped"):
+            continue
+        parts = [float(cell) for cell in row[2:6] if cell != "—"]
+        assert abs(sum(parts) - float(row[-1])) <= 0.002 * len(parts) + 1e-9, row
+        assert row[6] != "—", row                       # the first evaluation was timed
+    sentence = next(s for s in rendered.reading if s.startswith("Setup on the largest"))
+    dag = [r for r in networks(results, "dag") if "seconds" in r]
+    largest = max(dag, key=lambda r: r["params"])
+    stage = max(("trace", "share", "differentiate", "compile"),
+                key=lambda k: largest["seconds"].get(k, 0.0))
+    assert f"in {stage}" in sentence.split(";")[0], sentence
 
 
 def test_render_draws_whatever_subset_succeeded(results, tmp_path):

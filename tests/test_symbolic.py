@@ -233,40 +233,59 @@ def test_relu_network_with_two_hidden_layers_in_every_mode():
 _COUNT_CALLS = """
 import sys
 from sympy.core.cache import clear_cache
-from difflab import models
+from difflab import models, symbolic
 from difflab.symbolic.trace import trace
 
-def calls(depth):
-    problem = models.get("mlp", widths=(2,) + (8,) * depth + (1,), batch=4)
-    clear_cache()
+def counted(run):
     count = [0]
     def hook(frame, event, arg):
         if event == "call" and frame.f_globals.get("__name__", "").startswith("sympy"):
             count[0] += 1
     sys.setprofile(hook)
     try:
-        traced = trace(problem.objective, problem.theta0, "test", True, named=True)
+        run()
     finally:
         sys.setprofile(None)
-    assert traced.bindings
     return count[0]
 
+def calls(depth):
+    problem = models.get("mlp", widths=(2,) + (8,) * depth + (1,), batch=4)
+    clear_cache()
+    traced = counted(lambda: trace(problem.objective, problem.theta0, "test", True, named=True))
+    clear_cache()
+    built = counted(lambda: symbolic.derivative(problem.objective, problem.theta0, "gradient"))
+    return traced, built
+
 calls(2)                                                   # SymPy's first-use work
-print(*[calls(d) for d in (2, 4, 8)])
+print(*[n for d in (2, 4, 8) for n in calls(d)])
 """
 
 
-def test_tracing_is_linear_in_depth():
+def test_tracing_and_building_are_linear_in_depth():
     """Issue 17: SymPy's automatic evaluation on large arguments (tanh's assumption queries
     expand their argument) made the trace grow about 10× per layer at depth 5 to 7 (0.3 s to
     5.4 s). With every primitive result named, SymPy only meets symbols: the work per layer is
-    constant, so 4 more layers cost twice what 2 more do. Counted in calls into SymPy (not
-    seconds), in a fresh process so that no earlier test's SymPy state takes part."""
+    constant, so 4 more layers cost twice what 2 more do. The whole gradient build (share,
+    differentiate, compile on the dag mode's own nodes) calls SymPy only per template and
+    constant, so it is linear too. Counted in calls into SymPy (not seconds), in a fresh
+    process so that no earlier test's SymPy state takes part."""
     import subprocess
     out = subprocess.run([sys.executable, "-c", _COUNT_CALLS], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
-    two, four, eight = map(int, out.split())
-    assert eight - four <= 2.2 * (four - two), (two, four, eight)
+                         text=True, timeout=300, check=True).stdout
+    counts = list(map(int, out.split()))
+    for two, four, eight in (counts[0::2], counts[1::2]):
+        assert eight - four <= 2.2 * (four - two), counts
+
+
+def test_dag_program_grows_by_the_same_nodes_per_layer():
+    """The dag gradient of a width-8 MLP: every layer adds the same operations (exactly),
+    since each hidden layer is the same computation and nothing is shared across layers."""
+    ops = []
+    for depth in (2, 3, 4, 5):
+        problem = models.get("mlp", widths=(2,) + (8,) * depth + (1,), batch=4)
+        ops.append(symbolic.derivative(problem.objective, problem.theta0).sizes.ops)
+    steps = np.diff(ops)
+    assert np.all(steps == steps[0]) and steps[0] > 0, ops
 
 
 def test_a_recording_belongs_to_its_thread():

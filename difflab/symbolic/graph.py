@@ -111,7 +111,7 @@ class Graph:
         numbers = [self.number(t) for t in terms]
         constant = sympy.Add(*[n for n in numbers if n is not None])
         rest = sorted(t for t, n in zip(terms, numbers) if n is None)
-        if constant != 0:
+        if not constant.is_zero:            # 0.0 too: SymPy's Float(0.0) != 0
             rest.append(self.const(constant))
         if not rest:
             return self.zero
@@ -127,9 +127,9 @@ class Graph:
         if na is not None:
             a, b, na, nb = b, a, nb, na
         if nb is not None:
-            if nb == 1:
+            if nb == 1 or (nb.is_Float and float(nb) == 1.0):
                 return a
-            if nb == 0:
+            if nb.is_zero:                  # as SymPy's own x·0.0 = 0
                 return self.zero
             return self._node(PRODUCT, (a, b), None)
         return self._node(PRODUCT, (min(a, b), max(a, b)), None)

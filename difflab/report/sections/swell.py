@@ -97,6 +97,7 @@ def network_size(widths, sweeps, mode, budget):
         prepared = method.prepare(problem.objective, problem.theta0, "gradient", budget=budget)
     except SwellLimitError as stop:
         return {**result, "stopped": _stop(stop)}
+    prepared(problem.theta0)           # the first evaluation is timed as a stage of its own
     details = prepared.details()
     return {**result, "size": prepared.size()[0], "sizes": details["sizes"],
             "seconds": details["seconds"]}
@@ -128,6 +129,10 @@ def render(results, folder):
             rendered.reading += read(rows)
     if nets:
         rendered.tables.append(_network_table(nets))
+        timed = _stage_table(nets)
+        if timed.rows:
+            rendered.tables.append(timed)
+            rendered.reading += _read_stages(nets)
     if LOGISTIC in results:
         logistic = results[LOGISTIC]
         if logistic["rows"]:
@@ -444,6 +449,68 @@ def _network_table(nets):
                      _entry(cells.get("cse")), _entry(cells.get("tree"))])
     return Table("Gradient size by network (MLP input-hidden…-output; ops as compiled)",
                  header, body)
+
+
+STAGES = ("trace", "share", "differentiate", "compile", "first evaluation")
+
+
+def _symbolic_by_net(nets):
+    """{(widths, mode): result} of the symbolic modes, one per network (a network in both
+    sweeps is measured twice)."""
+    found = {}
+    for r in nets:
+        if r["mode"] != "tape":
+            found[tuple(r["widths"]), r["mode"]] = r
+    return found
+
+
+def _stage_table(nets):
+    """Where each symbolic gradient's setup time goes, stage by stage."""
+    body = []
+    found = _symbolic_by_net(nets)
+    for widths, mode in sorted(found, key=lambda k: (len(k[0]), k[0][1], MODES.index(k[1]))):
+        r = found[widths, mode]
+        name = "-".join(map(str, widths))
+        if "stopped" in r:
+            stop = r["stopped"]
+            body.append([name, mode, *["—"] * len(STAGES),
+                         f"stopped in {stop['stage']}"])
+            continue
+        seconds = r.get("seconds", {})
+        setup = sum(seconds.get(stage, 0.0) for stage in STAGES[:-1])
+        body.append([name, mode, *[_seconds(seconds.get(stage)) for stage in STAGES],
+                     _seconds(setup)])
+    return Table("Setup seconds of each symbolic gradient by stage (one run; the first "
+                 "evaluation is not part of setup)", ["network", "mode", *STAGES, "setup"],
+                 body)
+
+
+def _read_stages(nets):
+    """Which stage takes most of each mode's setup on the largest network it finished."""
+    found = _symbolic_by_net(nets)
+    said = []
+    for mode in ("dag", "cse", "tree"):
+        done = [(k, r) for k, r in found.items() if k[1] == mode and "seconds" in r]
+        if not done:
+            continue
+        (widths, _), r = max(done, key=lambda item: item[1]["params"])
+        seconds = {stage: r["seconds"].get(stage, 0.0) for stage in STAGES[:-1]}
+        setup = sum(seconds.values())
+        if setup <= 0:
+            continue
+        stage = max(seconds, key=seconds.get)
+        said.append(f"the {mode} mode {_seconds(setup)} s on "
+                    f"{'-'.join(map(str, widths))}, {seconds[stage] / setup:.0%} of it in "
+                    f"{stage}")
+    if not said:
+        return []
+    return ["Setup on the largest network each mode finished: " + "; ".join(said) + "."]
+
+
+def _seconds(value):
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
 def _entry(result, size=None):
