@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -74,6 +75,12 @@ def build_parser():
     report.add_argument("--seed", type=int, default=0)
     report.add_argument("--resume", action="store_true",
                         help="keep the cells already measured in the folder, run the rest")
+    report.add_argument("--model", metavar="FILE.py:FUNC",
+                        help="report on your own objective FUNC(params) instead of the zoo "
+                             "(the file defines params, as for gradcheck)")
+    report.add_argument("--params", default="params", metavar="NAME",
+                        help="with --model: the name of the parameters in the file "
+                             "(default: params)")
     report.set_defaults(run=run_report, profile="quick")
     check = commands.add_parser(
         "gradcheck", help="check the gradient of a function in your file, leaf by leaf",
@@ -137,8 +144,18 @@ def run_optimize(args, out):
 def run_report(args, out):
     from .errors import DiffLabError
     from .report import report
+    from .report.sections.yours import YourModel
     try:
-        outcome = report(args.sections, args.profile, args.out, args.seed, args.resume)
+        model = None
+        if args.model:
+            module = _load(args.model)
+            path, _, name = args.model.rpartition(":")
+            params = _attribute(module, args.params, args.model)
+            model = YourModel(f"{name} in {Path(path).name}",
+                              _attribute(module, name, args.model),
+                              params() if callable(params) else params)
+        outcome = report(args.sections, args.profile, args.out, args.seed, args.resume,
+                         model=model)
     except DiffLabError as error:
         sys.stderr.write(f"difflab report: {error}\n")
         return 2

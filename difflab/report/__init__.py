@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..progress import Progress
 from .page import Rendered, SectionPage, write_report
+from .sections import yours
 from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
                      new_folder, point_latest, read_results, run_cells, validate_line)
 
@@ -32,16 +33,23 @@ def section(name):
 
 
 def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=DEFAULT_ROOT,
-           stream=None):
+           stream=None, model=None):
     """Run the sweeps, then write the report; an Outcome (``.folder`` holds report.html).
 
     ``sections``: names (or section objects with NAME, TITLE, cells, render); default all.
+    ``model``: a ``YourModel`` (``difflab.report.sections.yours``): the report on that
+    objective instead of the zoo's sweeps (``sections`` must then be None).
     ``out``: the report's folder (default a new ``root/<timestamp>``; with ``resume``, the
     folder ``root/latest`` points at). Without ``resume`` it must be empty or new: a report
     never overwrites another. ``resume`` keeps the cells already measured there.
     """
     if profile not in PROFILES:
         raise ReportError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    if model is not None:
+        if sections:
+            raise ReportError("a report on your model runs its own sections; leave out "
+                              "--sections with --model")
+        sections = yours.sections(model)
     modules = []            # each section once, every name checked before a folder is made
     for name in sections or SECTION_NAMES:
         module = section(name) if isinstance(name, str) else name
@@ -59,13 +67,14 @@ def report(sections=None, profile="quick", out=None, seed=0, resume=False, root=
     else:
         folder = new_folder(root)
     outcome = run_cells(modules, Profile(profile, seed), folder, resume, stream)
-    render(folder, modules, outcome)
+    render(folder, modules, outcome,
+           title="difflab report" if model is None else f"difflab report: {model.name}")
     if folder.resolve().parent == root.resolve():
         point_latest(root, folder)
     return outcome
 
 
-def render(folder, modules, outcome=None):
+def render(folder, modules, outcome=None, title="difflab report"):
     """Draw every section from ``folder/results.jsonl`` and write the page."""
     lines = read_results(folder)
     cells = latest_results(lines)
@@ -86,7 +95,7 @@ def render(folder, modules, outcome=None):
             bar.advance()
     if interrupted and outcome is not None:
         outcome.interrupted = True
-    write_report(folder, "difflab report", pages, _meta_lines(lines, outcome))
+    write_report(folder, title, pages, _meta_lines(lines, outcome))
 
 
 INTERRUPTED = "not drawn: the report was interrupted while drawing"

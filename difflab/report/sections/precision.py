@@ -113,12 +113,26 @@ def error_cell(name, quantity, dtype, methods, seed=0):
     build stopped by its budget is a result ("budget"), not a failure."""
     problem = edition(name, dtype, seed)
     truth = exact(name, quantity, seed)
+    return {"kind": "errors", "model": name, "n_params": int(problem.n_params),
+            "quantity": quantity, "dtype": dtype,
+            **errors_against(problem.objective, problem.theta0, quantity, truth, methods,
+                             dtype)}
+
+
+def errors_against(f, theta, quantity, truth, methods, dtype="float64", refusals=()):
+    """{"floor", "methods"}: each method's relative error, correct digits and tolerance
+    against ``truth``; a symbolic build stopped by its budget is a row ("budget"), and so is
+    an error of a type in ``refusals`` ("refused", with its message)."""
     rows = []
     for method in methods:
         try:
-            value = getattr(differentiator(method), quantity)(problem.objective, problem.theta0)
+            value = getattr(differentiator(method), quantity)(f, theta)
         except SwellLimitError as stop:
             rows.append({"method": method, "status": "budget", "message": str(stop)})
+            continue
+        except refusals as error:
+            rows.append({"method": method, "status": "refused",
+                         "message": f"{type(error).__name__}: {error}"})
             continue
         value = np.asarray(value, dtype=np.float64)
         rows.append({"method": method, "status": "ok",
@@ -129,9 +143,7 @@ def error_cell(name, quantity, dtype, methods, seed=0):
                      "tolerance": interface.tolerance(method, quantity, DTYPES[dtype])})
     # the error of the exact result rounded to dtype: no method in dtype can do better
     rounded = np.asarray(truth, dtype=np.float64).astype(DTYPES[dtype]).astype(np.float64)
-    return {"kind": "errors", "model": name, "n_params": int(problem.n_params),
-            "quantity": quantity, "dtype": dtype,
-            "floor": relative_error(rounded, truth), "methods": rows}
+    return {"floor": relative_error(rounded, truth), "methods": rows}
 
 
 def v_curve_cell(name, method, seed=0):
