@@ -29,6 +29,22 @@ def test_tiny_cells_reach_rosenbrocks_minimum(results):
     assert len(adam["grad_norm"]) == adam["nit"] == 60
 
 
+def test_a_first_order_method_keeps_the_best_rate_of_a_grid_that_brackets_it(results):
+    """The grid holds the problem's rates (widened past an edge while that improved), and the
+    rate kept is the one whose run ended lowest; it is not at an edge unless widening stopped
+    improving there."""
+    adam = results["rosenbrock/adam"]
+    grid = {g["lr"]: g["f"] for g in adam["grid"]}
+    assert set(section.RATES["rosenbrock"]["adam"]) <= set(grid)
+    finite = {lr: f for lr, f in grid.items() if f is not None}
+    assert adam["lr"] == min(finite, key=finite.get)
+    assert adam["f"][-1] == finite[adam["lr"]]
+    rates, given = sorted(grid), section.RATES["rosenbrock"]["adam"]
+    if adam["lr"] in (rates[0], rates[-1]) and len(rates) > len(given):
+        widened = rates[-1] if adam["lr"] == rates[0] else rates[0]
+        assert finite.get(widened, float("inf")) >= finite[adam["lr"]]
+
+
 def test_the_page_is_drawn_from_the_data(results, tmp_path):
     rendered = section.render(results, tmp_path)
     assert [file for file, _ in rendered.figures] == ["newton-rosenbrock.png"]
@@ -38,6 +54,15 @@ def test_the_page_is_drawn_from_the_data(results, tmp_path):
     assert f"with the ad Hessian in {k} iterations" in rendered.reading[0]
     (table,) = rendered.tables
     assert len(table.rows) == 3
+    # every Newton iteration's cost is stated in forward passes, the AD Hessian's included
+    costs = next(s for s in rendered.reading if s.startswith("Each Newton iteration"))
+    assert "forward passes of f with the ad Hessian" in costs
+    assert "with the fd-central Hessian (" in costs and "evaluations of f per iteration" in costs
+    # first-order runs are judged on both targets, against the best f of any run
+    f_best = min(min(r["f"]) for r in results.values())
+    assert f"f* = {f_best:.6g}" in table.caption
+    adam = next(s for s in rendered.reading if s.startswith("adam"))
+    assert "‖∇f‖ ≤ 1e-08" in adam and "f close to f*" in adam
 
 
 def test_a_subset_of_cells_still_draws(results, tmp_path):
