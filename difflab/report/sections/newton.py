@@ -162,11 +162,12 @@ def _finite(value):
     return value if np.isfinite(value) else None
 
 
-def _label(result):
+def _label(result, legend=False):
+    """The run's name; for a table, a first-order method's grid of rates too."""
     if result["kind"] == "newton":
         return f"Newton, Hessian from {result['hessian']}"
     grid = result.get("grid")
-    if grid:
+    if grid and not legend:
         rates = ", ".join(f"{g['lr']:g}" for g in grid)
         return f"{result['method']} (lr {result['lr']:g}, best of {rates})"
     return f"{result['method']} (lr {result['lr']:g})"
@@ -217,7 +218,7 @@ def render(results, folder):
                 else FIRST_ORDER_COLORS.get(result["method"])
             norms = np.maximum(result["grad_norm"], 1e-300)
             by_step.semilogy(np.arange(len(norms)), norms, style, color=color,
-                             label=_label(result))
+                             label=_label(result, legend=True))
             by_time.loglog(np.maximum(result["seconds"], 1e-6), norms, style, color=color)
         for axis, xlabel in ((by_step, "iteration"), (by_time, "seconds (cumulative)")):
             axis.axhline(TARGET, color="#999", lw=0.8, ls="--")
