@@ -1,8 +1,10 @@
 """Reverse-mode (and forward-mode) automatic differentiation on NumPy, written here.
 
 ``grad``, ``value_and_grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian`` and ``hvp`` mirror
-JAX's names and take pytrees. Models are written with ``difflab.numpy``; each primitive's
-derivative is one line of ``difflab.ad.rules``. ``trace(f, x)`` shows the tape.
+JAX's names and take pytrees. ``jacobian`` is reverse mode (alias ``jacrev``); ``jacfwd`` gives
+the same Jacobian by forward mode, all input directions in one batched pass: the cheaper of
+the two when the outputs outnumber the inputs. Models are written with ``difflab.numpy``;
+each primitive's derivative is one line of ``difflab.ad.rules``. ``trace(f, x)`` shows the tape.
 ``defvjp``, ``defjvp`` and ``defpartials`` give the rules of a primitive users declare with
 ``difflab.numpy.primitive``.
 
@@ -13,13 +15,15 @@ bit for bit. ``DIFFLAB_AD_FAST=0`` in the environment, read at import, turns the
 off everywhere (to run a test suite both ways).
 """
 
-from .api import Tape, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from .api import (Tape, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, trace, value_and_grad,
+                  vjp)
 from .rules import (ELEMENTWISE_NAMES, JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, defjvp,
                     defpartials, defvjp)
 from .tracing import (ConditionArray, Dual, MutationError, Tensor, TracerBoolError,
                       fast_accumulation, fast_accumulation_enabled)
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "trace",
-           "Tape", "Tensor", "Dual", "ConditionArray", "TracerBoolError", "MutationError",
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
+           "hvp", "trace", "Tape", "Tensor", "Dual", "ConditionArray", "TracerBoolError",
+           "MutationError",
            "VJP_RULES", "JVP_RULES", "ELEMENTWISE_NAMES", "NONDIFFERENTIABLE", "defvjp", "defjvp",
            "defpartials", "fast_accumulation", "fast_accumulation_enabled"]

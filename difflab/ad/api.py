@@ -251,29 +251,31 @@ def jvp(f, primals, tangents):
     return values, _checked_derivative(out_tangents, "jvp", "Jacobian-vector product")
 
 
-def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False):
+def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False, name="jvp"):
     """(f(x), tangent of f(x)) with the tangents given; an output leaf that does not depend
-    on x has tangent None (a structural zero), or zeros with ``zeros_for_constants``."""
+    on x has tangent None (a structural zero), or zeros with ``zeros_for_constants``.
+    Errors name the entry point ``name``."""
     trace = Trace(forward=True, batch_ndim=batch_ndim)
     duals = []
     for primal, tangent in zip(primals, tangents):
         p_leaves, treedef = tree_flatten(primal)
         t_leaves, t_def = tree_flatten(tangent)
         if t_def != treedef:
-            raise DiffLabError("jvp: the tangents do not have the structure of the primals")
+            raise DiffLabError(f"{name}: the tangents do not have the structure of the "
+                               "primals")
         leaves = []
         for p, t in zip(p_leaves, t_leaves):
-            p = _float_leaf(p, "jvp")
+            p = _float_leaf(p, name)
             want = dnp.shape_of(t)[:batch_ndim] + dnp.shape_of(p)
             if dnp.shape_of(t) != want:
-                raise ShapeError(f"jvp: a tangent has shape {dnp.shape_of(t)} but its primal "
-                                 f"has shape {dnp.shape_of(p)}")
+                raise ShapeError(f"{name}: a tangent has shape {dnp.shape_of(t)} but its "
+                                 f"primal has shape {dnp.shape_of(p)}")
             leaves.append(Dual(p, t, trace))
         duals.append(tree_unflatten(treedef, leaves))
     with trace:
         out = f(*duals)
     for leaf in [None] if out is None else tree_flatten(out)[0]:   # any pytree, as jax.jvp
-        _checked_leaf(leaf, "jvp")
+        _checked_leaf(leaf, name)
 
     def split(x):
         if isinstance(x, Dual) and x.trace is trace:
@@ -294,7 +296,8 @@ def hvp(f, x, v):
 
 
 def jacobian(f, argnums=0):
-    """f ↦ ∂f, reverse mode, every output seeded at once along a leading batch axis.
+    """f ↦ ∂f, reverse mode, every output seeded at once along a leading batch axis
+    (``jacrev``; ``jacfwd`` is the forward-mode twin).
 
     For an array input the result has shape ``out.shape + x.shape`` (as jax.jacrev): for
     F: ℝ³ → ℝ^(2×3), shape (2, 3, 3); a scalar output gives x.shape, a scalar input
@@ -318,6 +321,64 @@ def jacobian(f, argnums=0):
         return _checked_derivative(trees[0] if single else tuple(trees), "jacobian",
                                    "Jacobian")
     return jacobian_f
+
+
+jacrev = jacobian
+
+
+def jacfwd(f, argnums=0):
+    """f ↦ ∂f, forward mode: all n unit tangents pushed at once along a leading batch axis.
+
+    One batched JVP of the n input directions (n the total size of the differentiated
+    inputs), where ``jacobian`` makes one batched VJP of the m output directions: each
+    carries a batch of its own width through every primitive, so forward mode is the
+    cheaper for tall Jacobians (m ≫ n), reverse mode for wide ones (Griewank & Walther,
+    *Evaluating Derivatives*, §3). Shapes, pytrees, argnums and errors are ``jacobian``'s:
+    ``out.shape + x.shape`` for an array input, a pytree of such arrays for a pytree.
+    """
+    def jacfwd_f(*args, **kwargs):
+        single, nums = _argnums(argnums, len(args), "jacfwd")
+        chosen = [tree_flatten(args[i]) for i in nums]
+        leaves = [_float_leaf(leaf, "jacfwd") for tree, _ in chosen for leaf in tree]
+        shapes = [dnp.shape_of(leaf) for leaf in leaves]
+        ends = [0]
+        for shape in shapes:
+            ends.append(ends[-1] + math.prod(shape))
+        n = ends[-1]
+        basis = [np.eye(n, dtype=_primal_dtype(leaf))[:, start:stop].reshape((n,) + shape)
+                 for leaf, shape, start, stop in zip(leaves, shapes, ends[:-1], ends[1:])]
+
+        def f_of_chosen(*values):
+            full = list(args)
+            for i, value in zip(nums, values):
+                full[i] = value
+            return _checked_output(f(*full, **kwargs), "jacfwd", False)[0]
+
+        out, tangent = _forward(f_of_chosen, [args[i] for i in nums],
+                                _regrouped(chosen, basis), batch_ndim=1, name="jacfwd")
+        out_shape = dnp.shape_of(out)
+        columns = None if tangent is None else dnp.moveaxis(tangent, 0, -1)
+        blocks = []
+        for leaf, shape, start, stop in zip(leaves, shapes, ends[:-1], ends[1:]):
+            if columns is None:
+                blocks.append(np.zeros(out_shape + shape, dtype=_primal_dtype(leaf)))
+            else:
+                block = columns if len(leaves) == 1 else columns[..., start:stop]
+                blocks.append(dnp.reshape(block, out_shape + shape))
+        trees = _regrouped(chosen, blocks)
+        return _checked_derivative(trees[0] if single else tuple(trees), "jacfwd",
+                                   "Jacobian")
+    return jacfwd_f
+
+
+def _regrouped(chosen, leaves):
+    """Flat per-leaf arrays put back into the input trees they came from (``chosen``: each
+    tree's (leaves, treedef))."""
+    trees, at = [], 0
+    for tree, treedef in chosen:
+        trees.append(tree_unflatten(treedef, leaves[at:at + len(tree)]))
+        at += len(tree)
+    return trees
 
 
 def hessian(f, argnums=0):
