@@ -139,3 +139,26 @@ def test_reading_states_growth_and_where_the_budget_stopped(results, page, tmp_p
     rendered = swell.render({swell.LOGISTIC: stopped}, tmp_path)
     assert f"stopped the table at n = {n}" in " ".join(rendered.reading)
     assert f"stopped by budget at n = {n}" in rendered.tables[0].caption
+
+
+def test_no_panel_mixes_units_and_stops_sit_in_a_band_of_their_own(results):
+    """Issue 18, item 9: scalar operations and array nodes on separate panels; a budget stop
+    is a ▼ in the band above the symbolic panel, at the x the results record, never among the
+    sizes."""
+    from difflab.report import plots
+    rows = [r for key, r in results.items() if key != swell.LOGISTIC and "depth" in r["sweeps"]]
+    fig, symbolic = swell._size_figure(rows, "depth", log_x=False)
+    try:
+        band, _, tape = fig.axes
+        assert symbolic.get_ylabel() == "scalar operations"
+        assert tape.get_ylabel() == "array nodes"
+        stopped = {(r["mode"], r["depth"]) for r in rows if "stopped" in r}
+        marks = {(swell.SYMBOLIC_MODES[int(y)], int(x)) for line in band.lines
+                 for x, y in zip(*line.get_data())}
+        assert marks == stopped and stopped
+        sizes = {(r["mode"], r["depth"], r["size"]) for r in rows
+                 if "size" in r and r["mode"] != "tape"}
+        drawn = {(x, y) for line in symbolic.lines for x, y in zip(*line.get_data())}
+        assert drawn == {(d, s) for _, d, s in sizes}
+    finally:
+        plots.plt.close(fig)

@@ -38,7 +38,8 @@ def save(fig, folder, name):
     file = f"{name}.png"
     temporary = Path(folder) / f".{name}.{os.getpid()}.png"
     try:
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:      # a figure that chose its own layout keeps it
+            fig.tight_layout()
         fig.savefig(temporary, dpi=110)
         os.replace(temporary, Path(folder) / file)
     finally:

@@ -31,7 +31,6 @@ LABELS = {"tree": "symbolic tree (SymPy diff)", "cse": "symbolic after CSE",
           "dag": "symbolic DAG (reverse sweep)", "tape": "AD tape (array nodes)"}
 NOUNS = {"tree": "the tree-mode gradient", "cse": "the gradient after CSE",
          "dag": "the DAG program", "tape": "the AD tape"}
-STOP_HEIGHTS = {"tree": 0.96, "cse": 0.90, "dag": 0.84}   # axes fractions, one row per mode
 METHODS = {"tree": "symbolic-tree", "cse": "symbolic-cse", "dag": "symbolic-dag", "tape": "ad"}
 SERIES = {"derivative_ops": "lₙ′ by the product rule (tree)",
           "simplified_ops": "lₙ′ expanded to a polynomial",
@@ -342,68 +341,89 @@ def _linear_law(points):
 
 # Figures.
 
-def _mark_stops(ax, mode, stops):
-    """A ▼ in the mode's colour near the top of the axes over each x the budget stopped."""
-    if stops:
-        ax.plot(stops, [STOP_HEIGHTS[mode]] * len(stops), "v", color=plots.color(METHODS[mode]),
-                markeredgecolor="black", markersize=9, transform=ax.get_xaxis_transform())
-    return bool(stops)
+SYMBOLIC_MODES = ("tree", "cse", "dag")
 
 
-def _finish_size_axes(ax, any_stop):
-    """Room above the curves for the ▼ rows, one legend entry explaining them, and the legend
-    beside the axes, where it hides no point."""
-    if any_stop:
-        low, high = ax.get_ylim()
-        ax.set_ylim(low, high * (high / low) ** 0.35)
-        ax.plot([], [], "v", color="white", markeredgecolor="black", markersize=9,
-                label="stopped by budget\n(colour: mode)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+def _size_figure(rows, axis, log_x):
+    """Two panels, one unit each: the symbolic modes in scalar operations (left), the AD tape
+    in array nodes (right). Above the left panel, a band of its own holds a ▼ per mode at
+    each x where the budget stopped that mode: a stop has no size, so it is not drawn among
+    the sizes."""
+    fig = plots.plt.figure(figsize=(10, 4.4), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 5), width_ratios=(3, 2))
+    band = fig.add_subplot(grid[0, 0])
+    symbolic = fig.add_subplot(grid[1, 0], sharex=band)
+    tape = fig.add_subplot(grid[:, 1])
+    xs = sorted({r[axis] for r in rows})
+    any_stop = False
+    for row, mode in enumerate(SYMBOLIC_MODES):
+        points, stops = _series(rows, axis, mode)
+        color = plots.color(METHODS[mode])
+        if points:
+            slope = f" (slope {_slope(points):.2f})" if log_x and len(points) >= 2 else ""
+            symbolic.plot(*zip(*points), "o-", color=color, label=LABELS[mode] + slope)
+        if stops:
+            band.plot(stops, [row] * len(stops), "v", color=color, markeredgecolor="black",
+                      markersize=8)
+            any_stop = True
+    band.set_ylim(-0.7, len(SYMBOLIC_MODES) - 0.3)
+    band.set_yticks(range(len(SYMBOLIC_MODES)), SYMBOLIC_MODES, fontsize=7)
+    band.set_facecolor("#f3f3f3")
+    band.set_title("stopped by budget" + ("" if any_stop else ": none"), fontsize=8,
+                   loc="left")
+    band.tick_params(axis="x", labelbottom=False)
+    points, _ = _series(rows, axis, "tape")
+    if points:
+        slope = f" (slope {_slope(points):.2f})" if log_x and len(points) >= 2 else ""
+        tape.plot(*zip(*points), "o-", color=plots.color("ad"), label=LABELS["tape"] + slope)
+    symbolic.set_yscale("log")
+    if log_x:
+        band.set_xscale("log")               # shared with the panel below: set it first
+    tape.set_ylim(0, max((p[1] for p in points), default=1) * 1.15)  # it grows by a few nodes
+    for ax, unit in ((symbolic, "scalar operations"), (tape, "array nodes")):
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("hidden layers (depth)" if axis == "depth" else "hidden width")
+        ax.set_ylabel(unit)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    band.minorticks_off()
+    tape.set_title("AD tape", fontsize=9)
+    return fig, symbolic
 
 
 def _draw_depth(rows, folder):
-    fig, ax = plots.figure(width=9)
-    any_stop = False
-    ax.set_yscale("log")
-    for mode in MODES:
-        points, stops = _series(rows, "depth", mode)
-        if points:
-            ax.plot(*zip(*points), "o-", color=plots.color(METHODS[mode]), label=LABELS[mode])
-        any_stop |= _mark_stops(ax, mode, stops)
-    ax.set_xlabel("hidden layers (depth)")
-    ax.set_ylabel("operations (symbolic) / nodes (tape)")
-    ax.set_xticks(sorted({r["depth"] for r in rows}))
-    ax.set_title(f"Gradient size against depth, width {rows[0]['width']}")
-    _finish_size_axes(ax, any_stop)
+    fig, _ = _size_figure(rows, "depth", log_x=False)
+    fig.suptitle(f"Gradient size against depth, width {rows[0]['width']}")
     file = plots.save(fig, folder, f"{NAME}-depth")
-    return file, ("Size of the gradient against depth (log scale): symbolic modes in "
-                  "operations, the AD tape in array nodes; ▼ marks where the budget stopped a "
-                  "mode.")
+    return file, ("Size of the gradient against depth (log scale): the symbolic modes in "
+                  "scalar operations (left), the AD tape in array nodes (right, linear "
+                  "scale); the band above the left panel marks the depths where the budget "
+                  "stopped a mode."
+                  + _stop_caption(rows, "depth"))
 
 
 def _draw_width(rows, folder):
-    fig, ax = plots.figure(width=9)
-    any_stop = False
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for mode in MODES:
-        points, stops = _series(rows, "width", mode)
-        if points:
-            slope = f"\n(slope {_slope(points):.2f})" if len(points) >= 2 else ""
-            ax.plot(*zip(*points), "o-", color=plots.color(METHODS[mode]),
-                    label=LABELS[mode] + slope)
-        any_stop |= _mark_stops(ax, mode, stops)
-    widths = sorted({r["width"] for r in rows})
-    ax.set_xticks(widths, [str(w) for w in widths])
-    ax.minorticks_off()
-    ax.set_xlabel("hidden width")
-    ax.set_ylabel("operations (symbolic) / nodes (tape)")
+    fig, _ = _size_figure(rows, "width", log_x=True)
     depth = rows[0]["depth"]
-    ax.set_title(f"Gradient size against width, {depth} hidden layer{'s' if depth != 1 else ''}")
-    _finish_size_axes(ax, any_stop)
+    fig.suptitle(f"Gradient size against width, {depth} hidden layer{'s' if depth != 1 else ''}")
     file = plots.save(fig, folder, f"{NAME}-width")
-    return file, ("Size of the gradient against width (log-log) with the fitted slopes: "
-                  "size ∝ width^slope; ▼ marks where the budget stopped a mode.")
+    return file, ("Size of the gradient against width (log-log) with the fitted slopes, size "
+                  "∝ width^slope: the symbolic modes in scalar operations (left), the AD tape "
+                  "in array nodes (right, linear scale); the band above the left panel marks "
+                  "the widths where the budget stopped a mode." + _stop_caption(rows, "width"))
+
+
+def _stop_caption(rows, axis):
+    """Which modes the budget stopped, and from where, for the caption."""
+    said = []
+    for mode in SYMBOLIC_MODES:
+        _, stops = _series(rows, axis, mode)
+        if stops:
+            said.append(f"{mode} from {axis} {min(stops)}")
+    return (" Stopped: " + ", ".join(said) + ".") if said else " The budget stopped no mode."
 
 
 def _draw_logistic(logistic, folder):
