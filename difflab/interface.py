@@ -285,9 +285,10 @@ class Style:
 
     color: str
     label: str
+    linestyle: str = "-"
 
 
-def register(method, *, aliases=(), color="#7f7f7f", label=None):
+def register(method, *, aliases=(), color="#7f7f7f", label=None, linestyle="-"):
     """Add ``method`` (a Differentiator) under its name, and its aliases. A backend calls this
     from its adapter module; registering a taken name is an error."""
     for name in (method.name, *aliases):
@@ -295,7 +296,7 @@ def register(method, *, aliases=(), color="#7f7f7f", label=None):
             raise DiffLabError(f"differentiator {name!r} is registered already")
     REGISTRY[method.name] = method
     ALIASES.update({alias: method.name for alias in aliases})
-    STYLES[method.name] = Style(color, label or method.name)
+    STYLES[method.name] = Style(color, label or method.name, linestyle)
     return method
 
 
@@ -329,7 +330,7 @@ def differentiators(quantity=None):
 
 
 def style(name):
-    """The colour and label of a method (by any of its names)."""
+    """The colour, label and line style of a method (by any of its names)."""
     return STYLES[canonical(name)]
 
 

@@ -146,3 +146,18 @@ def test_a_symbolic_budget_stop_is_a_result_not_a_failure(monkeypatch, tmp_path)
     assert any("budget" in sentence and "symbolic-tree" in sentence
                for sentence in rendered.reading)
     assert ["budget"] == [c for row in rendered.tables[0].rows for c in row if c == "budget"]
+
+
+def test_float32_panels_take_each_quantitys_own_methods(tmp_path):
+    """ad-differences computes Hessians and no gradient: the float32 figure asked the tolerance
+    table for its gradient row and the section was not drawn (a silent hole in the report)."""
+    from difflab.report.sections import precision
+    results = [precision.error_cell("logistic-regression", quantity, dtype, methods)
+               for quantity, methods in (("gradient", ("ad",)),
+                                         ("hessian", ("ad", "ad-differences")))
+               for dtype in ("float64", "float32")]
+    rendered = precision.render({str(k): r for k, r in enumerate(results)}, tmp_path)
+    assert "precision-float32.png" in [file for file, _ in rendered.figures]
+    rows = next(t for t in rendered.tables if t.caption.startswith("float32 beside")).rows
+    assert ("gradient", "ad-differences") not in {(r[0], r[1]) for r in rows}
+    assert ("hessian", "ad-differences") in {(r[0], r[1]) for r in rows}

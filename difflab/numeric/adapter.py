@@ -33,14 +33,17 @@ class Scheme:
     hessian_order: int
     color: str
     label: str
+    linestyle: str
 
 
+# Distinct hues and line styles: the V-curves of the stencils are drawn on one axes.
 NUMERIC_METHODS = {
-    "fd-forward": Scheme("forward", 1, "values", 2, "#ff9896", "forward differences"),
-    "fd-central": Scheme("central", 2, "values", 2, "#d62728", "central differences"),
-    "fd-central4": Scheme("central", 4, "values", 4, "#e377c2", "central, 4th order"),
-    "fd-richardson": Scheme("richardson", 2, "values", 4, "#9467bd", "Richardson"),
-    "complex-step": Scheme("complex-step", 2, "complex-step", 2, "#ff7f0e", "complex step"),
+    "fd-forward": Scheme("forward", 1, "values", 2, "#8c564b", "forward differences", "--"),
+    "fd-central": Scheme("central", 2, "values", 2, "#d62728", "central differences", "-"),
+    "fd-central4": Scheme("central", 4, "values", 4, "#e377c2", "central, 4th order", "-."),
+    "fd-richardson": Scheme("richardson", 2, "values", 4, "#9467bd", "Richardson", ":"),
+    "complex-step": Scheme("complex-step", 2, "complex-step", 2, "#ff7f0e", "complex step",
+                           "-"),
 }
 # The complex step has no round-off arm, so its curve reaches far below the stencils' steps.
 COMPLEX_STEPS = np.logspace(-22, 0, 45)
@@ -182,6 +185,7 @@ def kink_error(name, quantity, kinks):
 
 
 for _name, _scheme in NUMERIC_METHODS.items():
-    interface.register(Numeric(_name, _scheme), color=_scheme.color, label=_scheme.label)
+    interface.register(Numeric(_name, _scheme), color=_scheme.color, label=_scheme.label,
+                       linestyle=_scheme.linestyle)
 interface.register(GradientDifferences("ad-differences", "ad"), color="#17becf",
                    label="differences of AD gradients")

@@ -28,6 +28,11 @@ def color(method):
     return interface.style(method).color
 
 
+def linestyle(method):
+    """The line style the registry gives ``method``: schemes drawn together differ by it."""
+    return interface.style(method).linestyle
+
+
 def label(method):
     """The label the registry gives ``method``, for legends (tables keep the names)."""
     return interface.style(method).label

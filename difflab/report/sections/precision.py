@@ -224,8 +224,8 @@ def draw_v_curves(curves, folder, out):
         for curve in sorted(group, key=lambda c: V_METHODS.index(c["method"])):
             color = plots.color(curve["method"])
             errors = np.maximum(curve["errors"], PLOT_FLOOR)
-            ax.loglog(curve["steps"], errors, color=color, lw=1.2,
-                      label=plots.label(curve["method"]))
+            ax.loglog(curve["steps"], errors, color=color, lw=1.4,
+                      ls=plots.linestyle(curve["method"]), label=plots.label(curve["method"]))
             ax.axvline(curve["theoretical_step"], color=color, ls=":", lw=1)
             if curve["best_step"] is not None:
                 at = np.interp(np.log(curve["best_step"]), np.log(curve["steps"]), np.log(errors))
@@ -476,12 +476,14 @@ def draw_float32(results, folder, out):
     rows = []
     for ax, quantity in zip(np.atleast_1d(axes), quantities):
         mine = [(a, b) for a, b in twinned if a["quantity"] == quantity]
+        # the methods of this quantity only: ad-differences has Hessians and no gradient
+        methods = method_order(m for _, b in mine for m in ok_rows(b))
         x = np.arange(len(methods))
         for offset, dtype, side in ((-0.2, "float64", 0), (0.2, "float32", 1)):
             worst = [worst_error([p[side] for p in mine], m) for m in methods]
             tolerance = [interface.tolerance(m, quantity, DTYPES[dtype]) for m in methods]
             heights = [np.nan if w is None else max(w, PLOT_FLOOR) for w in worst]
-            ax.bar(x + offset, heights, 0.38, label=f"{dtype} (worst of {len(mine)})",
+            ax.bar(x + offset, heights, 0.38, label=f"{dtype}: worst of the titled models",
                    color="#1f77b4" if dtype == "float64" else "#ff7f0e", alpha=0.85)
             ax.plot(x + offset, tolerance, "_", color="black", ms=12, mew=2,
                     label="tolerance table" if dtype == "float64" else None)
@@ -512,7 +514,8 @@ def draw_float32(results, folder, out):
                             "and the float32 tolerance",
                             ["quantity", "method", "float64", "float32", "float32 tolerance",
                              "within"], rows))
-    out.reading += float32_reading(twinned, methods)
+    out.reading += float32_reading(twinned, method_order(m for _, r32 in twinned
+                                                         for m in ok_rows(r32)))
     out.reading += tolerance_reading([b for _, b in twinned], "float32")
 
 
