@@ -97,6 +97,8 @@ def test_a_section_that_cannot_render_does_not_sink_the_page(tmp_path):
     html = (outcome.folder / "report.html").read_text()
     assert "was not drawn" in html and "ZeroDivisionError" in html
     assert "1 of 1 cells measured" in html
+    # and the run says so: a section not drawn is a failure, so the exit status is not 0
+    assert [(name, key) for name, key, _ in outcome.failed] == [("alpha", "drawing")]
 
 
 def test_a_result_that_is_not_json_is_a_failed_cell(tmp_path):

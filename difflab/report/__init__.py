@@ -92,6 +92,10 @@ def render(folder, modules, outcome=None, title="difflab report"):
                 page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
             else:
                 interrupted = _draw(module, page, mine, folder)
+                if page.error and not interrupted and outcome is not None:
+                    # a section that could not be drawn is a failure, as a failed cell is:
+                    # the page shows it, and the exit status must not say all is well
+                    outcome.failed.append((module.NAME, "drawing", page.error))
             bar.advance()
     if interrupted and outcome is not None:
         outcome.interrupted = True
