@@ -57,8 +57,8 @@ def build_parser():
     optimize.set_defaults(run=run_optimize)
     report = commands.add_parser(
         "report", help="run the comparison and write the HTML report (quick profile: ~2 min)",
-        description="Run the sweeps (precision, expression swell, runtime, Newton, gradient "
-                    "flow), write results as JSON lines as each cell finishes, then plots and "
+        description="Run the sweeps (precision, expression swell, runtime, memory, Newton, "
+                    "gradient flow), write results as JSON lines as each cell finishes, then plots and "
                     "one HTML page under reports/<name>/ (reports/latest points at it). Ctrl-C "
                     "keeps what was measured; --resume continues. Exit status: 0 every cell "
                     "measured, 1 a cell failed (the page shows it), 2 nothing measured (a "
@@ -69,7 +69,7 @@ def build_parser():
                       help="larger sweeps (tens of minutes)")
     size.add_argument("--profile", choices=["tiny", "quick", "full"], dest="profile")
     report.add_argument("--sections", nargs="+", metavar="SECTION",
-                        help="precision, swell, runtime, newton, flow (default: all)")
+                        help="precision, swell, runtime, memory, newton, flow (default: all)")
     report.add_argument("--out", metavar="DIR", help="the report folder "
                         "(default reports/<date-time>; with --resume, reports/latest)")
     report.add_argument("--seed", type=int, default=0)

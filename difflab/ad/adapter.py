@@ -1,7 +1,8 @@
 """The AD engine behind the interface (``difflab.interface``): method "ad".
 
 AD has no one-time work: every evaluation traces f afresh (the engine is eager, as autograd
-is), so ``prepare`` only binds the quantity. Its size is the tape of one evaluation of f.
+is), so ``prepare`` only binds the quantity. Its size is the tape of one evaluation of f;
+its details, the tape's nodes and the bytes it saves for the backward pass.
 """
 
 import numpy as np
@@ -24,7 +25,11 @@ class Automatic(interface.Differentiator):
                 value = compute(theta)
             return interface.Measurement(value)
 
-        return evaluate, lambda: (api.trace(f, theta).nodes, "tape nodes")
+        def details():
+            tape = api.trace(f, theta)
+            return {"tape_nodes": tape.nodes, "tape_bytes": tape.saved_bytes}
+
+        return evaluate, lambda: (api.trace(f, theta).nodes, "tape nodes"), details
 
 
 interface.register(Automatic("ad", "reverse-mode AD (forward-over-reverse Hessians)",

@@ -1,5 +1,5 @@
-"""``difflab report``: the comparison report — precision, expression swell, runtime, Newton,
-gradient flow — as one HTML page with plots, tables and readings computed from the data.
+"""``difflab report``: the comparison report — precision, expression swell, runtime, memory,
+Newton, gradient flow — as one HTML page with plots, tables and readings computed from the data.
 
     from difflab.report import report
     outcome = report()                         # quick profile, every section
@@ -18,7 +18,7 @@ from .sections import yours
 from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
                      new_folder, point_latest, read_results, run_cells, validate_line)
 
-SECTION_NAMES = ("precision", "swell", "runtime", "newton", "flow")
+SECTION_NAMES = ("precision", "swell", "runtime", "memory", "newton", "flow")
 DEFAULT_ROOT = Path("reports")
 
 __all__ = ["Cell", "Outcome", "Profile", "Rendered", "ReportError", "SECTION_NAMES",

@@ -52,7 +52,8 @@ class Symbolic(interface.Differentiator):
 
         def details():
             return {"seconds": dict(built.seconds), "sizes": asdict(built.sizes),
-                    "engine": built.engine}
+                    "engine": built.engine,
+                    "code_bytes": len(built.function.source.encode())}
 
         return interface.Preparation(evaluate, lambda: (built.sizes.ops, "scalar operations"),
                                      details)

@@ -16,7 +16,7 @@ from statistics import median
 import numpy as np
 
 from ... import models
-from ...errors import SwellLimitError
+from ...errors import NonFiniteValueError, SwellLimitError
 from ...optim import OPTIMIZERS, estimated_order, newton, train
 from ...optim.convergence import OptimizationError
 from .. import plots, timing
@@ -125,10 +125,18 @@ def first_order_run(model, method, rates, steps):
     each learning rate of the grid ``rates``; the trace kept is the run that ends lowest, and
     every rate's final f and ‖∇f‖ are recorded beside it."""
     problem = model()
-    runs = {lr: train(problem, OPTIMIZERS[method](lr=lr), steps=steps) for lr in rates}
+    runs = {}
+
+    def run(lr):
+        try:
+            runs[lr] = train(problem, OPTIMIZERS[method](lr=lr), steps=steps)
+        except NonFiniteValueError:              # the rate diverged: train says so
+            runs[lr] = None
+    for lr in rates:
+        run(lr)
 
     def final(lr):
-        value = float(runs[lr].loss[-1])
+        value = np.inf if runs[lr] is None else float(runs[lr].loss[-1])
         return value if np.isfinite(value) else np.inf
     # a best rate at an edge of the grid may not be the best rate: widen the grid that way,
     # ×4 at a time, up to GRID_WIDENINGS times, while that keeps improving
@@ -141,17 +149,21 @@ def first_order_run(model, method, rates, steps):
             lr = chosen / 4
         else:
             break
-        runs[lr] = train(problem, OPTIMIZERS[method](lr=lr), steps=steps)
+        run(lr)
         if final(lr) >= final(chosen):
             break
     rates = sorted(runs)
     finals = {lr: final(lr) for lr in rates}
     chosen = min(rates, key=final)
+    if runs[chosen] is None:
+        raise NonFiniteValueError(f"{method}: every learning rate of {rates} diverged on "
+                                  f"{problem.name}")
     history = runs[chosen]
     return {"kind": "first-order", "method": method, "lr": chosen, "nit": history.steps,
             "forward_seconds": forward_seconds(problem),
             "grid": [{"lr": lr, "f": _finite(finals[lr]),
-                      "grad_norm": _finite(runs[lr].grad_norm[-1])} for lr in rates],
+                      "grad_norm": None if runs[lr] is None else _finite(runs[lr].grad_norm[-1])}
+                     for lr in rates],
             "grad_norm": history.grad_norm.tolist(), "f": history.loss.tolist(),
             "seconds": history.time.tolist(), "n": int(problem.theta0.size)}
 
