@@ -69,7 +69,7 @@ def build_parser():
                       help="larger sweeps (tens of minutes)")
     size.add_argument("--profile", choices=["tiny", "quick", "full"], dest="profile")
     report.add_argument("--sections", nargs="+", metavar="SECTION",
-                        help="precision, swell, runtime, memory, newton, flow (default: all)")
+                        help="verdict, precision, swell, runtime, memory, newton, flow (default: all)")
     report.add_argument("--out", metavar="DIR", help="the report folder "
                         "(default reports/<date-time>; with --resume, reports/latest)")
     report.add_argument("--seed", type=int, default=0)

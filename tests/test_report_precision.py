@@ -99,7 +99,7 @@ def test_each_v_curve_rises_with_its_methods_order(tiny):
 
 
 def test_every_profile_asks_each_method_only_for_what_it_computes():
-    """ad-differences computes Hessians only; aliases are not measured twice."""
+    """ad-differences computes Hessians and HVPs only; aliases are not measured twice."""
     for name in ("tiny", "quick", "full"):
         for cell in precision.cells(Profile(name, seed=0)):
             if cell.key.startswith("v-curve/"):
@@ -110,7 +110,8 @@ def test_every_profile_asks_each_method_only_for_what_it_computes():
             for method in methods:
                 assert quantity in difflab.differentiator(method).quantities, (cell.key, method)
             if name != "tiny":
-                assert ("ad-differences" in methods) == (quantity == "hessian"), cell.key
+                assert ("ad-differences" in methods) == (quantity in ("hessian", "hvp")), \
+                    cell.key
 
 
 def test_complex_step_is_exact_to_rounding_at_its_step(tiny):
@@ -161,3 +162,22 @@ def test_float32_panels_take_each_quantitys_own_methods(tmp_path):
     rows = next(t for t in rendered.tables if t.caption.startswith("float32 beside")).rows
     assert ("gradient", "ad-differences") not in {(r[0], r[1]) for r in rows}
     assert ("hessian", "ad-differences") in {(r[0], r[1]) for r in rows}
+
+
+def test_hvp_cells_measure_along_a_seeded_unit_direction():
+    """The HVP's truth is the reference Hessian times the section's v (a second computation
+    of the same number), and every method of the tiny profile lands within its tolerance."""
+    from difflab import reference
+    from difflab.report.sections import precision
+    problem = precision.edition(precision.TINY_MODEL, "float64")
+    v = precision.direction(problem.theta0.size)
+    assert np.isclose(np.linalg.norm(v), 1.0)
+    assert np.array_equal(v, precision.direction(problem.theta0.size))      # seeded
+    H = np.array(reference.hessian(problem.objective, problem.theta0), dtype=float)
+    truth = np.array(precision.exact(precision.TINY_MODEL, "hvp"), dtype=float)
+    assert np.allclose(truth, H @ v, rtol=1e-13, atol=0)
+    cell = precision.error_cell(precision.TINY_MODEL, "hvp", "float64",
+                                precision.TINY_METHODS)
+    assert {row["method"] for row in cell["methods"]} == set(precision.TINY_METHODS)
+    for row in cell["methods"]:
+        assert row["status"] == "ok" and row["error"] <= row["tolerance"], row

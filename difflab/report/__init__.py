@@ -1,5 +1,5 @@
-"""``difflab report``: the comparison report — precision, expression swell, runtime, memory,
-Newton, gradient flow — as one HTML page with plots, tables and readings computed from the data.
+"""``difflab report``: the comparison report — a verdict (which method when), precision,
+expression swell, runtime, memory, Newton, gradient flow — as one HTML page with plots, tables and readings computed from the data.
 
     from difflab.report import report
     outcome = report()                         # quick profile, every section
@@ -18,7 +18,7 @@ from .sections import yours
 from .runner import (PROFILES, Cell, Outcome, Profile, ReportError, latest_results,
                      new_folder, point_latest, read_results, run_cells, validate_line)
 
-SECTION_NAMES = ("precision", "swell", "runtime", "memory", "newton", "flow")
+SECTION_NAMES = ("verdict", "precision", "swell", "runtime", "memory", "newton", "flow")
 DEFAULT_ROOT = Path("reports")
 
 __all__ = ["Cell", "Outcome", "Profile", "Rendered", "ReportError", "SECTION_NAMES",
@@ -86,12 +86,16 @@ def render(folder, modules, outcome=None, title="difflab report"):
                                [(key, line["error"]) for key, line in mine.items()
                                 if line["status"] == "failed"])
             pages.append(page)
+            reads = getattr(module, "READS", ())    # a section drawn from others' results
+            others = {name: {key: line["result"] for (section_name, key), line in cells.items()
+                             if section_name == name and line["status"] == "ok"}
+                      for name in reads}
             if interrupted:
                 page.error = INTERRUPTED
-            elif not mine:
+            elif not mine and not reads:
                 page.error = "nothing measured yet (an interrupted run: difflab report --resume)"
             else:
-                interrupted = _draw(module, page, mine, folder)
+                interrupted = _draw(module, page, mine, folder, others if reads else None)
                 if page.error and not interrupted and outcome is not None:
                     # a section that could not be drawn is a failure, as a failed cell is:
                     # the page shows it, and the exit status must not say all is well
@@ -105,11 +109,13 @@ def render(folder, modules, outcome=None, title="difflab report"):
 INTERRUPTED = "not drawn: the report was interrupted while drawing"
 
 
-def _draw(module, page, mine, folder):
-    """Fill ``page`` from the section's ok results; True if Ctrl-C stopped the drawing."""
+def _draw(module, page, mine, folder, others=None):
+    """Fill ``page`` from the section's ok results (and, for a section that reads others',
+    theirs); True if Ctrl-C stopped the drawing."""
     ok = {key: line["result"] for key, line in mine.items() if line["status"] == "ok"}
     try:
-        page.rendered = module.render(ok, Path(folder))
+        page.rendered = module.render(ok, Path(folder)) if others is None else \
+            module.render(ok, Path(folder), others)
     except KeyboardInterrupt:               # Ctrl-C while drawing: still write the page
         page.error = INTERRUPTED
         return True

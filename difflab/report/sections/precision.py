@@ -35,7 +35,8 @@ from ..runner import Cell
 NAME = "precision"
 TITLE = "Precision"
 
-QUANTITIES = ("gradient", "hessian")
+QUANTITIES = ("gradient", "hessian", "hvp")
+PLURALS = {"gradient": "Gradients", "hessian": "Hessians", "hvp": "HVPs"}
 DTYPES = {"float64": np.float64, "float32": np.float32}
 TINY_MODEL = "logistic-regression"
 TINY_METHODS = ("ad", "fd-central", "complex-step", "symbolic")
@@ -70,13 +71,13 @@ def measured_methods(quantity):
 
 def sweep(profile):
     """(model, quantity) pairs: tiny, one small network; quick, the models of at most SMALL
-    parameters and the mlp's gradient (its Hessian's reference alone takes over 10 s);
-    full, every zoo model."""
+    parameters and the mlp's gradient and HVP (its Hessian's reference alone takes over
+    10 s); full, every zoo model."""
     zoo_models = models.list_models()
     small = [info.name for info in zoo_models if info.n_params <= SMALL]
     chosen = profile.pick([TINY_MODEL], small, [info.name for info in zoo_models])
     pairs = [(model, quantity) for model in chosen for quantity in QUANTITIES]
-    return pairs + profile.pick([], [("mlp", "gradient")], [])
+    return pairs + profile.pick([], [("mlp", "gradient"), ("mlp", "hvp")], [])
 
 
 @lru_cache(maxsize=None)
@@ -102,8 +103,16 @@ def exact(name, quantity, seed=0):
     """The 50-digit reference ``quantity`` of the model's float64 edition (shared by the
     float32 run, which differentiates the same function at the same point)."""
     problem = edition(name, "float64", seed)
-    return differentiator("reference").measure(quantity, problem.objective,
-                                               problem.theta0, sizes=False).precise
+    return differentiator("reference").measure(
+        quantity, problem.objective, problem.theta0,
+        direction(problem.theta0.size, seed) if quantity == "hvp" else None,
+        sizes=False).precise
+
+
+def direction(n, seed=0):
+    """The HVP's v: a seeded unit vector, the same for every method and both precisions."""
+    v = np.random.default_rng([seed, n]).normal(size=n)
+    return v / np.linalg.norm(v)
 
 
 # Cells.
@@ -113,20 +122,23 @@ def error_cell(name, quantity, dtype, methods, seed=0):
     build stopped by its budget is a result ("budget"), not a failure."""
     problem = edition(name, dtype, seed)
     truth = exact(name, quantity, seed)
+    v = direction(problem.theta0.size, seed) if quantity == "hvp" else None
     return {"kind": "errors", "model": name, "n_params": int(problem.n_params),
             "quantity": quantity, "dtype": dtype,
             **errors_against(problem.objective, problem.theta0, quantity, truth, methods,
-                             dtype)}
+                             dtype, v=None if v is None else v.astype(problem.theta0.dtype))}
 
 
-def errors_against(f, theta, quantity, truth, methods, dtype="float64", refusals=()):
+def errors_against(f, theta, quantity, truth, methods, dtype="float64", refusals=(), v=None):
     """{"floor", "methods"}: each method's relative error, correct digits and tolerance
-    against ``truth``; a symbolic build stopped by its budget is a row ("budget"), and so is
-    an error of a type in ``refusals`` ("refused", with its message)."""
+    against ``truth`` (for "hvp", along ``v``); a symbolic build stopped by its budget is a
+    row ("budget"), and so is an error of a type in ``refusals`` ("refused", with its
+    message)."""
     rows = []
     for method in methods:
         try:
-            value = getattr(differentiator(method), quantity)(f, theta)
+            d = differentiator(method)
+            value = d.hvp(f, theta, v) if quantity == "hvp" else getattr(d, quantity)(f, theta)
         except SwellLimitError as stop:
             rows.append({"method": method, "status": "budget", "message": str(stop)})
             continue
@@ -365,7 +377,7 @@ def digits_reading(results, methods):
                    for m in methods if any(m in ok_rows(r) for r in mine)}
         ranked = sorted(medians, key=medians.get, reverse=True)
         finite = [m for m in ranked if m.startswith("fd-")]
-        sentence = (f"{quantity.capitalize()}s in float64 ({len(mine)} model"
+        sentence = (f"{PLURALS[quantity]} in float64 ({len(mine)} model"
                     f"{'s' if len(mine) > 1 else ''}), median correct digits: "
                     + ", ".join(f"{m} {medians[m]:.1f}" for m in ranked))
         if finite and finite[0] != ranked[0]:
@@ -535,7 +547,8 @@ def float32_reading(twinned, methods):
                                          for _, b in twinned if m in ok_rows(b))]
     names = sorted({a["model"] for a, _ in twinned})
     sentences = [
-        f"In float32 ({len(twinned)} gradient/Hessian result{'s' if len(twinned) > 1 else ''}"
+        f"In float32 ({len(twinned)} gradient, Hessian and HVP result"
+        f"{'s' if len(twinned) > 1 else ''}"
         f" on {listing(names)}) the exact result rounded to float32 is off by {floor:.1e} "
         "(median), the floor for any float32 method; the median errors are "
         + listing(times(ratio[m]) for m in ranked) + " that floor for "

@@ -1,0 +1,102 @@
+"""The report's verdict (issue 18, item 6): which method when, computed from the precision
+and runtime sections' results — on synthetic results whose answer is known, and on two tiny
+runs with different seeds (the machinery, not the numbers)."""
+
+import re
+
+import pytest
+
+from difflab.report import report
+from difflab.report.sections import verdict
+
+
+def errors(quantity, n, **rows):
+    """A precision result: method → (error, tolerance)."""
+    return {"kind": "errors", "dtype": "float64", "quantity": quantity, "n_params": n,
+            "model": f"m{n}", "methods": [
+                {"method": m, "status": "ok", "error": e, "tolerance": t, "digits": 0.0}
+                for m, (e, t) in rows.items()]}
+
+
+def timed(quantity, method, n, low, median, high, setup=None):
+    summary = {"median": median, "low": low, "high": high, "confidence": 0.97,
+               "samples": [low, median, high], "repeats": 3}
+    result = {"quantity": quantity, "method": method, "n": n, "seconds": summary}
+    if setup is not None:
+        result["setup"] = {**summary, "median": setup, "low": setup, "high": setup}
+    return result
+
+
+def keyed(results):
+    return {str(k): r for k, r in enumerate(results)}
+
+
+def test_size_classes():
+    assert [verdict.size_class(n) for n in (1, 100, 101, 2000, 2001)] == \
+        ["small", "small", "medium", "medium", "large"]
+
+
+def test_the_most_precise_and_the_one_beyond_its_tolerance():
+    precision = keyed([errors("gradient", 20, ad=(3e-14, 1e-13), fd=(2e-5, 1e-6)),
+                       errors("gradient", 50, ad=(1e-14, 1e-13), fd=(4e-6, 1e-6))])
+    row = verdict.verdict("gradient", "small", list(precision.values()), [])
+    assert row["precise"]["method"] == "ad"
+    assert row["precise"]["text"] == "ad: 2.0e-14 [1.0e-14–3.0e-14] over 2 models"
+    assert row["avoid"]["method"] == "fd"
+    assert "20× its tolerance" in row["avoid"]["text"]          # 2e-5 / 1e-6
+
+
+def test_errors_at_the_rounding_level_are_a_tie():
+    rows = [errors("hessian", 10, ad=(1e-16, 1e-13), symbolic=(2e-16, 1e-13),
+                   fd=(1e-8, 1e-6))]
+    row = verdict.verdict("hessian", "small", rows, [])
+    assert row["precise"]["tied"] == ["symbolic"] and row["avoid"] is None
+
+
+def test_separated_intervals_name_a_winner_and_overlapping_ones_a_tie():
+    runtime = [timed("gradient", "ad", 500, 1.0e-4, 1.1e-4, 1.2e-4),
+               timed("gradient", "symbolic", 500, 0.5e-4, 0.6e-4, 0.7e-4, setup=0.05),
+               timed("gradient", "fd", 500, 1e-2, 1.1e-2, 1.2e-2),
+               timed("gradient", "ad", 100, 1e-5, 2e-5, 3e-5)]   # another class, ignored
+    row = verdict.verdict("gradient", "medium", [], runtime)
+    assert row["after"]["method"] == "symbolic" and not row["after"]["tied"]
+    assert "at n = 500" in row["after"]["text"]
+    # including setup, symbolic's 0.05 s puts it behind AD
+    assert row["including"]["method"] == "ad"
+    assert row["avoid"]["method"] == "fd" and "183× the fastest" in row["avoid"]["text"]
+    overlapping = [timed("gradient", "ad", 500, 1.0e-4, 1.1e-4, 1.3e-4),
+                   timed("gradient", "symbolic", 500, 0.9e-4, 1.0e-4, 1.2e-4)]
+    row = verdict.verdict("gradient", "medium", [], overlapping)
+    assert row["after"]["method"] == "symbolic" and row["after"]["tied"] == ["ad"]
+    assert row["avoid"] is None
+
+
+def test_a_class_nobody_measured_has_no_row_and_one_method_alone_is_not_ranked():
+    assert verdict.verdict("hvp", "large", [], []) is None
+    row = verdict.verdict("gradient", "large", [],
+                          [timed("gradient", "ad", 50_000, 1e-3, 2e-3, 3e-3)])
+    assert row["after"]["text"].startswith("ad alone measured at n = 50,000")
+    assert "method" not in row["after"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_tiny_run_gives_a_verdict_table_with_intervals(seed, tmp_path):
+    outcome = report(sections=["verdict", "precision", "runtime"], profile="tiny",
+                     out=tmp_path / f"seed{seed}", seed=seed)
+    assert not outcome.failed
+    summary = (tmp_path / f"seed{seed}" / "summary.md").read_text()
+    table = summary.split("## Verdict: which method when")[1].split("## Precision")[0]
+    rows = [line.split(" | ") for line in table.splitlines()
+            if line.startswith("| gradient") or line.startswith("| hessian")]
+    assert {(r[0].strip("| "), r[1]) for r in rows} == {("gradient", "small"),
+                                                       ("hessian", "small")}
+    for row in rows:
+        for cell in (row[3], row[4]):                # fastest after and including setup
+            median, low, high = [_seconds(x) for x in re.match(
+                r"\w[\w-]*: (\S+ \S+) \[(\S+ \S+)–(\S+ \S+?)[,\]]", cell).groups()]
+            assert low <= median <= high, cell
+
+
+def _seconds(text):
+    value, unit = text.split()
+    return float(value) * {"s": 1, "ms": 1e-3, "µs": 1e-6}[unit]
