@@ -19,6 +19,10 @@ from difflab.errors import ShapeError, UnsupportedOperationError
 # The zoo: every default model against the reference.
 
 MODEL_NAMES = [info.name for info in models.list_models()]
+# l1-mlp starts on the kink of |θ| by design, where the reference refuses to give a derivative;
+# tests/test_zoo_families.py judges AD there by the convention abs′(0) = 0
+ON_A_KINK = pytest.mark.xfail(raises=reference.ReferenceKinkError, strict=True,
+                              reason="l1-mlp's θ₀ is on the kink of |θ|")
 
 # The models are a few layers deep on O(1) data, so float64 AD is good to a few ulps; the
 # measured errors are below 1e-15, and the issue asks for 1e-13.
@@ -28,7 +32,8 @@ RTOL_ZOO = 1e-13
 RTOL_SYMMETRY = 1e-14
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=ON_A_KINK) if n == "l1-mlp" else n
+                                  for n in MODEL_NAMES])
 def test_zoo_gradient_matches_reference(name):
     problem = models.get(name)
     value, g = ad.value_and_grad(problem.objective)(problem.theta0)
@@ -38,10 +43,13 @@ def test_zoo_gradient_matches_reference(name):
                            f"{name} gradient")
 
 
-# residual-mlp's 50-digit reference Hessian takes ~15 s, the gru's (62 parameters) ~50 s; the
-# other networks cover the default run
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
-                                  if n in ("residual-mlp", "gru") else n for n in MODEL_NAMES])
+# residual-mlp's 50-digit reference Hessian takes ~15 s, the gru's (62 parameters) ~50 s,
+# attention's ~20 s, batchnorm-mlp's ~10 s, the cnn's and dropout-mlp's ~5 s; the other
+# networks cover the default run (tests/test_zoo_families.py: small ones of each family)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.slow] + ([ON_A_KINK] if n == "l1-mlp" else []))
+    if n in ("residual-mlp", "gru", "batchnorm-mlp", "dropout-mlp", "l1-mlp", "cnn",
+             "attention") else n for n in MODEL_NAMES])
 def test_zoo_hessian_matches_reference_and_is_symmetric(name):
     """The reference Hessian takes n(n+1)/2 mixed differences: about 10 s for the 37
     parameters of residual-mlp, most of these tests' time."""

@@ -36,8 +36,15 @@ def truths():
     return get
 
 
+# l1-mlp starts on the kink of |θ| by design: the reference refuses its derivatives there
+# (tests/test_zoo_families.py judges the methods by the convention abs′(0) = 0)
+ON_A_KINK = pytest.mark.xfail(raises=reference.ReferenceKinkError, strict=True,
+                              reason="l1-mlp's θ₀ is on the kink of |θ|")
+
+
 @pytest.mark.parametrize("model", [
-    m.name if m.name in FAST else pytest.param(m.name, marks=pytest.mark.slow)
+    m.name if m.name in FAST else pytest.param(
+        m.name, marks=[pytest.mark.slow] + ([ON_A_KINK] if m.name == "l1-mlp" else []))
     for m in models.list_models()])
 def test_every_method_agrees_with_the_reference(model, truths):
     problem, v, truth = truths(model)

@@ -22,6 +22,11 @@ DEFAULT_SIZES = {                     # parameter counts, worked out by hand
     "mlp": 2 * 3 + 3 + 3 * 3 + 3 + 3 * 1 + 1,
     "mlp-classifier": 2 * 4 + 4 + 4 * 2 + 2,
     "residual-mlp": 2 * 3 + 3 + 2 * (3 * 3 + 3) + 3 * 1 + 1,
+    "batchnorm-mlp": (2 * 3 + 3 + 3) + (3 * 3 + 3 + 3) + 3 * 1 + 1,    # W, γ, β; no bias
+    "dropout-mlp": 2 * 3 + 3 + 3 * 3 + 3 + 3 * 1 + 1,
+    "l1-mlp": 2 * 3 + 3 + 3 * 3 + 3 + 3 * 1 + 1,
+    "cnn": 3 * 1 * 2 + 2 + (8 - 3 + 1) * 2 * 1 + 1,                 # K, b; readout of 6×2
+    "attention": 3 * 2 + 3 * 2 + 3 * 3 + 3 + 3 + 3 * 1 + 1,         # W_q, W_k, W_v, γ, β
     "rnn": 1 * 3 + 3 * 3 + 3 + 3 * 1 + 1,
     "gru": 3 * (2 * 3 + 3 * 3 + 3) + 3 * 2 + 2,
     "rosenbrock": 4,
@@ -37,10 +42,16 @@ CASES = [(name, {}) for name in NAMES] + [
     ("rnn", {"channels": 2, "l2": 0.01}),
     ("gru", {"channels": 1, "hidden": 2, "l2": 0.01}),
     ("linear-regression", {"d_out": 2, "data": "sine", "l2": 0.5}),
+    ("mlp", {"l1": 0.1, "l2": 0.1}),
+    ("batchnorm-mlp", {"widths": (2, 2, 1), "batch": 3, "activation": "relu", "l1": 0.01}),
+    ("dropout-mlp", {"widths": (3, 4, 2), "loss": "cross-entropy", "rate": 0.5}),
+    ("cnn", {"length": 5, "filters": 3, "kernel": 2, "activation": "softplus"}),
+    ("attention", {"tokens": 2, "key_size": 1, "batch": 2, "l2": 0.01}),
 ]
 SUPERVISED = ("linear-regression", "logistic-regression", "mlp", "mlp-classifier",
-              "residual-mlp", "rnn", "gru")
-LEAST_SQUARES = ("linear-regression", "mlp", "residual-mlp", "rnn", "gru", "rosenbrock")
+              "residual-mlp", "dropout-mlp", "l1-mlp", "cnn", "attention", "rnn", "gru")
+LEAST_SQUARES = ("linear-regression", "mlp", "residual-mlp", "batchnorm-mlp", "dropout-mlp",
+                 "cnn", "attention", "rnn", "gru", "rosenbrock")
 
 
 def cases(names=NAMES):
@@ -83,9 +94,11 @@ def test_mpmath_at_50_digits_agrees_with_float64(name, kwargs):
 
 
 @pytest.mark.parametrize("name, kwargs", [
-    # the default gru's whole-batch SymPy expressions take ~45 s; its small variant stays
+    # the default gru's whole-batch SymPy expressions take ~45 s, attention's ~10 s and
+    # batchnorm-mlp's ~6 s; their small variants stay
     pytest.param(*case.values, id=case.id, marks=pytest.mark.slow)
-    if case.values == ("gru", {}) else case for case in cases()])
+    if case.values in (("gru", {}), ("attention", {}), ("batchnorm-mlp", {})) else case
+    for case in cases()])
 def test_sympy_expressions_evaluate_to_float64(name, kwargs):
     problem = models.get(name, **kwargs)
     symbols = np.array(sympy.symbols(f"theta0:{problem.n_params}"), dtype=object)
@@ -355,7 +368,8 @@ def test_linear_regression_at_the_least_squares_solution():
             assert problem.objective(moved) > problem.objective(theta)
 
 
-@pytest.mark.parametrize("name", ["linear-regression", "mlp", "mlp-classifier", "rnn", "gru"])
+@pytest.mark.parametrize("name", ["linear-regression", "mlp", "mlp-classifier", "dropout-mlp",
+                                  "cnn", "attention", "rnn", "gru"])
 def test_single_example_and_batch_agree(name):
     problem = models.get(name)
     batch_predictions = problem.predict(problem.params, problem.X)
@@ -388,7 +402,8 @@ def test_l2_adds_half_l2_times_squared_norm(name):
 
 
 @pytest.mark.parametrize("name, kwargs", [case for case in cases(LEAST_SQUARES)
-                                          if case.values[1].get("loss") != "cross-entropy"])
+                                          if case.values[1].get("loss") != "cross-entropy"
+                                          and not case.values[1].get("l1")])
 def test_objective_is_the_sum_of_squared_residuals(name, kwargs):
     problem = models.get(name, **kwargs)
     r = problem.residuals(problem.theta0)
@@ -400,6 +415,9 @@ def test_mse_models_have_residuals_and_the_others_do_not():
     assert models.get("rnn").residuals is not None
     assert models.get("mlp-classifier").residuals is None
     assert models.get("logistic-regression").residuals is None
+    # |θ| is no smooth square: an l1 term leaves no least-squares form
+    assert models.get("mlp", l1=0.1).residuals is None
+    assert models.get("l1-mlp").residuals is None
 
 
 # Test functions against their closed forms.
@@ -538,6 +556,16 @@ def test_unknown_model_names_the_valid_ones():
     ("rosenbrock", {"n": 1}, "n"),
     ("logistic-map", {"n": 0}, "n"),
     ("mlp", {"l2": -1.0}, "l2"),
+    ("mlp", {"l1": -1.0}, "l1"),
+    ("rnn", {"l1": float("inf")}, "l1"),
+    ("l1-mlp", {"l1": "0.1"}, "l1"),
+    ("batchnorm-mlp", {"eps": 0.0}, "eps"),
+    ("batchnorm-mlp", {"batch": 1}, "batch"),
+    ("dropout-mlp", {"rate": 1.0}, "rate"),
+    ("cnn", {"length": 2}, "length"),
+    ("cnn", {"filters": 0}, "filters"),
+    ("attention", {"features": 1}, "features"),
+    ("attention", {"key_size": 0}, "key_size"),
     ("mlp", {"seed": -1}, "seed"),
     ("mlp", {"widthz": (2, 1)}, "widthz"),
 ])

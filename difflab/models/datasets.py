@@ -1,9 +1,9 @@
 """Seeded synthetic datasets: nothing is downloaded, every draw comes from the Generator given.
 
 Classification sets return inputs X of shape (n, 2) or (n, dim) and one-hot float targets
-Y of shape (n, classes); regression sets return Y of shape (n, dim_out); the sequence set
-returns X of shape (n, steps, channels). Class labels cycle through 0, 1, …, so even a
-batch of 4 holds every class.
+Y of shape (n, classes); regression sets return Y of shape (n, dim_out); the sequence sets
+return X of shape (n, steps, channels) and the signal set (n, length, 1). Class labels cycle
+through 0, 1, …, so even a batch of 4 holds every class.
 """
 
 import numpy as np
@@ -83,3 +83,30 @@ def sine_sequences(rng, n, steps, channels=1, noise=0.05, dt=0.5):
     t = np.arange(steps + 1)[None, :, None] * dt
     s = np.sin(omega * t + phase) + noise * rng.normal(size=(n, steps + 1, channels))
     return s[:, :steps, :], s[:, steps, :]
+
+
+PULSE = np.array([0.5, 1.0, 0.5])       # the shape hidden in each signal
+
+
+def pulses(rng, n, length, noise=0.1):
+    """Signals of ``length`` samples holding one pulse a·(½, 1, ½) at a random place in
+    N(0, noise²) noise; the target is its amplitude a ~ U(−1, 1), which a filter matched to
+    the pulse finds wherever it sits. X has shape (n, length, 1) and Y shape (n, 1)."""
+    if length < PULSE.size:
+        raise ValueError(f"pulses: a signal of {length} samples cannot hold a pulse of "
+                         f"{PULSE.size}")
+    amplitude = rng.uniform(-1.0, 1.0, size=n)
+    start = rng.integers(0, length - PULSE.size + 1, size=n)
+    X = noise * rng.normal(size=(n, length))
+    for i in range(n):
+        X[i, start[i]:start[i] + PULSE.size] += amplitude[i] * PULSE
+    return X[:, :, None], amplitude[:, None]
+
+
+def lookup_sequences(rng, n, tokens, features):
+    """Sequences of standard normal tokens (n, tokens, features); the target (n, 1) is the
+    first feature of the token whose second feature is largest: a content-based lookup, the
+    task attention is built for."""
+    X = rng.normal(size=(n, tokens, features))
+    chosen = np.argmax(X[:, :, 1], axis=1)
+    return X, X[np.arange(n), chosen, 0][:, None]

@@ -1,7 +1,9 @@
 """The model zoo: named, seeded problems whose objective is a function of one flat vector θ.
 
 A network problem is a per-example ``predict(params, x)`` and ``loss(prediction, target)``
-over a seeded synthetic batch (X, Y); a test function is a formula in θ itself. Either way
+over a seeded synthetic batch (X, Y), declared as a ``BatchMean``; batchnorm-mlp is the one
+network whose loss is not a per-example mean (batch normalization mixes the examples), so its
+objective is a plain function of θ. A test function is a formula in θ itself. Either way
 ``objective(theta)`` gets its parameters back with ``unravel(theta)`` (difflab.ravel) and
 is written with ``dnp`` only, so it runs under every number system: float, complex, SymPy,
 mpmath and AD tensors. ``get(name, **overrides)`` builds a model, ``list_models()`` lists
@@ -32,10 +34,12 @@ class Problem:
     """One zoo model: an objective of the flat parameter vector θ, and what it is made of.
 
     ``objective(theta)`` is a scalar; for a network it is the batch mean of the per-example
-    loss plus the ridge term, (1/B) Σ_i loss(predict(unravel(θ), x_i), y_i) + (l2/2)‖θ‖².
-    ``outputs(theta)`` is the vector-valued map for Jacobians (a network's predictions over
-    the batch, flattened; a test function's vector form). ``residuals(theta)``, where
-    present, satisfies objective(θ) = Σ_k r_k(θ)², the form Gauss–Newton needs. ``theta0``
+    loss plus the penalties, (1/B) Σ_i loss(predict(unravel(θ), x_i), y_i) + (l2/2)‖θ‖²
+    + l1‖θ‖₁ (batchnorm-mlp has no per-example ``predict``: its predictions depend on the
+    whole batch). ``outputs(theta)`` is the vector-valued map for Jacobians (a network's
+    predictions over the batch, flattened; a test function's vector form).
+    ``residuals(theta)``, where present, satisfies objective(θ) = Σ_k r_k(θ)², the form
+    Gauss–Newton needs (MSE networks without an l1 term, Rosenbrock). ``theta0``
     is the seeded float64 start and ``params`` the same values as a pytree. ``theta0``,
     ``X`` and ``Y`` are read-only, so an optimizer cannot move the start of the next run by
     updating in place. Fields a model does not have are None.
@@ -54,6 +58,7 @@ class Problem:
     outputs: Callable | None = None
     residuals: Callable | None = None
     l2: float = 0.0
+    l1: float = 0.0
     config: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -102,6 +107,19 @@ def _choose(model, what, name, table):
     return table[name]
 
 
+def _check_fraction(model, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not 0 <= value < 1:
+        raise ModelConfigError(f"{model}: {name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_positive(model, name, value):
+    if _check_scale(model, name, value) == 0:
+        raise ModelConfigError(f"{model}: {name} must be > 0, got {value!r}")
+    return float(value)
+
+
 def _generators(model, seed):
     """Independent Generators for the data and for the initial parameters, both from ``seed``."""
     seed = _check_count(model, "seed", seed, minimum=0)
@@ -141,9 +159,24 @@ def _draw(model, data, rng, n, d_in, d_out):
 
 # Objectives of θ.
 
-def _ridge(theta, l2):
-    """(l2/2)‖θ‖²: weight decay on every parameter, biases included."""
-    return dnp.sum(dnp.square(theta)) * (l2 / 2)
+def _penalty(l2, l1):
+    """θ ↦ (l2/2)‖θ‖² + l1‖θ‖₁ on every parameter, biases included; None if both are 0.
+
+    ‖θ‖₁ is Σ dnp.abs(θ_i), whose derivative at θ_i = 0 is dnp's convention abs′(0) = 0
+    (difflab.numpy): the penalty adds nothing to AD's or the symbolic gradient there, and
+    the methods that sample f near θ (finite differences, the complex step, the reference)
+    refuse the point as a kink.
+    """
+    if not l2 and not l1:
+        return None
+
+    def penalty(theta):
+        ridge = dnp.sum(dnp.square(theta)) * (l2 / 2) if l2 else None
+        lasso = dnp.sum(dnp.abs(theta)) * l1 if l1 else None
+        if ridge is None or lasso is None:
+            return lasso if ridge is None else ridge
+        return ridge + lasso
+    return penalty
 
 
 def _least_squares_residuals(outputs, Y, l2):
@@ -157,26 +190,54 @@ def _least_squares_residuals(outputs, Y, l2):
     return residuals
 
 
-def supervised_problem(name, description, params, predict, loss, X, Y, l2, config):
-    """objective(θ) = (1/B) Σ_i loss(predict(unravel(θ), x_i), y_i) + (l2/2)‖θ‖² over the batch."""
+def supervised_problem(name, description, params, predict, loss, X, Y, l2, config, l1=None):
+    """objective(θ) = (1/B) Σ_i loss(predict(unravel(θ), x_i), y_i) + (l2/2)‖θ‖² + l1‖θ‖₁
+    over the batch, declared as a ``BatchMean``.
+
+    ``l1`` defaults to ``config``'s, so a problem rebuilt from its fields (the report's float32
+    edition passes name … l2, config) keeps its L1 term.
+    """
+    l1 = config.get("l1", 0.0) if l1 is None else l1
     theta0, unravel = ravel(params)
 
     def example_loss(theta, X, Y):
         return loss(predict(unravel(theta), X), Y)
 
-    objective = BatchMean(example_loss, X, Y, (lambda theta: _ridge(theta, l2)) if l2 else None)
+    objective = BatchMean(example_loss, X, Y, _penalty(l2, l1))
 
     def outputs(theta):
         return dnp.reshape(predict(unravel(theta), X), (-1,))
 
-    residuals = _least_squares_residuals(outputs, Y, l2) if loss is networks.mse else None
+    residuals = _least_squares_residuals(outputs, Y, l2) \
+        if loss is networks.mse and not l1 else None
     return Problem(name, description, objective, theta0, unravel, params=params,
                    predict=predict, loss=loss, X=X, Y=Y, outputs=outputs,
-                   residuals=residuals, l2=l2, config=config)
+                   residuals=residuals, l2=l2, l1=l1, config=config)
 
 
-def _ridge_note(l2):
-    return f" + {l2:g}/2·‖θ‖²" if l2 else ""
+def whole_batch_problem(name, description, params, forward, loss, X, Y, l2, l1, config):
+    """objective(θ) = mean(loss(forward(unravel(θ), X), Y)) + (l2/2)‖θ‖² + l1‖θ‖₁ as a plain
+    function of θ, for a network whose predictions depend on the whole batch (batch norm):
+    not a ``BatchMean``, so no method may treat the examples one at a time."""
+    theta0, unravel = ravel(params)
+    penalty = _penalty(l2, l1)
+
+    def objective(theta):
+        data_term = dnp.mean(loss(forward(unravel(theta), X), Y))
+        return data_term + penalty(theta) if penalty is not None else data_term
+
+    def outputs(theta):
+        return dnp.reshape(forward(unravel(theta), X), (-1,))
+
+    residuals = _least_squares_residuals(outputs, Y, l2) \
+        if loss is networks.mse and not l1 else None
+    return Problem(name, description, objective, theta0, unravel, params=params, loss=loss,
+                   X=X, Y=Y, outputs=outputs, residuals=residuals, l2=l2, l1=l1,
+                   config=config)
+
+
+def _penalty_note(l2, l1=0.0):
+    return (f" + {l2:g}/2·‖θ‖²" if l2 else "") + (f" + {l1:g}·‖θ‖₁" if l1 else "")
 
 
 # The models.
@@ -185,26 +246,28 @@ LOSSES = {"mse": networks.mse, "cross-entropy": networks.softmax_cross_entropy}
 LOSS_NAMES = {"mse": "MSE", "cross-entropy": "softmax cross-entropy"}
 
 
-def linear_regression(d_in=3, d_out=1, batch=8, data="linear", l2=0.0, seed=0):
+def linear_regression(d_in=3, d_out=1, batch=8, data="linear", l2=0.0, l1=0.0, seed=0):
     """Least squares: ŷ = x W + b, loss (1/m)‖ŷ − y‖² (MSE)."""
     name = "linear-regression"
     d_in, d_out = _check_count(name, "d_in", d_in), _check_count(name, "d_out", d_out)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
     data_rng, init_rng = _generators(name, seed)
     X, Y = _draw(name, data, data_rng, batch, d_in, d_out)
     params = (networks.glorot(init_rng, d_in, d_out), networks.small_bias(init_rng, d_out))
     description = (f"linear regression {d_in}→{d_out}, MSE on {data} data, batch {batch}"
-                   + _ridge_note(l2))
-    config = dict(d_in=d_in, d_out=d_out, batch=batch, data=data, l2=l2, seed=seed)
+                   + _penalty_note(l2, l1))
+    config = dict(d_in=d_in, d_out=d_out, batch=batch, data=data, l2=l2, l1=l1, seed=seed)
     return supervised_problem(name, description, params, networks.dense, networks.mse,
-                              X, Y, l2, config)
+                              X, Y, l2, config, l1)
 
 
-def logistic_regression(d_in=2, batch=8, data="moons", l2=0.0, seed=0):
+def logistic_regression(d_in=2, batch=8, data="moons", l2=0.0, l1=0.0, seed=0):
     """Logistic regression: logit z = x w + b, loss softplus(z) − y z (binary cross-entropy)."""
     name = "logistic-regression"
     d_in = _check_count(name, "d_in", d_in)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
     if data not in CLASSIFICATION:
         raise ModelConfigError(f"{name}: needs a classification set, one of "
                                f"{', '.join(CLASSIFICATION)}; got {data!r}")
@@ -213,16 +276,40 @@ def logistic_regression(d_in=2, batch=8, data="moons", l2=0.0, seed=0):
     Y = one_hot[:, 1:]          # y = 1 for class 1, as a column to match the logit's shape
     params = (networks.glorot(init_rng, d_in, 1), networks.small_bias(init_rng, 1))
     description = (f"logistic regression {d_in}→1, binary cross-entropy on {data} data, "
-                   f"batch {batch}" + _ridge_note(l2))
-    config = dict(d_in=d_in, batch=batch, data=data, l2=l2, seed=seed)
+                   f"batch {batch}" + _penalty_note(l2, l1))
+    config = dict(d_in=d_in, batch=batch, data=data, l2=l2, l1=l1, seed=seed)
     return supervised_problem(name, description, params, networks.dense,
-                              networks.binary_cross_entropy, X, Y, l2, config)
+                              networks.binary_cross_entropy, X, Y, l2, config, l1)
 
 
-def _perceptron(name, *, widths, batch, activation, loss, data, l2, seed, residual):
-    """An MLP problem (plain or residual) after checking every argument."""
+class _Perceptron(NamedTuple):
+    """An MLP model's checked arguments, its seeded batch and the Generators it came from."""
+    widths: tuple
+    batch: int
+    activation: Callable
+    loss: Callable
+    data: str
+    X: np.ndarray
+    Y: np.ndarray
+    data_rng: np.random.Generator
+    init_rng: np.random.Generator
+    l2: float
+    l1: float
+    config: dict
+
+    def describe(self, kind, extra=""):
+        """'<kind> 2-3-3-1 (tanh), MSE on sine data, batch 8 + penalties<extra>'."""
+        c = self.config
+        return (f"{kind} {'-'.join(map(str, self.widths))} ({c['activation']}), "
+                f"{LOSS_NAMES[c['loss']]} on {self.data} data, batch {self.batch}"
+                + _penalty_note(self.l2, self.l1) + extra)
+
+
+def _perceptron_parts(name, *, widths, batch, activation, loss, data, l2, l1, seed):
+    """Check an MLP model's arguments and draw its batch."""
     widths = _check_widths(name, widths)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
     act = _choose(name, "activation", activation, networks.ACTIVATIONS)
     loss_fn = _choose(name, "loss", loss, LOSSES)
     data = ("sine" if loss == "mse" else "blobs") if data is None else data
@@ -231,35 +318,42 @@ def _perceptron(name, *, widths, batch, activation, loss, data, l2, seed, residu
                                f"{', '.join(CLASSIFICATION)}; got {data!r}")
     data_rng, init_rng = _generators(name, seed)
     X, Y = _draw(name, data, data_rng, batch, widths[0], widths[-1])
-    params = networks.init_mlp(init_rng, widths, activation)
-    predict = partial(networks.mlp, activation=act, residual=residual)
-    description = (f"{'residual ' if residual else ''}MLP {'-'.join(map(str, widths))} "
-                   f"({activation}), {LOSS_NAMES[loss]} on {data} data, batch {batch}"
-                   + _ridge_note(l2))
     config = dict(widths=widths, batch=batch, activation=activation, loss=loss, data=data,
-                  l2=l2, seed=seed)
-    return supervised_problem(name, description, params, predict, loss_fn, X, Y, l2, config)
+                  l2=l2, l1=l1, seed=seed)
+    return _Perceptron(widths, batch, act, loss_fn, data, X, Y, data_rng, init_rng, l2, l1,
+                       config)
+
+
+def _perceptron(name, *, residual, **arguments):
+    """An MLP problem (plain or residual) after checking every argument."""
+    parts = _perceptron_parts(name, **arguments)
+    params = networks.init_mlp(parts.init_rng, parts.widths, arguments["activation"])
+    predict = partial(networks.mlp, activation=parts.activation, residual=residual)
+    description = parts.describe("residual MLP" if residual else "MLP")
+    return supervised_problem(name, description, params, predict, parts.loss, parts.X,
+                              parts.Y, parts.l2, parts.config, parts.l1)
 
 
 def mlp(widths=(2, 3, 3, 1), batch=8, activation="tanh", loss="mse", data=None, l2=0.0,
-        seed=0):
+        l1=0.0, seed=0):
     """MLP: h ← act(h W + b) per hidden layer, linear output; MSE or softmax cross-entropy.
 
     ``data`` defaults to "sine" for MSE and "blobs" for cross-entropy, both of any width.
     """
     return _perceptron("mlp", widths=widths, batch=batch, activation=activation, loss=loss,
-                       data=data, l2=l2, seed=seed, residual=False)
+                       data=data, l2=l2, l1=l1, seed=seed, residual=False)
 
 
 def mlp_classifier(widths=(2, 4, 2), batch=8, activation="tanh", data="spirals", l2=0.0,
-                   seed=0):
+                   l1=0.0, seed=0):
     """MLP classifier: loss −Σ_k y_k log softmax(z)_k on one-hot targets."""
     return _perceptron("mlp-classifier", widths=widths, batch=batch, activation=activation,
-                       loss="cross-entropy", data=data, l2=l2, seed=seed, residual=False)
+                       loss="cross-entropy", data=data, l2=l2, l1=l1, seed=seed,
+                       residual=False)
 
 
 def residual_mlp(widths=(2, 3, 3, 3, 1), batch=8, activation="tanh", loss="mse", data=None,
-                 l2=0.0, seed=0):
+                 l2=0.0, l1=0.0, seed=0):
     """Residual MLP: h ← h + act(h W + b) between equal-width hidden layers."""
     name = "residual-mlp"
     hidden = _check_widths(name, widths)[1:-1]
@@ -268,39 +362,175 @@ def residual_mlp(widths=(2, 3, 3, 3, 1), batch=8, activation="tanh", loss="mse",
             f"{name}: widths {tuple(widths)} have no two equal consecutive hidden widths, so "
             "no layer can carry a skip connection; repeat a hidden width, e.g. (2, 3, 3, 1)")
     return _perceptron(name, widths=widths, batch=batch, activation=activation, loss=loss,
-                       data=data, l2=l2, seed=seed, residual=True)
+                       data=data, l2=l2, l1=l1, seed=seed, residual=True)
 
 
-def rnn(hidden=3, steps=4, channels=1, batch=8, l2=0.0, seed=0):
+def _hidden_layers(name, widths, why):
+    if len(_check_widths(name, widths)) < 3:
+        raise ModelConfigError(f"{name}: widths {tuple(widths)} have no hidden layer {why}; "
+                               "give at least (input, hidden, output), e.g. (2, 3, 1)")
+
+
+def batchnorm_mlp(widths=(2, 3, 3, 1), batch=8, activation="tanh", loss="mse", data=None,
+                  eps=networks.BATCH_NORM_EPS, l2=0.0, l1=0.0, seed=0):
+    """Batch-norm MLP: h ← act(BN(h W)) per hidden layer, with the batch's own mean and
+    variance (training mode), learnable γ and β, and ε under the square root.
+
+    Every prediction depends on the whole batch, so the objective is not a per-example mean:
+    it is a plain function of θ, not a ``BatchMean``, and the symbolic method traces and
+    differentiates the whole batch at once instead of one example — the cost the model is
+    there to show. It has no per-example ``predict``; ``outputs`` gives the batch's
+    predictions.
+    """
+    name = "batchnorm-mlp"
+    _hidden_layers(name, widths, "to normalize")
+    if _check_count(name, "batch", batch) < 2:
+        raise ModelConfigError(f"{name}: batch norm needs a batch of at least 2 examples "
+                               f"(one has variance 0), got {batch}")
+    eps = _check_positive(name, "eps", eps)
+    parts = _perceptron_parts(name, widths=widths, batch=batch, activation=activation,
+                              loss=loss, data=data, l2=l2, l1=l1, seed=seed)
+    params = networks.init_batchnorm_mlp(parts.init_rng, parts.widths, activation)
+    forward = partial(networks.batchnorm_mlp, activation=parts.activation, eps=eps)
+    description = parts.describe(
+        "batch-norm MLP", f", training-mode batch statistics (ε = {eps:g}): not a "
+        "per-example mean, so symbolic differentiation traces the whole batch")
+    return whole_batch_problem(name, description, params, forward, parts.loss, parts.X,
+                               parts.Y, parts.l2, parts.l1, dict(parts.config, eps=eps))
+
+
+def dropout_mlp(widths=(2, 3, 3, 1), batch=8, activation="tanh", loss="mse", data=None,
+                rate=0.25, l2=0.0, l1=0.0, seed=0):
+    """Dropout MLP: h ← act(h W + b) ⊙ m / (1 − rate) per hidden layer (inverted dropout),
+    with keep masks m ~ Bernoulli(1 − rate) drawn once per example and hidden unit from the
+    model's seed, so the objective is a deterministic function of θ.
+
+    Each example carries its masks: X is [input | m_1 | m_2 | …], shape (batch, d_in +
+    hidden units), so the objective stays a per-example mean (``BatchMean``) and a
+    mini-batch keeps its examples' masks.
+    """
+    name = "dropout-mlp"
+    _hidden_layers(name, widths, "to drop units from")
+    rate = _check_fraction(name, "rate", rate)
+    parts = _perceptron_parts(name, widths=widths, batch=batch, activation=activation,
+                              loss=loss, data=data, l2=l2, l1=l1, seed=seed)
+    units = sum(parts.widths[1:-1])
+    keep = (parts.data_rng.random((parts.batch, units)) >= rate).astype(np.float64)
+    params = networks.init_mlp(parts.init_rng, parts.widths, activation)
+    predict = partial(networks.dropout_mlp, activation=parts.activation, rate=rate)
+    description = parts.describe("dropout MLP", f", dropout rate {rate:g} by a fixed seeded "
+                                                "mask per example")
+    return supervised_problem(name, description, params, predict, parts.loss,
+                              np.hstack([parts.X, keep]), parts.Y, parts.l2,
+                              dict(parts.config, rate=rate), parts.l1)
+
+
+def l1_mlp(widths=(2, 3, 3, 1), batch=8, activation="tanh", loss="mse", data=None, l1=0.01,
+           l2=0.0, seed=0):
+    """The mlp with an L1 penalty l1‖θ‖₁ and its biases starting at exactly 0 (its weights
+    are the mlp's of the same seed), so θ₀ sits on a kink of |θ_i| at every bias.
+
+    dnp's convention there is abs′(0) = 0 (difflab.numpy): AD and the symbolic method give
+    the data term's derivative alone at a zero entry, the mean of the one-sided slopes. The
+    methods that look at f's values near θ notice the kink and refuse by name
+    (``KinkError``): the finite differences and the complex step, and difflab.reference
+    (``ReferenceKinkError``, whose ``kinks`` are the zero entries).
+    """
+    name = "l1-mlp"
+    parts = _perceptron_parts(name, widths=widths, batch=batch, activation=activation,
+                              loss=loss, data=data, l2=l2, l1=l1, seed=seed)
+    params = [(W, np.zeros_like(b))
+              for W, b in networks.init_mlp(parts.init_rng, parts.widths, activation)]
+    predict = partial(networks.mlp, activation=parts.activation)
+    description = parts.describe("L1 MLP", ", biases starting at 0: on the kink of |θ|, "
+                                           "where abs′(0) = 0")
+    return supervised_problem(name, description, params, predict, parts.loss, parts.X,
+                              parts.Y, parts.l2, parts.config, parts.l1)
+
+
+def cnn(length=8, filters=2, kernel=3, batch=8, activation="tanh", l2=0.0, l1=0.0, seed=0):
+    """1-D CNN: one valid convolution (``filters`` filters of width ``kernel``, stride 1), an
+    activation, then a dense readout of the flattened feature map; MSE on the amplitude of a
+    pulse hidden at a random place in each noisy signal (datasets.pulses)."""
+    name = "cnn"
+    length, filters = _check_count(name, "length", length), _check_count(name, "filters", filters)
+    kernel = _check_count(name, "kernel", kernel)
+    pulse = datasets.PULSE.size
+    if length < max(kernel, pulse):
+        raise ModelConfigError(f"{name}: a signal of length {length} must hold the kernel "
+                               f"({kernel}) and the pulse ({pulse} samples); give length ≥ "
+                               f"{max(kernel, pulse)}")
+    batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
+    act = _choose(name, "activation", activation, networks.ACTIVATIONS)
+    data_rng, init_rng = _generators(name, seed)
+    X, Y = datasets.pulses(data_rng, batch, length)
+    steps = length - kernel + 1
+    params = networks.init_cnn(init_rng, kernel, 1, filters, steps, 1)
+    description = (f"1-D CNN, {filters} filter(s) of width {kernel} ({activation}) on signals "
+                   f"of length {length}, dense readout, MSE on pulse amplitudes, batch {batch}"
+                   + _penalty_note(l2, l1))
+    config = dict(length=length, filters=filters, kernel=kernel, batch=batch,
+                  activation=activation, l2=l2, l1=l1, seed=seed)
+    return supervised_problem(name, description, params, partial(networks.cnn, activation=act),
+                              networks.mse, X, Y, l2, config, l1)
+
+
+def attention(tokens=4, features=3, key_size=2, batch=6, l2=0.0, l1=0.0, seed=0):
+    """Single-head self-attention with a residual and layer norm, mean-pooled over the
+    tokens, then a dense readout; MSE on a content lookup (datasets.lookup_sequences)."""
+    name = "attention"
+    tokens, key_size = _check_count(name, "tokens", tokens), _check_count(name, "key_size",
+                                                                         key_size)
+    features = _check_count(name, "features", features, minimum=2)
+    batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
+    data_rng, init_rng = _generators(name, seed)
+    X, Y = datasets.lookup_sequences(data_rng, batch, tokens, features)
+    params = networks.init_attention(init_rng, features, key_size, 1)
+    description = (f"single-head self-attention, {tokens} tokens × {features} features, key "
+                   f"size {key_size}, layer norm, dense readout, MSE on a content lookup, "
+                   f"batch {batch}" + _penalty_note(l2, l1))
+    config = dict(tokens=tokens, features=features, key_size=key_size, batch=batch, l2=l2,
+                  l1=l1, seed=seed)
+    return supervised_problem(name, description, params, networks.attention, networks.mse,
+                              X, Y, l2, config, l1)
+
+
+def rnn(hidden=3, steps=4, channels=1, batch=8, l2=0.0, l1=0.0, seed=0):
     """Elman tanh RNN unrolled over T steps, predicting the next value of noisy sines (MSE)."""
     name = "rnn"
     hidden, steps = _check_count(name, "hidden", hidden), _check_count(name, "steps", steps)
     channels = _check_count(name, "channels", channels)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
     data_rng, init_rng = _generators(name, seed)
     X, Y = datasets.sine_sequences(data_rng, batch, steps, channels)
     params = networks.init_rnn(init_rng, channels, hidden, channels)
     description = (f"tanh RNN, {channels} channel(s), hidden {hidden}, T = {steps}, "
-                   f"next-value MSE on noisy sines, batch {batch}" + _ridge_note(l2))
-    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, seed=seed)
+                   f"next-value MSE on noisy sines, batch {batch}" + _penalty_note(l2, l1))
+    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, l1=l1,
+                  seed=seed)
     return supervised_problem(name, description, params, networks.rnn, networks.mse,
-                              X, Y, l2, config)
+                              X, Y, l2, config, l1)
 
 
-def gru(hidden=3, steps=4, channels=2, batch=4, l2=0.0, seed=0):
+def gru(hidden=3, steps=4, channels=2, batch=4, l2=0.0, l1=0.0, seed=0):
     """GRU unrolled over T steps, predicting the next value of noisy sines (MSE)."""
     name = "gru"
     hidden, steps = _check_count(name, "hidden", hidden), _check_count(name, "steps", steps)
     channels = _check_count(name, "channels", channels)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
+    l1 = _check_scale(name, "l1", l1)
     data_rng, init_rng = _generators(name, seed)
     X, Y = datasets.sine_sequences(data_rng, batch, steps, channels)
     params = networks.init_gru(init_rng, channels, hidden, channels)
     description = (f"GRU, {channels} channel(s), hidden {hidden}, T = {steps}, "
-                   f"next-value MSE on noisy sines, batch {batch}" + _ridge_note(l2))
-    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, seed=seed)
+                   f"next-value MSE on noisy sines, batch {batch}" + _penalty_note(l2, l1))
+    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, l1=l1,
+                  seed=seed)
     return supervised_problem(name, description, params, networks.gru, networks.mse,
-                              X, Y, l2, config)
+                              X, Y, l2, config, l1)
 
 
 def rosenbrock(n=4, jitter=0.1, seed=0):
@@ -347,6 +577,11 @@ MODELS = {
     "mlp": mlp,
     "mlp-classifier": mlp_classifier,
     "residual-mlp": residual_mlp,
+    "batchnorm-mlp": batchnorm_mlp,
+    "dropout-mlp": dropout_mlp,
+    "l1-mlp": l1_mlp,
+    "cnn": cnn,
+    "attention": attention,
     "rnn": rnn,
     "gru": gru,
     "rosenbrock": rosenbrock,
