@@ -109,6 +109,14 @@ class Compiled:
             raise NonFiniteValueError(
                 f"symbolic {self.quantity}: f or its derivative is not finite at θ ({error}: "
                 "a pole, a log or sqrt at 0, overflow?)") from None
+        except TypeError as error:
+            if "complex" not in str(error):
+                raise
+            # a Python float to a fractional power of a negative base is complex, where NumPy
+            # gives nan: f or its derivative has no real value at θ
+            raise NonFiniteValueError(
+                f"symbolic {self.quantity}: f or its derivative is not real at θ (a fractional "
+                "power of a negative number)") from None
         return out.mean(axis=1, dtype=out.dtype) if batch else out
 
     def evaluate_mpmath(self, groups, dps, values_only=False):

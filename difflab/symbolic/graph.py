@@ -46,7 +46,10 @@ class Template:
         self.expression, self.arity = expression, arity
         self._partials = {}
         self.ops, nodes = tree_size(expression, {})
-        self.nodes = max(nodes - arity, 1)
+        # how often the tree reads each operand (relu's Piecewise reads u0 twice)
+        found = [node for node in sympy.preorder_traversal(expression) if node.is_Symbol]
+        self.uses = [found.count(PLACEHOLDERS[k]) for k in range(arity)]
+        self.nodes = max(nodes - sum(self.uses), 1)
 
     def partial(self, k):
         if k not in self._partials:
@@ -107,9 +110,9 @@ class Graph:
         return value if value.is_Number else None
 
     def add(self, terms):
-        """Σ terms: constants summed into one, zeros dropped, operands in id order."""
+        """Σ terms: constants summed into one (exactly), zeros dropped, operands in id order."""
         numbers = [self.number(t) for t in terms]
-        constant = sympy.Add(*[n for n in numbers if n is not None])
+        constant = sympy.Add(*[_exact(n) for n in numbers if n is not None])
         rest = sorted(t for t, n in zip(terms, numbers) if n is None)
         if not constant.is_zero:            # 0.0 too: SymPy's Float(0.0) != 0
             rest.append(self.const(constant))
@@ -123,7 +126,7 @@ class Graph:
         """a·b: numbers multiplied, 1 and 0 folded; the constant factor is the second."""
         na, nb = self.number(a), self.number(b)
         if na is not None and nb is not None:
-            return self.const(na * nb)
+            return self.const(_exact(na) * _exact(nb))
         if na is not None:
             a, b, na, nb = b, a, nb, na
         if nb is not None:
@@ -139,7 +142,7 @@ class Graph:
         re-multiplied at every level would make a nest like the logistic map's
         lₙ = 4lₙ₋₁(1 − lₙ₋₁) quadratic."""
         numbers = [self.number(f) for f in factors]
-        constant = sympy.Mul(*[n for n in numbers if n is not None])
+        constant = sympy.Mul(*[_exact(n) for n in numbers if n is not None])
         rest = sorted(f for f, n in zip(factors, numbers) if n is None)
         if not rest:
             return self.const(constant)
@@ -151,8 +154,8 @@ class Graph:
     def power(self, base, exponent):
         """base^e for a SymPy number e."""
         n = self.number(base)
-        if n is not None and (n ** exponent).is_Number:
-            return self.const(n ** exponent)
+        if n is not None and (_exact(n) ** exponent).is_Rational:
+            return self.const(_exact(n) ** exponent)
         if exponent == 1:
             return base
         if exponent == 0:
@@ -278,7 +281,7 @@ class Graph:
             return self.mul(self.power(i, sympy.Integer(2)), self.const(S.NegativeOne))
         if e == S.Half:
             return self.mul(self.power(i, S.NegativeOne), self.const(S.Half))
-        return self.mul(self.power(base, e - 1), self.const(e))
+        return self.mul(self.power(base, _exact(e) - 1), self.const(e))
 
     def sweep(self, seed, wrt):
         """∂seed/∂w for each node w of ``wrt`` (input nodes): one reverse sweep over the
@@ -313,6 +316,12 @@ class Graph:
 
 
 _SPECIAL = {S.true, S.false, S.NaN, S.Infinity, S.NegativeInfinity}
+
+
+def _exact(number):
+    """A Float as the exact rational its binary value is, so that folding constants rounds
+    nothing: the NumPy code rounds the folded constant once, mpmath keeps it exact."""
+    return sympy.Rational(number) if number.is_Float and number.is_finite else number
 
 
 def _is_call(node):
@@ -360,12 +369,16 @@ class GraphProgram:
             if kind in (INPUT, CONST):
                 tree[i] = (0, 1)
                 continue
-            ops = {ADD: len(operands) - 1, PRODUCT: 1, POWER: 1}.get(kind) \
-                if kind != APPLY else g.data[i].ops
-            nodes = g.data[i].nodes if kind == APPLY else 1
+            if kind == APPLY:
+                template = g.data[i]
+                ops, nodes, reads = template.ops, template.nodes, template.uses
+            else:
+                # a power's tree holds its exponent as a leaf too
+                ops = {ADD: len(operands) - 1, PRODUCT: 1, POWER: 1}[kind]
+                nodes, reads = (2 if kind == POWER else 1), [1] * len(operands)
             own[i] = ops
-            tree[i] = (ops + sum(tree[a][0] for a in operands),
-                       nodes + sum(tree[a][1] for a in operands))
+            tree[i] = (ops + sum(k * tree[a][0] for k, a in zip(reads, operands)),
+                       nodes + sum(k * tree[a][1] for k, a in zip(reads, operands)))
         return Sizes(sum(tree[o][0] for o in self.outputs), sum(tree[o][1] for o in self.outputs),
                      len(own), sum(own.values()), len(own))
 
@@ -471,7 +484,7 @@ class _Emitter:
             return _Text(f"{_wrap(a, MUL)}*{_wrap(b, POW)}", MUL, depth)
         if kind == POWER:
             return self.power(items[0], datum, depth)
-        return _Text(self.call(datum, items), ATOM, depth)
+        return self.call(datum, items, depth)
 
     def sum(self, items):
         text = _terms(items[:CHUNK])
@@ -491,8 +504,11 @@ class _Emitter:
         exponent = str(int(e)) if e.is_Integer else _wrap(self.printer.leaf(e), ATOM)
         return _Text(f"{_wrap(base, ATOM)}**{exponent}", POW, depth)
 
-    def call(self, template, items):
-        """The template's text with the operands' names: printed once per template."""
+    def call(self, template, items, depth):
+        """The template's text with the operands' texts, and its precedence: printed once
+        per template. An operand is parenthesized unless it is an atom (a register, an input,
+        a call), since the template was printed with its placeholders as atoms: ``2.0**u0``
+        with u0 = a + b must read ``2.0**(a + b)``."""
         if template not in self.formats:
             printer = self.printer
             before = len(printer.lines)
@@ -504,9 +520,11 @@ class _Emitter:
                 raise DiffLabError(f"symbolic: the operation {template.expression} is too large "
                                    "to print on one line; report it as a difflab bug")
             escaped = text.text.replace("{", "{{").replace("}", "}}")
-            self.formats[template] = "".join(
-                f"{{{part}}}" if k % 2 else part for k, part in enumerate(escaped.split("\x00")))
-        return self.formats[template].format(*[item.text for item in items])
+            self.formats[template] = ("".join(
+                f"{{{part}}}" if k % 2 else part for k, part in enumerate(escaped.split("\x00"))),
+                text.precedence)
+        form, precedence = self.formats[template]
+        return _Text(form.format(*[_wrap(item, ATOM) for item in items]), precedence, depth)
 
 
 def _terms(items):
