@@ -134,18 +134,25 @@ def render(results, folder):
     runs = {r["rule"]: r for r in results.values() if "rule" in r}
     rendered = Rendered()
     if sweep:
+        deepest = max(d for family in sweep.values() for d in family)
         rendered.figures.append((_plot_layers(sweep, folder),
                                  "Median ‖∂f/∂W_l‖ over the draws on hidden layer l (1 = next to "
-                                 "the input), one line per depth D, at the zoo's start"))
+                                 f"the input), one line per depth D up to {deepest}, at the "
+                                 "zoo's start"))
         rendered.figures.append((_plot_depth(sweep, folder),
                                  "Left: first ÷ last hidden layer's gradient norm; right: the "
-                                 "first layer's norm; median over the draws, against depth"))
+                                 "first layer's norm; median over the draws, against depth"
+                                 + _ratio_range(sweep)))
         rendered.tables.append(_ratio_table(sweep))
         rendered.reading += _read_layers(sweep) + _read_depth(sweep)
     if runs:
         rendered.figures.append((_plot_clipping(runs, folder),
                                  f"Full-batch SGD on {_clipped_net(runs)} with and without "
-                                 "clipping: loss and gradient norm (before clipping) per step"))
+                                 "clipping: loss and gradient norm (before clipping) per step; "
+                                 + "; ".join(f"{_label(run)}: " + (
+                                     run["stopped"] if run["stopped"] else
+                                     f"final loss {run['loss'][-1]:.3g}")
+                                     for run in runs.values()) + "."))
         rendered.tables.append(_clipping_table(runs))
         rendered.reading += _read_clipping(runs)
     return rendered
@@ -165,6 +172,18 @@ def _sweep(results):
         family = sweep.setdefault((result["activation"], result["residual"]), {})
         family[depth] = (np.median(hidden, axis=0), ratio)
     return sweep
+
+
+def _ratio_range(sweep):
+    """'; the ratio runs from 1e-05 (sigmoid, plain, depth 8) to …' for a caption."""
+    found = [(v[1], activation, residual, depth)
+             for (activation, residual), family in sweep.items()
+             for depth, v in family.items() if v[1] is not None]
+    if not found:
+        return ""
+    low, high = min(found), max(found)
+    return "; the ratio runs from " + " to ".join(
+        f"{r:.2g} ({a}, {_connections(res)}, depth {d})" for r, a, res, d in (low, high)) + "."
 
 
 def _families(sweep):

@@ -240,9 +240,15 @@ def render(results, folder):
         by_step.set_xlim(left=0)
         by_step.legend(fontsize=7)
         fig.suptitle(f"{problem}: gradient norm per iteration and against time")
+        reached = {_label(r, legend=True): _first_below(r["grad_norm"], TARGET)
+                   for r in runs.values() if "stopped" not in r}
+        first = min((k, name) for name, k in reached.items() if k is not None) \
+            if any(k is not None for k in reached.values()) else None
         rendered.figures.append((plots.save(fig, folder, f"newton-{problem}"),
                                  f"{problem}: ‖∇f‖ per iteration (left) and against time "
-                                 f"(right); dashed line at {TARGET:g}"))
+                                 f"(right); dashed line at {TARGET:g}, "
+                                 + (f"first reached by {first[1]} at iteration {first[0]}."
+                                    if first else "which no run reached.")))
         rendered.tables.append(_table(problem, runs))
         rendered.reading += _reading(problem, runs)
     return rendered

@@ -248,12 +248,17 @@ def draw_v_curves(curves, folder, out):
         ax.grid(True, which="major", alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     file = plots.save(fig, folder, "precision-v-curves")
+    least = {}
+    for curve in curves:
+        low = min(curve["errors"])
+        least[curve["method"]] = min(low, least.get(curve["method"], low))
     out.figures.append((file, "Error against step (log–log) along the steepest first-layer "
                         "weight: "
                         "dotted lines mark the step rule's theoretical best step, dots the "
                         "measured bottom of the V (where the fitted arms meet; for the complex "
                         f"step, the end of its flat floor). Errors of 0 are drawn at "
-                        f"{PLOT_FLOOR:.0e}."))
+                        f"{PLOT_FLOOR:.0e}. Least error reached: " + ", ".join(
+                            f"{m} {least[m]:.0e}" for m in V_METHODS if m in least) + "."))
     stencils = [c for c in curves if c["method"] != "complex-step"]
     rows = [[f"{c['model']} θ{subscript(c['index'])}", c["method"], c["order"],
              f"{c['theoretical_step']:.1e}",
@@ -345,10 +350,16 @@ def draw_digits(results, folder, out):
     ax.set_yticks(range(len(methods)), methods, fontsize=8)
     fig.colorbar(image, ax=ax, label="correct digits")
     file = plots.save(fig, folder, "precision-digits")
+    fewest = np.unravel_index(np.nanargmin(digits), digits.shape) \
+        if np.isfinite(digits).any() else None
     out.figures.append((file, "Correct digits (−log₁₀ of the relative error against the "
-                        "50-digit reference) of every method on each model's gradient and "
-                        "Hessian, float64; grey: not measured, or stopped by the symbolic "
-                        "budget."))
+                        "50-digit reference) of every method on each model's "
+                        f"{', '.join(sorted({r['quantity'] for r in results}))}, float64; "
+                        "grey: not measured, or stopped by the symbolic budget."
+                        + ("" if fewest is None else
+                           f" The fewest: {methods[fewest[0]]} on "
+                           f"{results[fewest[1]]['model']}'s {results[fewest[1]]['quantity']}, "
+                           f"{digits[fewest]:.1f} digits.")))
     out.tables.append(Table(
         "Relative error ‖a − b‖/‖b‖ against the reference, float64 (* above the tolerance "
         "table's entry; budget: the symbolic build was stopped by its budget)",
@@ -521,7 +532,9 @@ def draw_float32(results, folder, out):
     out.figures.append((file, "float32 beside float64: the worst relative error over the "
                         "models of each method (bars, log scale), the tolerance table's "
                         "C·ε^p for each dtype (black ticks) and the error of the exact result "
-                        "rounded to float32 (dashed), the floor no float32 result can beat."))
+                        "rounded to float32 (dashed, median "
+                        f"{median(b['floor'] for _, b in twinned):.1e}), the floor no float32 "
+                        "result can beat."))
     out.tables.append(Table("float32 beside float64: worst relative error over the models, "
                             "and the float32 tolerance",
                             ["quantity", "method", "float64", "float32", "float32 tolerance",
