@@ -340,6 +340,7 @@ def style(name):
 # gradient along v, so an inner error ε^q over the outer step ε^(1/3) leaves ε^(q − 1/3).
 POWERS = {
     "ad": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
+    "ad-forward": dict(gradient=1, jacobian=1),
     "symbolic": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "reference": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "fd-forward": dict(gradient=1 / 2, jacobian=1 / 2, hessian=1 / 2, hvp=1 / 6),

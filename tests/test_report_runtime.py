@@ -10,7 +10,10 @@ import statistics
 import numpy as np
 import pytest
 
+from difflab import differentiator, reference
+from difflab.ad import adapter as ad_adapter
 from difflab.errors import SwellLimitError
+from difflab.interface import tolerance
 from difflab.report import Profile, timing
 from difflab.report.sections import runtime
 
@@ -20,21 +23,28 @@ def tiny():
     return {cell.key: cell.run() for cell in runtime.cells(Profile("tiny", seed=0))}
 
 
+def _sweep(results):
+    """The sweep's results, without the forward-against-reverse study."""
+    return {key: r for key, r in results.items() if "study" not in r}
+
+
 def _figures_exist(rendered, folder):
     for file, _ in rendered.figures:
         assert (folder / file).stat().st_size > 0, file
 
 
 def test_tiny_cells_cover_every_quantity_and_method(tiny):
-    assert {(r["quantity"], r["method"]) for r in tiny.values()} == {
-        (q, m) for q in runtime.QUANTITIES for m in runtime.METHODS}
-    sizes = {r["n"] for r in tiny.values() if r["quantity"] == "gradient"}
+    assert {(r["quantity"], r["method"]) for r in _sweep(tiny).values()} == {
+        (q, m) for q in runtime.QUANTITIES for m in runtime.methods_for(q)}
+    assert set(runtime.methods_for("hvp")) == {"ad", "symbolic", "ad-differences",
+                                               "complex-step", "fd-central"}
+    sizes = {r["n"] for r in _sweep(tiny).values() if r["quantity"] == "gradient"}
     assert len(sizes) >= 2, "a slope needs two sizes"
 
 
 def test_tiny_results_are_plain_json_with_the_raw_samples(tiny):
     assert json.loads(json.dumps(tiny)) == tiny
-    for r in tiny.values():
+    for r in _sweep(tiny).values():
         assert "stopped" not in r, r
         clocks = [r["seconds"], r["forward"]] + [r[name] for name in ("setup", "ad_seconds")
                                                  if name in r]
@@ -68,14 +78,16 @@ def test_quick_and_full_reach_the_asymptotic_sizes():
 def test_render_draws_every_figure(tiny, tmp_path):
     rendered = runtime.render(tiny, tmp_path)
     assert [file for file, _ in rendered.figures] == [
-        "runtime-forward.png", "runtime-time.png", "runtime-symbolic.png"]
+        "runtime-forward.png", "runtime-time.png", "runtime-symbolic.png", "runtime-modes.png"]
     _figures_exist(rendered, tmp_path)
     assert [t.caption.split(":")[0].split(" [")[0] for t in rendered.tables] == [
         "Cost in forward passes", "Time per call in ms",
         "Fitted slope k of time ≈ c·nᵏ",
         "The forward pass as fixed overhead plus work, t ≈ a + b·n",
         "Symbolic setup against evaluation (AD timed in the same rounds), and the evaluations "
-        "until it beats AD"]
+        "until it beats AD",
+        "Jacobian by reverse mode (ad) against forward mode (ad-forward), timed in the same "
+        "rounds"]
     assert all("†" in t.caption for t in rendered.tables[:2])      # three rounds: 75%
     assert all(isinstance(s, str) and s for s in rendered.reading)
     assert any("forward passes" in s for s in rendered.reading)
@@ -83,9 +95,13 @@ def test_render_draws_every_figure(tiny, tmp_path):
 
 @pytest.mark.parametrize("keep", [
     lambda r: r["quantity"] == "hessian" and r["method"] != "symbolic",
-    lambda r: r["quantity"] == "gradient" and r["method"] in ("symbolic", "fd-central"),
-    lambda r: r["n"] == 7 and r["quantity"] == "jacobian" and r["method"] == "ad",
-], ids=["one quantity, no symbolic", "symbolic without AD", "one cell"])
+    lambda r: r["quantity"] == "gradient" and r.get("method") in ("symbolic", "fd-central"),
+    lambda r: r["n"] == 7 and r["quantity"] == "jacobian" and r.get("method") == "ad",
+    lambda r: r["quantity"] == "hvp",
+    lambda r: r.get("study") == "modes",
+    lambda r: r.get("shape") == "tall",
+], ids=["one quantity, no symbolic", "symbolic without AD", "one cell", "HVPs only",
+        "forward against reverse mode only", "tall only"])
 def test_render_draws_whatever_subset_succeeded(tiny, tmp_path, keep):
     subset = {key: r for key, r in tiny.items() if keep(r)}
     assert subset
@@ -113,7 +129,7 @@ def test_a_budget_stop_is_a_result_not_a_failure(tiny, tmp_path, monkeypatch):
     assert stopped["stopped"] == {"stage": "differentiate", "what": "assignments",
                                   "reached": 3e6, "limit": 2e6}
     json.dumps(stopped)
-    results = {key: r for key, r in tiny.items() if r["quantity"] == "gradient"}
+    results = {key: r for key, r in _sweep(tiny).items() if r["quantity"] == "gradient"}
     results["gradient/symbolic/2-3-1"] = stopped
     rendered = runtime.render(results, tmp_path)
     _figures_exist(rendered, tmp_path)
@@ -343,3 +359,108 @@ def test_asymptotic_slopes_above_the_crossover(tmp_path):
                      r"it from 1\)", reading)
     slopes = next(t for t in rendered.tables if t.caption.startswith("Fitted slope"))
     assert [row[1] for row in slopes.rows] == ["all sizes", "n ≥ n*"]
+
+
+# Forward against reverse mode, and HVPs.
+
+@pytest.mark.parametrize("widths, batch", [((2, 3, 3, 1), 2), ((2, 3, 1), 40)],
+                         ids=["wide", "tall"])
+def test_forward_mode_jacobian_equals_reverse_mode_and_the_reference(widths, batch):
+    problem = runtime.models.get("mlp", widths=widths, batch=batch, seed=0)
+    F, theta = problem.outputs, problem.theta0
+    forward = differentiator("ad-forward").jacobian(F, theta)
+    assert forward.shape == (batch, problem.n_params)
+    np.testing.assert_allclose(forward, differentiator("ad").jacobian(F, theta),
+                               rtol=1e-13, atol=1e-15)
+    truth = reference.jacobian(F, theta)
+    assert reference.relative_error(forward, truth) <= tolerance("ad-forward", "jacobian")
+
+
+def test_forward_mode_in_blocks_is_the_same_jacobian(monkeypatch):
+    """A budget that forces one parameter per pass gives the one-pass Jacobian."""
+    problem = runtime.models.get("mlp", widths=(2, 3, 3, 1), batch=4, seed=1)
+    whole = differentiator("ad-forward").jacobian(problem.outputs, problem.theta0)
+    monkeypatch.setattr(ad_adapter, "FORWARD_BLOCK_BUDGET", 1)
+    prepared = differentiator("ad-forward").prepare(problem.outputs, problem.theta0, "jacobian")
+    assert prepared.details()["directions_per_pass"] == 1
+    np.testing.assert_allclose(prepared(problem.theta0).value, whole, rtol=1e-14, atol=1e-16)
+    gradient = differentiator("ad-forward").gradient(problem.objective, problem.theta0)
+    np.testing.assert_allclose(gradient, differentiator("ad").gradient(
+        problem.objective, problem.theta0), rtol=1e-13, atol=1e-16)
+
+
+def test_tiny_wide_and_tall_cells_exist_and_agree(tiny):
+    modes = [r for r in tiny.values() if r.get("study") == "modes"]
+    assert {r["shape"] for r in modes} == {"wide", "tall"}
+    for r in modes:
+        assert (r["m"] < r["n"]) if r["shape"] == "wide" else (r["m"] > r["n"])
+        assert r["difference"] < 1e-12                     # the two modes' Jacobians
+        for clock in (r["modes"]["ad"], r["modes"]["ad-forward"], r["forward"]):
+            assert clock["repeats"] == 3 and len(clock["samples"]) == 3
+        assert "seconds" not in r        # the sweep's readers (the verdict) skip the study
+    assert len({r["m"] for r in modes if r["shape"] == "tall"}) >= 2
+    assert len({r["n"] for r in modes if r["shape"] == "wide"}) >= 2
+
+
+def test_wide_and_tall_render_and_say_where_forward_mode_wins(tmp_path):
+    """Tall: forward mode 5× faster in every round; wide: reverse 3× faster; one cell where
+    the two alternate: no winner is stated there."""
+    def modes_cell(shape, n, m, reverse, forward):
+        return {"study": "modes", "shape": shape, "quantity": "jacobian", "widths": [1],
+                "batch": m, "n": n, "m": m, "difference": 1e-16,
+                "modes": {"ad": timing.summary(reverse), "ad-forward": timing.summary(forward)},
+                "forward": timing.summary([1e-4] * len(reverse))}
+    rounds = 6
+    results = {
+        "tall/64": modes_cell("tall", 13, 64, [5e-3] * rounds, [1e-3] * rounds),
+        "tall/8": modes_cell("tall", 13, 8, [1e-3, 2e-3] * 3, [2e-3, 1e-3] * 3),
+        "wide/121": modes_cell("wide", 121, 2, [1e-3] * rounds, [3e-3] * rounds),
+        "wide/841": modes_cell("wide", 841, 2, [1e-3] * rounds, [3e-3] * rounds)}
+    rendered = runtime.render(results, tmp_path)
+    assert [file for file, _ in rendered.figures] == ["runtime-modes.png"]
+    _figures_exist(rendered, tmp_path)
+    caption = rendered.figures[0][1]
+    assert "tall (m ≫ n), n = 13, m = 8 and 64" in caption
+    assert "wide (m ≪ n), m = 2, n = 121 and 841" in caption
+    table, = rendered.tables
+    faster = {(row[0], row[1], row[2]): row[6] for row in table.rows}
+    assert faster == {("tall (m ≫ n)", "13", "8"): "cannot tell",
+                      ("tall (m ≫ n)", "13", "64"): "forward mode",
+                      ("wide (m ≪ n)", "121", "2"): "reverse mode",
+                      ("wide (m ≪ n)", "841", "2"): "reverse mode"}
+    reading = " ".join(rendered.reading)
+    assert "forward mode is faster at m = 64 (forward ÷ reverse 0.2 [0.2–0.2])" in reading
+    assert "the data cannot tell the two apart at m = 8" in reading
+    assert "reverse mode is faster at n = 121 (forward ÷ reverse 3 [3–3]) and 841" in reading
+
+
+def test_never_break_evens_are_in_the_table_and_the_figure(tmp_path):
+    """Sizes where the symbolic evaluation is not faster than AD's show as "never" — drawn in
+    the figure's never band, named in its caption and written in the table."""
+    results = {}
+    for n, t_sym in ((8, 1e-5), (16, 2e-5), (32, 9e-4), (64, 2e-3)):
+        results[f"sym/{n}"] = _cell("gradient", "symbolic", n, t_sym, 1e-4, setup=0.02,
+                                    ad=4e-4)
+        results[f"ad/{n}"] = _cell("gradient", "ad", n, 4e-4, 1e-4)
+    rendered = runtime.render(results, tmp_path)
+    _figures_exist(rendered, tmp_path)
+    table = next(t for t in rendered.tables if t.caption.startswith("Symbolic setup"))
+    counts = {row[1]: row[-1] for row in table.rows}
+    assert counts["32"] == counts["64"] == "never"
+    soonest = runtime.break_even(0.02, 1e-5, 4e-4)
+    assert counts["8"] == f"{soonest:,} [{soonest:,}–{soonest:,}]"
+    caption = dict((file, text) for file, text in rendered.figures)["runtime-symbolic.png"]
+    assert "band labelled never" in caption and "gradient n = 32, 64" in caption
+
+
+def test_hvp_rows_render(tiny, tmp_path):
+    hvps = {key: r for key, r in _sweep(tiny).items() if r["quantity"] == "hvp"}
+    assert {r["method"] for r in hvps.values()} == set(runtime.methods_for("hvp"))
+    rendered = runtime.render(hvps, tmp_path)
+    _figures_exist(rendered, tmp_path)
+    for caption in ("Cost in forward passes", "Time per call"):
+        table = next(t for t in rendered.tables if t.caption.startswith(caption))
+        assert table.header[2:] == list(runtime.methods_for("hvp"))
+        assert {row[0] for row in table.rows} == {"HVP"}
+        assert all(cell != "—" for row in table.rows if row[1] == "7" for cell in row)
+    assert any(s.startswith("HVP cost in forward passes") for s in rendered.reading)

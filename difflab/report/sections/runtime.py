@@ -1,6 +1,7 @@
-"""Runtime: gradient, Jacobian and Hessian cost against the parameter count n for each method,
-in forward passes first (method time ÷ forward time), then in seconds; the symbolic setup
-against its evaluation; and where Python overhead stops dominating.
+"""Runtime: gradient, Jacobian, Hessian and HVP cost against the parameter count n for each
+method, in forward passes first (method time ÷ forward time), then in seconds; the symbolic
+setup against its evaluation; where Python overhead stops dominating; and Jacobians by forward
+against reverse mode, of a wide (m ≪ n) and a tall (m ≫ n) function.
 
 Every number comes through the shared interface, ``differentiator(name)``. Each cell builds a
 fresh MLP, so the symbolic method's cache is cold and its first call pays the setup (trace,
@@ -8,7 +9,8 @@ differentiate, compile). Then ``measure`` (cached by now) gives the counts and s
 ``Cost``, and the method's plain call is timed (``gradient`` …: ``measure`` would trace AD's
 tape for its size inside the clock) in ``k`` rounds interleaved with the forward pass — the
 objective for gradients and Hessians, the network's outputs for Jacobians — so each round's
-cost ÷ forward is a ratio from one moment on the machine (``timing.interleaved``). A symbolic
+cost ÷ forward is a ratio from one moment on the machine (``timing.interleaved``). An HVP is
+taken along one seeded direction v. A symbolic
 cell also rebuilds its derivative and times AD's evaluation in every round: its setup gets
 ``k`` samples, and its break-even against AD comes from one cell. Every time is process CPU
 time, as in ``timing``; the raw samples are kept in the results.
@@ -28,6 +30,13 @@ it only when the intervals separate, and otherwise says the data cannot tell.
 
 A symbolic build stopped by its budget (SwellLimitError) is a result — "stopped by budget" at
 that n — not a failed cell.
+
+**Forward against reverse mode.** A Jacobian F: ℝⁿ → ℝᵐ costs about m passes' work in reverse
+mode ("ad", m cotangents) and n in forward mode ("ad-forward", n tangents; Griewank & Walther,
+*Evaluating Derivatives*, §3). A *wide* network (m = 2 outputs, n growing) and a *tall* one
+(n = 13 parameters, m growing with the batch) are timed with both modes and the forward pass
+in the same rounds; the per-round ratio forward ÷ reverse says which mode wins, when its
+interval excludes 1.
 """
 
 import gc
@@ -51,13 +60,21 @@ from ..timing import DRAWS, LEVEL
 NAME = "runtime"
 TITLE = "Runtime"
 
-QUANTITIES = ("gradient", "jacobian", "hessian")
-METHODS = ("ad", "symbolic", "complex-step", "fd-central")
-FAMILY = {"ad": "ad", "symbolic": "symbolic", "complex-step": "numeric", "fd-central": "numeric"}
-LABELS = {"gradient": "Gradient", "jacobian": "Jacobian", "hessian": "Hessian"}
-NOUNS = {"gradient": "gradient", "jacobian": "Jacobian", "hessian": "Hessian"}
+QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
+# The methods timed (the tables' column order); ad-differences for HVPs only, where it is the
+# common cheap alternative (its Hessian, n AD gradients, would cost more than the rest).
+METHODS = ("ad", "symbolic", "ad-differences", "complex-step", "fd-central")
+TIMED = {"hvp": METHODS}
+# ad-differences takes two AD gradients per HVP: its cost, and its climb up the ladder, are AD's
+FAMILY = {"ad": "ad", "symbolic": "symbolic", "ad-differences": "ad", "complex-step": "numeric",
+          "fd-central": "numeric"}
+LABELS = {"gradient": "Gradient", "jacobian": "Jacobian", "hessian": "Hessian", "hvp": "HVP"}
+NOUNS = {"gradient": "gradient", "jacobian": "Jacobian", "hessian": "Hessian", "hvp": "HVP"}
 FORWARD = {"gradient": "forward pass of f", "jacobian": "forward pass of the outputs",
-           "hessian": "forward pass of f"}
+           "hessian": "forward pass of f", "hvp": "forward pass of f"}
+MODES = ("ad", "ad-forward")            # reverse and forward mode, for the Jacobian study
+SHAPES = {"wide": "wide (m ≪ n)", "tall": "tall (m ≫ n)"}
+TALL = (2, 3, 1)                        # the tall network: n = 13 parameters, m = its batch
 SEED = 0                # the bootstrap's: a rerun of the rendering gives the same intervals
 
 # tanh MLPs whose parameter counts roughly double from one rung to the next up to 1,633, then
@@ -91,27 +108,48 @@ def _plan(profile):
     rungs = profile.pick(
         {"gradient": dict(ad=2, numeric=2, symbolic=2),
          "jacobian": dict(ad=2, numeric=2, symbolic=1),
-         "hessian": dict(ad=2, numeric=1, symbolic=1)},
+         "hessian": dict(ad=2, numeric=1, symbolic=1),
+         "hvp": dict(ad=2, numeric=1, symbolic=1)},
         {"gradient": dict(ad=14, numeric=8, symbolic=6),
          "jacobian": dict(ad=14, numeric=7, symbolic=4),
-         "hessian": dict(ad=7, numeric=3, symbolic=4)},
+         "hessian": dict(ad=7, numeric=3, symbolic=4),
+         "hvp": dict(ad=6, numeric=3, symbolic=2)},
         {"gradient": dict(ad=15, numeric=11, symbolic=8),
          "jacobian": dict(ad=15, numeric=9, symbolic=7),
-         "hessian": dict(ad=9, numeric=4, symbolic=7)})
-    return dict(rungs=rungs, batch=profile.pick(2, 8, 16),
+         "hessian": dict(ad=9, numeric=4, symbolic=7),
+         "hvp": dict(ad=12, numeric=7, symbolic=6)})
+    # forward against reverse mode: the wide network's widths (m = 2: batch 2, one output),
+    # the tall one's batches (m outputs of TALL's 13 parameters)
+    modes = profile.pick(dict(wide=LADDER[:2], tall=(32, 64)),
+                         dict(wide=(LADDER[4], LADDER[6], LADDER[8]), tall=(64, 256, 1024)),
+                         dict(wide=(LADDER[4], LADDER[7], LADDER[9], LADDER[11]),
+                              tall=(64, 256, 1024, 2048)))
+    return dict(rungs=rungs, modes=modes, batch=profile.pick(2, 8, 16),
                 clock=profile.pick(Clock(3, 0.001, 0.02), Clock(6, 0.005, 1.5),
                                    Clock(9, 0.02, 6.0)))
+
+
+def methods_for(quantity):
+    """The methods timed for ``quantity`` (those of METHODS that compute it), in its order."""
+    chosen = TIMED.get(quantity, tuple(m for m in METHODS if m != "ad-differences"))
+    return tuple(m for m in chosen if quantity in differentiator(m).quantities)
 
 
 def cells(profile):
     plan = _plan(profile)
     out = []
     for quantity in QUANTITIES:
-        for method in METHODS:
+        for method in methods_for(quantity):
             for widths in LADDER[:plan["rungs"][quantity][FAMILY[method]]]:
                 key = f"{quantity}/{method}/{'-'.join(map(str, widths))}"
                 out.append(Cell(key, partial(measure, quantity, method, widths, plan["batch"],
                                              profile.seed, plan["clock"])))
+    shapes = [("wide", widths, 2) for widths in plan["modes"]["wide"]] + [
+        ("tall", TALL, batch) for batch in plan["modes"]["tall"]]
+    for shape, widths, batch in shapes:
+        key = f"modes/{shape}/{'-'.join(map(str, widths))}/{batch}"
+        out.append(Cell(key, partial(measure_modes, shape, widths, batch, profile.seed,
+                                     plan["clock"])))
     return out
 
 
@@ -122,6 +160,7 @@ def measure(quantity, method, widths, batch, seed, clock):
     problem = models.get("mlp", widths=widths, batch=batch, seed=seed)
     f = problem.outputs if quantity == "jacobian" else problem.objective
     theta = problem.theta0
+    v = _direction(theta, seed) if quantity == "hvp" else None
     result = {"quantity": quantity, "method": method, "widths": list(widths), "batch": batch,
               "n": int(problem.n_params), "m": int(problem.Y.size) if quantity == "jacobian"
               else 1}
@@ -131,14 +170,14 @@ def measure(quantity, method, widths, batch, seed, clock):
     cpu, wall = time.process_time(), time.perf_counter()
     try:
         prepared = d.prepare(f, theta, quantity)   # the setup, then one evaluation
-        first = prepared(theta)
+        first = prepared(theta, v)
     except SwellLimitError as stop:
         return {**result, "stopped": {"stage": stop.stage, "what": stop.what,
                                       "reached": float(stop.reached),
                                       "limit": float(stop.limit)}}
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     size, unit = prepared.size()
-    timers, call = _timers(quantity, method, prepared, f, theta, clock, cpu)
+    timers, call = _timers(quantity, method, prepared, f, theta, v, clock, cpu)
     rounds = clock.rounds_for(sum(max(seconds, clock.burst) for seconds in call.values())
                               + (cpu if method == "symbolic" else 0.0))
     samples = timing.interleaved(timers, rounds)
@@ -157,15 +196,20 @@ def measure(quantity, method, widths, batch, seed, clock):
                 ("expression_size", size if unit == "scalar operations" else None))}}
 
 
-def _timers(quantity, method, prepared, f, theta, clock, first):
+def _direction(theta, seed):
+    """The HVP's direction: seeded, of θ's size and dtype."""
+    return np.random.default_rng(seed).standard_normal(theta.size).astype(theta.dtype)
+
+
+def _timers(quantity, method, prepared, f, theta, v, clock, first):
     """The cell's timers for ``timing.interleaved`` and one warm call's seconds of each.
 
     The method's first call (``first`` CPU seconds) warmed it up, and bounds its cost where
     the setup is small — every method but symbolic: a slow numeric call is not made twice."""
-    calls = {"seconds": lambda: prepared(theta), "forward": lambda: f(theta)}
+    calls = {"seconds": lambda: prepared(theta, v), "forward": lambda: f(theta)}
     if method == "symbolic":
         ad = differentiator("ad").prepare(f, theta, quantity)
-        calls["ad_seconds"] = lambda: ad(theta)
+        calls["ad_seconds"] = lambda: ad(theta, v)
     warm = {} if method == "symbolic" else {"seconds": first}
     for name, fn in calls.items():             # a warm call each: the cost a round must fit
         if name in warm:
@@ -180,12 +224,36 @@ def _timers(quantity, method, prepared, f, theta, clock, first):
 
         def rebuild():
             start = time.process_time()
-            symbolic.prepare(f, theta, quantity)(theta)
+            symbolic.prepare(f, theta, quantity)(theta, v)
             seconds = time.process_time() - start
             gc.collect()        # the build's garbage, or its collection lands on the next call
             return seconds
         timers["rebuild"] = rebuild
     return timers, warm
+
+
+def measure_modes(shape, widths, batch, seed, clock):
+    """The Jacobian of a network's outputs by reverse ("ad") and forward mode ("ad-forward"),
+    timed with the forward pass in interleaved rounds; how far the two disagree."""
+    problem = models.get("mlp", widths=widths, batch=batch, seed=seed)
+    F, theta = problem.outputs, problem.theta0
+    prepared = {m: differentiator(m).prepare(F, theta, "jacobian") for m in MODES}
+    calls = {**{m: partial(p, theta) for m, p in prepared.items()}, "forward": partial(F, theta)}
+    warm, values = {}, {}
+    for name, fn in calls.items():
+        start = time.process_time()
+        values[name] = fn()
+        warm[name] = time.process_time() - start
+    reverse, forward = (values[m].value for m in MODES)
+    rounds = clock.rounds_for(sum(max(s, clock.burst) for s in warm.values()))
+    samples = timing.interleaved({name: partial(timing.burst_seconds, fn, clock.burst)
+                                  for name, fn in calls.items()}, rounds)
+    return {"study": "modes", "shape": shape, "quantity": "jacobian", "widths": list(widths),
+            "batch": batch, "n": int(problem.n_params), "m": int(reverse.shape[0]),
+            "difference": float(np.linalg.norm(forward - reverse)
+                                / max(np.linalg.norm(reverse), np.finfo(float).tiny)),
+            "modes": {m: timing.summary(samples[m]) for m in MODES},
+            "forward": timing.summary(samples["forward"])}
 
 
 @cache
@@ -357,12 +425,26 @@ def _break_evens(series, quantity):
 
 def render(results, folder):
     series, stops = _timed(results), _stops(results)
+    modes = _modes(results)
     quantities = [q for q in QUANTITIES if any(key[0] == q for key in series)]
     rendered = Rendered()
-    if not quantities:
+    if not quantities and not modes:
         rendered.reading = [_stop_sentence(stops) if stops else
                             "No runtime cell finished, so there is nothing to plot."]
         return rendered
+    if quantities:
+        _render_sweep(rendered, series, stops, quantities, folder)
+    elif stops:
+        rendered.reading.append(_stop_sentence(stops))
+    if modes:
+        rendered.figures.append(_draw_modes(modes, folder))
+        rendered.tables.append(_modes_table(modes))
+        rendered.reading.append(_modes_sentence(modes))
+    return rendered
+
+
+def _render_sweep(rendered, series, stops, quantities, folder):
+    """The figures, tables and reading of the sweep over n, added to ``rendered``."""
     regimes = {q: _regime(series, q) for q in quantities}
     rendered.figures += [_draw_forward(series, regimes, quantities, folder),
                          _draw_times(series, stops, quantities, folder)]
@@ -384,7 +466,6 @@ def render(results, folder):
     rendered.reading += [s for s in (_break_even_sentence(series, q) for q in quantities) if s]
     if stops:
         rendered.reading.append(_stop_sentence(stops))
-    return rendered
 
 
 def _methods(series, quantity):
@@ -392,8 +473,29 @@ def _methods(series, quantity):
 
 
 def _panels(count):
-    fig, axes = plots.figure(width=4.2, height=3.6, ncols=count)
-    return fig, np.atleast_1d(axes)
+    """A figure of ``count`` panels (three to a row) laid out so that legends placed outside
+    the axes (``_legend_below``) stay clear of the data; unused panels are hidden."""
+    cols = min(count, 3 if count != 4 else 2)
+    rows = math.ceil(count / cols)
+    fig, axes = plots.plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows + 0.6),
+                                   squeeze=False, layout="constrained")
+    axes = axes.ravel()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes[:count]
+
+
+def _legend_below(fig, axes):
+    """One legend under the figure for the labelled lines of all ``axes`` (each label once):
+    outside every axes, so it covers no data."""
+    handles = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, handle)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+                   ncols=min(len(handles), max(1, int(fig.get_figwidth() / 2.1))),
+                   fontsize=7, frameon=False)
 
 
 def _log_log(ax, **labels):
@@ -407,98 +509,288 @@ def _errorbar(ax, ns, summaries, **style):
     """Medians with their intervals as bars."""
     middle = np.array([s["median"] for s in summaries])
     bars = [middle - [s["low"] for s in summaries], [s["high"] for s in summaries] - middle]
-    return ax.errorbar(ns, middle, yerr=bars, marker="o", ms=4, capsize=2, **style)
+    style = {"marker": "o", **style}
+    return ax.errorbar(ns, middle, yerr=bars, ms=4, capsize=2, **style)
+
+
+def _method_style(method):
+    """The registry's colour, line style and label of ``method`` for ``_errorbar``."""
+    return dict(color=plots.color(method), ls=plots.linestyle(method), label=plots.label(method))
 
 
 def _draw_forward(series, regimes, quantities, folder):
     fig, axes = _panels(len(quantities))
+    shaded = []
     for ax, quantity in zip(axes, quantities):
         regime = regimes[quantity]
         if regime and 0 < regime["n_star"] < math.inf:
             ax.axvspan(min(regime["ns"]), min(regime["n_star"], max(regime["ns"])),
                        color=plots.NEUTRAL, alpha=0.12, lw=0,
-                       label=f"overhead dominates (n < n* ≈ {_num(regime['n_star'])})")
+                       label="Python overhead dominates the forward pass (n < n*)")
+            shaded.append(f"{NOUNS[quantity]} n* ≈ {_crossover_text(regime)}")
         for method in _methods(series, quantity):
             rows = series[quantity, method]
             _errorbar(ax, [r["n"] for r in rows], [_per_forward(r) for r in rows],
-                      color=plots.color(method), label=plots.label(method))
+                      **_method_style(method))
         counted = [r for r in series.get((quantity, "fd-central"), []) if r["evaluations"]]
         if counted:
             ax.plot([r["n"] for r in counted], [r["evaluations"] for r in counted], "--",
-                    color=plots.NEUTRAL, lw=1, label=f"{plots.label('fd-central')}: calls of f")
-        _log_log(ax, xlabel="parameters n", ylabel="time ÷ one forward pass",
+                    color=plots.NEUTRAL, lw=1,
+                    label=f"{plots.label('fd-central')}: its calls of f, one forward pass each")
+        _log_log(ax, xlabel="parameters n", ylabel="forward passes (time ÷ one forward pass)",
                  title=LABELS[quantity])
-        ax.legend(fontsize=7)
+    _legend_below(fig, axes)
+    methods = _join(sorted({m for q in quantities for m in _methods(series, q)},
+                           key=METHODS.index))
     return (plots.save(fig, folder, "runtime-forward"),
-            "Cost as a multiple of one forward pass (the objective; for Jacobians the "
-            "network's outputs), from the per-round ratios of calls timed in interleaved "
-            f"rounds: median and its {_confidence(series)} order-statistics interval; shaded: "
-            "sizes below the crossover n* of the forward pass's fixed overhead and its work; "
-            "dashed: how many times central differences call the function.")
+            f"Cost in forward passes of {methods}: {_per_quantity_span(series, quantities)}; "
+            "each point the median of per-round ratios method ÷ forward pass (the objective; "
+            "for Jacobians the network's outputs) from interleaved rounds, with its "
+            f"{_confidence(series)} order-statistics interval"
+            + (f"; shaded: below the crossover of the forward pass's fixed overhead and its "
+               f"work ({'; '.join(shaded)})" if shaded else "")
+            + ("; dashed grey: how many times central differences call f" if any(
+                (q, "fd-central") in series for q in quantities) else "") + ".")
+
+
+def _per_quantity_span(series, quantities):
+    """'gradient n = 7–841, …': the sizes each quantity was timed at."""
+    spans = []
+    for quantity in quantities:
+        ns = [r["n"] for m in _methods(series, quantity) for r in series[quantity, m]]
+        spans.append(f"{NOUNS[quantity]} n = {min(ns):,}" + (
+            "" if min(ns) == max(ns) else f"–{max(ns):,}"))
+    return ", ".join(spans)
 
 
 def _draw_times(series, stops, quantities, folder):
     fig, axes = _panels(len(quantities))
+    slopes = []
     for ax, quantity in zip(axes, quantities):
+        fitted = []
         for method in _methods(series, quantity):
             rows = series[quantity, method]
             ns = np.array([r["n"] for r in rows], float)
             fit = _fit(rows, lambda r: r["seconds"]["samples"])
-            label = plots.label(method) + ("" if fit is None else f": k = {_k(fit[0])}")
-            stopped = [r["n"] for r in stops if (r["quantity"], r["method"]) == (quantity, method)]
-            if stopped:
-                label += f" (budget stop at n = {min(stopped)})"
-            _errorbar(ax, ns, [r["seconds"] for r in rows], color=plots.color(method),
-                      label=label)
+            _errorbar(ax, ns, [r["seconds"] for r in rows], **_method_style(method))
             if fit is not None:
                 c = fit_slope(ns, [r["seconds"]["median"] for r in rows])[1]
                 ax.plot(ns, c * ns ** fit[0], ":", color=plots.color(method), lw=1)
+                fitted.append(f"{method} {_k(fit[0])}")
         _log_log(ax, xlabel="parameters n", ylabel="seconds per call", title=LABELS[quantity])
-        ax.legend(fontsize=7)
+        stopped = [r for r in stops if r["quantity"] == quantity]
+        if stopped:
+            _budget_band(ax, [r["n"] for r in stopped],
+                         [plots.color(r["method"]) for r in stopped])
+        if fitted:
+            slopes.append(f"{NOUNS[quantity]}: {', '.join(fitted)}")
+    _legend_below(fig, axes)
+    stopped = "; ".join(f"{r['method']} {NOUNS[r['quantity']]} at n = {r['n']:,}"
+                        for r in stops)
     return (plots.save(fig, folder, "runtime-time"),
-            "Time per call against the parameter count (log–log; median and its "
-            f"{_confidence(series)} order-statistics interval); dotted: the fitted t ≈ c·nᵏ, "
-            "k in the legend.")
+            "Seconds per call against the parameter count ("
+            f"{_per_quantity_span(series, quantities)}; log–log; median and its "
+            f"{_confidence(series)} order-statistics interval)"
+            + (f"; dotted: the fitted t ≈ c·nᵏ, k = {'; '.join(slopes)}" if slopes else "")
+            + (f"; ▼ in the band above the data: stopped by the symbolic budget ({stopped})"
+               if stopped else "") + ".")
+
+
+def _budget_band(ax, ns, colors):
+    """Budget stops as ▼ in a labelled band above the data, not at made-up heights."""
+    low, high = ax.get_ylim()
+    band = high * 3
+    ax.axhspan(high * 1.5, high * 6, color=plots.NEUTRAL, alpha=0.12, lw=0)
+    ax.scatter(ns, [band] * len(ns), marker="v", c=colors, s=25, zorder=3,
+               label="stopped by the symbolic budget")
+    ax.text(0.02, band, "budget stop", transform=ax.get_yaxis_transform(), fontsize=7,
+            va="center")
+    ax.set_ylim(low, high * 6)
+
+
+QUANTITY_MARKERS = {"gradient": "o", "jacobian": "s", "hessian": "^", "hvp": "D"}
 
 
 def _draw_symbolic(series, quantities, folder):
+    """Setup and evaluation of the symbolic method (in its registry colour, the quantity by
+    its marker), and the break-even counts — sizes where it never pays off in a "never" band
+    above the counts."""
     fig, (left, right) = _panels(2)
-    drawn = False
+    color = plots.color("symbolic")
+    paying, never = [], []
     for quantity in quantities:
         rows = [r for r in series.get((quantity, "symbolic"), []) if "setup" in r]
         if not rows:
             continue
         ns = [r["n"] for r in rows]
-        line = _errorbar(left, ns, [r["setup"] for r in rows], label=f"{quantity} setup")
-        color = line.lines[0].get_color()
-        _errorbar(left, ns, [r["seconds"] for r in rows], ls="--", color=color,
-                  label=f"{quantity} evaluation")
-        paying = [(n, count) for n, _, _, _, count in _break_evens(series, quantity)
-                  if count[0] is not None]
-        if paying:
-            ns, counts = zip(*paying)
+        marker = QUANTITY_MARKERS[quantity]
+        _errorbar(left, ns, [r["setup"] for r in rows], color=color, marker=marker,
+                  label=f"{NOUNS[quantity]}: setup (solid)")
+        _errorbar(left, ns, [r["seconds"] for r in rows], ls="--", color=color, marker=marker,
+                  mfc="white", label=f"{NOUNS[quantity]}: evaluation (dashed)")
+        for n, _, _, _, count in _break_evens(series, quantity):
+            (never if count[0] is None else paying).append((quantity, n, count))
+    _log_log(left, xlabel="parameters n", ylabel="seconds",
+             title="Symbolic: setup once, then each evaluation")
+    _draw_break_evens(right, paying, never, color)
+    _legend_below(fig, (left, right))
+    return (plots.save(fig, folder, "runtime-symbolic"),
+            "Left: the symbolic method's one-time setup (trace, differentiate, compile; a "
+            "rebuild per round) and its evaluation per call, in seconds. Right: evaluations "
+            "after which setup + N·evaluation beats N AD evaluations timed in the same rounds, "
+            "with bootstrap intervals (an arrow: an open upper end, it may never)"
+            + (f"; ✕ in the band labelled never: the symbolic evaluation was not faster than "
+               f"AD's, at {_sizes_by_quantity(never)}" if never else "")
+            + (f"; break-even at {_sizes_by_quantity(paying)}" if paying else "") + ".")
+
+
+def _sizes_by_quantity(found):
+    """'gradient n = 121, 253; Hessian n = 56' from (quantity, n, …) entries."""
+    by = {}
+    for quantity, n, _ in found:
+        by.setdefault(quantity, []).append(f"{n:,}")
+    return "; ".join(f"{NOUNS[q]} n = {', '.join(ns)}" for q, ns in by.items())
+
+
+def _draw_break_evens(ax, paying, never, color):
+    """Break-even counts with their intervals; the sizes where it never pays off as ✕ in a
+    band labelled "never" above every count."""
+    ax.set(xlabel="parameters n", ylabel="evaluations until symbolic beats AD",
+           title="Break-even against AD")
+    for quantity in QUANTITIES:
+        found = [(n, c) for q, n, c in paying if q == quantity]
+        if found:
+            ns, counts = zip(*found)
             middle = np.array([c[0] for c in counts], float)
             low = np.array([c[1] for c in counts], float)
             high = np.array([np.nan if c[2] is None else c[2] for c in counts], float)
-            right.errorbar(ns, middle, yerr=[middle - low, np.nan_to_num(high - middle)],
-                           marker="o", ms=4, capsize=2, color=color, label=quantity)
-            drawn = True
-    _log_log(left, xlabel="parameters n", ylabel="seconds",
-             title="Symbolic: setup once, then each evaluation")
-    left.legend(fontsize=7)
-    right.set(xlabel="parameters n", ylabel="evaluations", title="Break-even against AD")
-    if drawn:
-        _log_log(right)
-        right.legend(fontsize=7)
-    else:
-        right.text(0.5, 0.5, "symbolic evaluation never\nfaster than AD's here",
-                   ha="center", va="center", transform=right.transAxes)
-    return (plots.save(fig, folder, "runtime-symbolic"),
-            "Left: the symbolic method's one-time setup (trace, differentiate, compile; a "
-            "rebuild per round) and its evaluation per call. Right: evaluations after which "
-            "setup + N·evaluation beats N AD evaluations timed in the same rounds, with "
-            "bootstrap intervals (sizes where it never does are left out; an open upper end "
-            "means it may never).")
+            ax.errorbar(ns, middle, yerr=[middle - low, np.nan_to_num(high - middle)],
+                        marker=QUANTITY_MARKERS[quantity], ms=4, capsize=2, color=color,
+                        label=f"{NOUNS[quantity]}: break-even")
+    tops = [c[2] or c[0] for _, _, c in paying] + [c[1] for _, _, c in paying]
+    top = max(tops, default=10.0)
+    bottom = min((c[1] for _, _, c in paying), default=1.0)
+    band = top * 4
+    for quantity, n, count in paying:
+        if count[2] is None:                     # open upper end: up to the never band
+            ax.annotate("", (n, band), (n, count[0]),
+                        arrowprops=dict(arrowstyle="->", color=color, lw=0.8))
+    ax.set(xscale="log", yscale="log", ylim=(bottom / 2, top * 10))
+    ax.axhspan(top * 2, top * 10, color=plots.NEUTRAL, alpha=0.12, lw=0)
+    ax.text(0.02, band, "never", transform=ax.get_yaxis_transform(), fontsize=8,
+            va="center", fontweight="bold")
+    if never:
+        ax.scatter([n for _, n, _ in never], [band] * len(never), marker="x", color=color,
+                   zorder=3, label="never pays off (symbolic not faster)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if paying or never:
+        ns = [n for _, n, _ in paying + never]
+        ax.set_xlim(min(ns) / 1.5, max(ns) * 1.5)
+
+
+def _modes(results):
+    """{shape: [results of the forward-against-reverse study, by the growing side]}."""
+    found = {}
+    for r in sorted((r for r in results.values() if r.get("study") == "modes"),
+                    key=lambda r: (r["n"], r["m"])):
+        found.setdefault(r["shape"], []).append(r)
+    return {shape: found[shape] for shape in SHAPES if shape in found}
+
+
+def _growing(shape):
+    """The side that grows along a shape's sizes: n for the wide network, m for the tall."""
+    return "n" if shape == "wide" else "m"
+
+
+def _mode_ratio(r):
+    """Per-round forward-mode time ÷ reverse-mode time, summarized."""
+    return timing.summary([f / b for f, b in zip(r["modes"]["ad-forward"]["samples"],
+                                                 r["modes"]["ad"]["samples"])])
+
+
+def _winner(r):
+    """"forward", "reverse" or None (the data cannot tell) from the ratio's interval."""
+    ratio = _mode_ratio(r)
+    return {-1: "forward", 1: "reverse", 0: None}[
+        timing.separate((ratio["low"], ratio["high"]), (1.0, 1.0))]
+
+
+def _draw_modes(modes, folder):
+    fig, axes = _panels(len(modes))
+    for ax, (shape, rows) in zip(axes, modes.items()):
+        side = _growing(shape)
+        xs = [r[side] for r in rows]
+        for method in MODES:
+            _errorbar(ax, xs, [timing.summary([t / f for t, f in zip(
+                r["modes"][method]["samples"], r["forward"]["samples"])]) for r in rows],
+                **_method_style(method))
+        fixed = "m" if side == "n" else "n"
+        _log_log(ax, xlabel="parameters n" if side == "n" else "outputs m",
+                 ylabel="forward passes (time ÷ one forward pass)",
+                 title=f"Jacobian, {SHAPES[shape]}: {fixed} = {rows[0][fixed]:,}")
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])     # a narrow range shows no decade
+    _legend_below(fig, axes)
+    return (plots.save(fig, folder, "runtime-modes"),
+            "Jacobians by reverse mode (AD) and forward mode (AD, forward mode) in forward "
+            "passes of the network's outputs: " + "; ".join(
+                f"{SHAPES[shape]}, {_fixed_text(rows)}, {_growing(shape)} = "
+                f"{_join(f'{r[_growing(shape)]:,}' for r in rows)}"
+                for shape, rows in modes.items())
+            + f"; medians of per-round ratios with their {_confidence_of(modes)} "
+            "order-statistics intervals.")
+
+
+def _fixed_text(rows):
+    side = "m" if _growing(rows[0]["shape"]) == "n" else "n"
+    return f"{side} = {rows[0][side]:,}"
+
+
+def _confidence_of(modes):
+    reached = min(r["forward"]["confidence"] for rows in modes.values() for r in rows)
+    return f"{reached:.0%}" if reached < LEVEL else f"{LEVEL:.0%}"
+
+
+def _modes_table(modes):
+    rows = []
+    for shape, found in modes.items():
+        for r in found:
+            winner = _winner(r)
+            rows.append([SHAPES[shape], f"{r['n']:,}", f"{r['m']:,}",
+                         _median_text(r["modes"]["ad"], _ms),
+                         _median_text(r["modes"]["ad-forward"], _ms),
+                         _median_text(_mode_ratio(r), _num),
+                         {None: "cannot tell"}.get(winner, f"{winner} mode"),
+                         f"{r['difference']:.1e}"])
+    return Table("Jacobian by reverse mode (ad) against forward mode (ad-forward), timed in the "
+                 "same rounds: ms per call and the per-round ratio forward ÷ reverse, medians "
+                 f"[{_confidence_of(modes)} order-statistics intervals]; faster: the mode whose "
+                 "ratio interval excludes 1; the two Jacobians' relative difference",
+                 ["shape", "n", "m", "reverse ms", "forward ms", "forward ÷ reverse", "faster",
+                  "difference"], rows)
+
+
+def _modes_sentence(modes):
+    """Where forward mode wins, by shape, stated only where the ratio's interval excludes 1."""
+    parts = []
+    for shape, rows in modes.items():
+        side = _growing(shape)
+        by = {}
+        for r in rows:
+            by.setdefault(_winner(r), []).append(r)
+        said = []
+        for winner, text in (("forward", "forward mode is faster"),
+                             ("reverse", "reverse mode is faster"),
+                             (None, "the data cannot tell the two apart")):
+            if winner in by:
+                said.append(f"{text} at {side} = "
+                            + _join(f"{r[side]:,} (forward ÷ reverse "
+                                    f"{_median_text(_mode_ratio(r), _num)})" for r in by[winner]))
+        parts.append(f"for the {SHAPES[shape]} network ({_fixed_text(rows)}) "
+                     + "; ".join(said))
+    return ("Jacobians by forward against reverse mode, timed in the same rounds: "
+            + "; ".join(parts) + ". Forward mode carries n tangents and reverse mode m "
+            "cotangents, so forward mode should win where m ≫ n.")
 
 
 # Tables.
@@ -578,7 +870,8 @@ def _break_even_table(series, quantities):
                          _count_text(count)])
     return Table("Symbolic setup against evaluation (AD timed in the same rounds), and the "
                  "evaluations until it beats AD: medians [order-statistics intervals; "
-                 f"break-even: {LEVEL:.0%} bootstrap interval]" + _few_rounds(series),
+                 f"break-even: {LEVEL:.0%} bootstrap interval; never: the symbolic evaluation "
+                 "is not faster than AD's at that size]" + _few_rounds(series),
                  ["quantity", "n", "setup s", "symbolic ms", "AD ms", "break-even evaluations"],
                  rows)
 
