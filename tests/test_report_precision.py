@@ -2,6 +2,7 @@
 and its measurements against truths it does not compute itself."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -45,7 +46,9 @@ def test_render_draws_every_figure_table_and_reading(tiny, tmp_path):
     assert len(rendered.figures) == 3
     for file, caption in rendered.figures:
         assert (tmp_path / file).stat().st_size > 0 and caption
-    assert len(rendered.tables) == 3 and all(table.rows for table in rendered.tables)
+    assert len(rendered.tables) == 4 and all(table.rows for table in rendered.tables)
+    families = rendered.tables[-1]
+    assert [row[0] for row in families.rows] == list(precision.FAMILIES)
     assert len(rendered.reading) >= 5
     assert any("float32" in sentence for sentence in rendered.reading)
 
@@ -103,6 +106,10 @@ def test_every_profile_asks_each_method_only_for_what_it_computes():
     for name in ("tiny", "quick", "full"):
         for cell in precision.cells(Profile(name, seed=0)):
             if cell.key.startswith("v-curve/"):
+                continue
+            if cell.key.startswith("family/"):
+                _, methods, _ = cell.run.args
+                assert all("gradient" in difflab.differentiator(m).quantities for m in methods)
                 continue
             _, quantity, _, methods, _ = cell.run.args
             assert methods and "reference" not in methods, cell.key
@@ -181,3 +188,29 @@ def test_hvp_cells_measure_along_a_seeded_unit_direction():
     assert {row["method"] for row in cell["methods"]} == set(precision.TINY_METHODS)
     for row in cell["methods"]:
         assert row["status"] == "ok" and row["error"] <= row["tolerance"], row
+
+
+def test_the_families_table_says_which_methods_notice_the_l1_kink():
+    """l1-mlp starts with its biases at exactly 0, the kink of l1·|θ|: the kinks the cell
+    reports are θ₀'s zero entries, counted here from θ₀ itself; the finite differences refuse
+    them, and AD's and the symbolic method's abs′(0) = 0 lies between the one-sided values."""
+    from difflab import models
+    from difflab.report.sections import precision
+    theta = models.get("l1-mlp").theta0
+    cell = precision.family_cell("l1-mlp", precision.FAMILY_METHODS)
+    assert cell["kinks"] == int(np.sum(theta == 0)) > 0
+    rows = {row["method"]: row for row in cell["methods"]}
+    for method in ("complex-step", "fd-central", "fd-richardson"):
+        assert rows[method]["status"] == "kink", rows[method]
+    for method in ("ad", "symbolic"):
+        assert rows[method]["between_one_sided"] is True
+        assert rows[method]["error"] <= rows[method]["tolerance"]
+    bn = precision.family_cell("batchnorm-mlp", ("ad", "symbolic"))
+    assert bn["batch_mean"] is False
+    assert all(row["error"] <= row["tolerance"] for row in bn["methods"])
+    rendered = precision.render({"a": cell, "b": bn,
+                                 "c": precision.family_cell("cnn", ("ad", "symbolic"))},
+                                pathlib.Path("."))
+    text = " ".join(rendered.reading)
+    assert f"at {cell['kinks']} entries" in text and "noticed and refused them" in text
+    assert "batchnorm-mlp is not a per-example mean" in text

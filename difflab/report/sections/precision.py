@@ -23,10 +23,11 @@ from statistics import median
 import numpy as np
 
 from ... import interface, models
-from ...errors import DiffLabError, SwellLimitError
+from ...errors import DiffLabError, KinkError, SwellLimitError
 from ...interface import differentiator, differentiators
 from ...metrics import correct_digits, relative_error
 from ...models import zoo
+from ...objectives import BatchMean
 from ...pytree import tree_leaves, tree_map
 from .. import plots
 from ..page import Rendered, Table
@@ -42,6 +43,11 @@ TINY_MODEL = "logistic-regression"
 TINY_METHODS = ("ad", "fd-central", "complex-step", "symbolic")
 SMALL = 8                     # parameters: the quick profile's Hessians stay within seconds
 V_METHODS = ("fd-forward", "fd-central", "fd-central4", "complex-step")   # with V curves
+# The network families reviewers check, each a gradient in every profile. The SymPy tree and
+# cse modes are left out: on batch norm (the whole batch traced) and attention their gradients
+# take minutes, where the dag mode takes a tenth of a second.
+FAMILIES = ("batchnorm-mlp", "dropout-mlp", "l1-mlp", "cnn", "attention", "gru")
+FAMILY_METHODS = ("ad", "symbolic", "complex-step", "fd-central", "fd-richardson")
 PLOT_FLOOR = 1e-18            # an error of exactly 0 is drawn here on log axes
 EPS = float(np.finfo(np.float64).eps)
 
@@ -60,6 +66,8 @@ def cells(profile):
             if edition(model, dtype, seed) is not None:
                 out.append(Cell(f"{model}/{quantity}/{dtype}",
                                 partial(error_cell, model, quantity, dtype, methods, seed)))
+    out += [Cell(f"family/{name}", partial(family_cell, name, FAMILY_METHODS, seed))
+            for name in FAMILIES]
     return out
 
 
@@ -73,7 +81,9 @@ def sweep(profile):
     """(model, quantity) pairs: tiny, one small network; quick, the models of at most SMALL
     parameters and the mlp's gradient and HVP (its Hessian's reference alone takes over
     10 s); full, every zoo model."""
-    zoo_models = models.list_models()
+    # l1-mlp starts on the kink of |θ|, where the reference has no two-sided truth: its
+    # family cell asks which methods notice instead
+    zoo_models = [info for info in models.list_models() if info.name != "l1-mlp"]
     small = [info.name for info in zoo_models if info.n_params <= SMALL]
     chosen = profile.pick([TINY_MODEL], small, [info.name for info in zoo_models])
     pairs = [(model, quantity) for model in chosen for quantity in QUANTITIES]
@@ -158,6 +168,47 @@ def errors_against(f, theta, quantity, truth, methods, dtype="float64", refusals
     return {"floor": relative_error(rounded, truth), "methods": rows}
 
 
+def family_cell(name, methods, seed=0):
+    """Each method's gradient of a zoo family at its start, against the reference; where θ₀
+    sits on a kink (l1-mlp), which methods notice: a KinkError naming the entries, or a value
+    by convention — judged against the one-sided derivatives the reference found there."""
+    problem = models.get(name, seed=seed)
+    f, theta = problem.objective, problem.theta0
+    result = {"kind": "family", "model": name, "n_params": int(problem.n_params),
+              "batch_mean": isinstance(f, BatchMean), "description": problem.description}
+    try:
+        truth, kink = differentiator("reference").measure(
+            "gradient", f, theta, sizes=False).precise, None
+    except KinkError as error:
+        truth, kink = None, error
+        result["kinks"] = int(np.sum(error.kinks))
+    rows = []
+    for method in methods:
+        try:
+            measured = differentiator(method).measure("gradient", f, theta)
+        except KinkError as error:
+            rows.append({"method": method, "status": "kink", "message": str(error)})
+            continue
+        except SwellLimitError as stop:
+            rows.append({"method": method, "status": "budget", "message": str(stop)})
+            continue
+        value, cost = np.asarray(measured.value, dtype=np.float64), measured.cost
+        row = {"method": method, "status": "ok", "setup_seconds": cost.setup_seconds,
+               "size": cost.size, "size_unit": cost.size_unit}
+        if kink is None:
+            row["error"] = relative_error(value, truth)
+            row["tolerance"] = interface.tolerance(method, "gradient")
+        else:
+            at = np.asarray(kink.kinks, dtype=bool)
+            low = np.minimum(kink.left, kink.right)[at]
+            high = np.maximum(kink.left, kink.right)[at]
+            row["error"] = relative_error(value[~at], np.asarray(kink.partial)[~at])
+            row["tolerance"] = interface.tolerance(method, "gradient")
+            row["between_one_sided"] = bool(np.all((low <= value[at]) & (value[at] <= high)))
+        rows.append(row)
+    return {**result, "methods": rows}
+
+
 def v_curve_cell(name, method, seed=0):
     """Relative error of ∂f/∂θᵢ against h for one scheme, θᵢ the steepest parameter of the
     first leaf (a first-layer weight: a later one can leave f quadratic in θᵢ, as an output
@@ -205,7 +256,85 @@ def render(results, folder):
         draw_digits([r for r in errors if r["dtype"] == "float64"], folder, out)
     if pairs(errors):
         draw_float32(errors, folder, out)
+    families = [r for r in results.values() if r.get("kind") == "family"]
+    if families:
+        draw_families(families, out)
     return out
+
+
+def draw_families(results, out):
+    """The network families: a table of each method's error (or how it met a kink) and the
+    symbolic gradient's setup and size, and what they say."""
+    order = [name for name in FAMILIES if any(r["model"] == name for r in results)]
+    results = sorted(results, key=lambda r: order.index(r["model"]))
+    methods = [m for m in FAMILY_METHODS if any(row["method"] == m for r in results
+                                                for row in r["methods"])]
+    body = []
+    for r in results:
+        rows = {row["method"]: row for row in r["methods"]}
+        symbolic = rows.get("symbolic", {})
+        body.append([r["model"], r["n_params"], "yes" if r["batch_mean"] else "no",
+                     *[_family_text(rows.get(m)) for m in methods],
+                     "—" if symbolic.get("status") != "ok" else
+                     f"{symbolic['setup_seconds']:.3f} s, {symbolic['size']:,} ops"])
+    out.tables.append(Table(
+        "Network families, gradient at the start, float64: relative error against the "
+        "reference (* above the tolerance table's entry); on a kink, the entries a method "
+        "refused (KinkError) or whether its convention's value lies between the one-sided "
+        "derivatives; the symbolic (dag) gradient's setup and size",
+        ["model", "n", "BatchMean", *methods, "symbolic setup, size"], body))
+    out.reading += families_reading(results)
+
+
+def _family_text(row):
+    if row is None:
+        return ""
+    if row["status"] == "kink":
+        return "KinkError"
+    if row["status"] != "ok":
+        return row["status"]
+    text = short(row["error"]) + ("*" if row["error"] > row["tolerance"] else "")
+    if "between_one_sided" in row:
+        text += "; at the kinks " + ("between the one-sided values" if row["between_one_sided"]
+                                     else "OUTSIDE the one-sided values")
+    return text
+
+
+def families_reading(results):
+    sentences = []
+    for r in results:
+        if "kinks" not in r:
+            continue
+        noticed = [row["method"] for row in r["methods"] if row["status"] == "kink"]
+        convention = [row["method"] for row in r["methods"]
+                      if row["status"] == "ok" and row.get("between_one_sided")]
+        outside = [row["method"] for row in r["methods"]
+                   if row["status"] == "ok" and row.get("between_one_sided") is False]
+        sentence = (f"On {r['model']}, θ₀ sits on the kink of |θ| at {r['kinks']} entries: "
+                    + (f"{listing(noticed)} noticed and refused them (KinkError)" if noticed
+                       else "no method noticed")
+                    + (f"; {listing(convention)} returned the convention's value, which lies "
+                       "between the one-sided derivatives there" if convention else ""))
+        if outside:
+            sentence += f"; {listing(outside)} returned a value outside them"
+        sentences.append(sentence + ".")
+    coupled = [r for r in results if not r["batch_mean"]]
+    for r in coupled:
+        row = next((row for row in r["methods"]
+                    if row["method"] == "symbolic" and row["status"] == "ok"), None)
+        means = [(s["model"], next(row for row in s["methods"] if row["method"] == "symbolic"))
+                 for s in results if s["batch_mean"] and any(
+                     row["method"] == "symbolic" and row["status"] == "ok"
+                     for row in s["methods"])]
+        if row is None or not means:
+            continue
+        model, other = max(means, key=lambda item: item[1]["size"])
+        sentences.append(
+            f"{r['model']} is not a per-example mean (its statistics couple the batch), so the "
+            f"symbolic method traces every example: {row['size']:,} operations and "
+            f"{row['setup_seconds']:.3f} s of setup, against {other['size']:,} and "
+            f"{other['setup_seconds']:.3f} s for {model}, the largest BatchMean family here.")
+    return sentences
 
 
 def by_model(results):
