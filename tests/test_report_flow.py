@@ -24,7 +24,8 @@ def results():
 
 
 def sweep_results(results):
-    return {key: r for key, r in results.items() if "norms" in r}
+    """The activation × connections sweep (batch norm and dropout have their own test)."""
+    return {key: r for key, r in results.items() if "norms" in r and "layer" not in r}
 
 
 def clipping_results(results):
@@ -112,7 +113,7 @@ def test_render_draws_every_figure_and_reads_the_data(results, tmp_path):
                                                       "flow-clipping.png"]
     for file, caption in rendered.figures:
         assert (tmp_path / file).stat().st_size > 0 and caption
-    assert len(rendered.tables) == 2 and all(table.rows for table in rendered.tables)
+    assert len(rendered.tables) == 3 and all(table.rows for table in rendered.tables)
     assert rendered.reading and all(s.endswith(".") for s in rendered.reading)
 
     # the sigmoid sentence names the deepest depth and the verdict its median ratio implies
@@ -134,3 +135,25 @@ def test_render_draws_what_a_subset_has(results, tmp_path):
         assert (tmp_path / file).exists()
     assert any("relu" in s for s in rendered.reading)
     assert any("entries clipped to ±" in s for s in rendered.reading)
+
+
+def test_batch_norm_and_dropout_nets_are_measured_beside_plain_tanh(results, tmp_path):
+    """Issue 18, item 8: the layer norms of the batch-norm and dropout nets are the
+    reference gradient's (recomputed here for one net), and the page sets them beside the
+    plain tanh net in a table and a sentence."""
+    from difflab import differentiator
+    layered = {key: r for key, r in results.items() if "layer" in r}
+    assert {r["layer"] for r in layered.values()} == set(flow.LAYERS)
+    r = min(layered.values(), key=lambda r: (r["layer"], r["depth"]))
+    problem = flow.network("tanh", False, r["depth"], r["width"], r["batch"], r["seeds"][0],
+                           r["layer"])
+    truth = problem.unravel(np.array(differentiator("reference").gradient(
+        problem.objective, problem.theta0), dtype=float))
+    expected = [float(np.linalg.norm(W)) for W, *_ in truth]
+    assert np.allclose(r["norms"][0], expected, rtol=1e-12)
+    rendered = flow.render(results, tmp_path)
+    table = next(t for t in rendered.tables if t.caption.startswith("Batch norm and dropout"))
+    assert [row[0] for row in table.rows] == ["tanh, plain", "tanh, batch norm",
+                                              "tanh, dropout"]
+    assert any("the tanh net's first ÷ last hidden-layer gradient norm" in s
+               for s in rendered.reading)

@@ -27,6 +27,8 @@ NAME = "flow"
 TITLE = "Gradient flow"
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
+LAYERS = ("batchnorm", "dropout")     # beside the plain tanh net: what they do to the flow
+LAYER_NAMES = {None: "plain", "batchnorm": "batch norm", "dropout": "dropout"}
 ACTIVATION_COLORS = {"sigmoid": "#d62728", "tanh": "#1f77b4", "relu": "#2ca02c"}
 SPREAD = 100            # a change beyond 100× either way is called vanishing or exploding
 
@@ -51,6 +53,10 @@ def cells(profile):
     sweep = [Cell(_key(activation, residual, depth),
                   partial(layer_norms, activation, residual, depth, width, batch, seeds))
              for activation in ACTIVATIONS for residual in (False, True) for depth in depths]
+    # batch norm and dropout beside the plain tanh net, at the same depths
+    sweep += [Cell(f"tanh-{layer}-d{depth}",
+                   partial(layer_norms, "tanh", False, depth, width, batch, seeds, layer))
+              for layer in LAYERS for depth in depths]
     net = dict(depth=profile.pick(16, 16, 24), width=width, batch=batch,
                steps=profile.pick(15, 40, 100), seed=profile.seed)
     clipping = [Cell(f"clip-{rule}", partial(clipped_training, rule, **net))
@@ -62,26 +68,29 @@ def _key(activation, residual, depth):
     return f"{activation}-{'residual' if residual else 'plain'}-d{depth}"
 
 
-def network(activation, residual, depth, width, batch, seed):
-    """A zoo MLP with ``depth`` hidden layers of ``width`` fed by ``width`` inputs.
+def network(activation, residual, depth, width, batch, seed, layer=None):
+    """A zoo MLP with ``depth`` hidden layers of ``width`` fed by ``width`` inputs; ``layer``
+    "batchnorm" or "dropout" takes the zoo's batch-norm or dropout MLP instead.
 
     Inputs as wide as the hidden layers make every hidden W_l the same shape, so their norms
     compare the flow, not the shapes.
     """
     widths = (width,) * (depth + 1) + (1,)
-    return models.get("residual-mlp" if residual else "mlp", widths=widths,
-                      activation=activation, batch=batch, seed=seed)
+    name = {None: "residual-mlp" if residual else "mlp", "batchnorm": "batchnorm-mlp",
+            "dropout": "dropout-mlp"}[layer]
+    return models.get(name, widths=widths, activation=activation, batch=batch, seed=seed)
 
 
-def layer_norms(activation, residual, depth, width, batch, seeds):
+def layer_norms(activation, residual, depth, width, batch, seeds, layer=None):
     """‖∂f/∂W_l‖_F for every layer l = 1 … depth + 1 (the last is the output), per seed."""
     norms = []
     for seed in seeds:
-        problem = network(activation, residual, depth, width, batch, seed)
+        problem = network(activation, residual, depth, width, batch, seed, layer)
         layers = problem.unravel(AD.gradient(problem.objective, problem.theta0))
-        norms.append([float(np.linalg.norm(W)) for W, _ in layers])
+        norms.append([float(np.linalg.norm(W)) for W, *_ in layers])
     return {"activation": activation, "residual": residual, "depth": depth, "width": width,
-            "batch": batch, "seeds": list(seeds), "norms": norms}
+            "batch": batch, "seeds": list(seeds), "norms": norms,
+            **({"layer": layer} if layer else {})}
 
 
 def clipped_training(rule, depth, width, batch, steps, seed):
@@ -145,6 +154,10 @@ def render(results, folder):
                                  + _ratio_range(sweep)))
         rendered.tables.append(_ratio_table(sweep))
         rendered.reading += _read_layers(sweep) + _read_depth(sweep)
+    layered = _layered(results)
+    if len(layered) > 1:
+        rendered.tables.append(_layer_table(layered))
+        rendered.reading += _read_layered(layered)
     if runs:
         rendered.figures.append((_plot_clipping(runs, folder),
                                  f"Full-batch SGD on {_clipped_net(runs)} with and without "
@@ -162,7 +175,7 @@ def _sweep(results):
     """{(activation, residual): {depth: (median per hidden layer, median first/last ratio)}}."""
     sweep = {}
     for result in results.values():
-        if "norms" not in result:
+        if "norms" not in result or "layer" in result:
             continue
         depth = result["depth"]
         hidden = np.array(result["norms"])[:, :depth]
@@ -184,6 +197,45 @@ def _ratio_range(sweep):
     low, high = min(found), max(found)
     return "; the ratio runs from " + " to ".join(
         f"{r:.2g} ({a}, {_connections(res)}, depth {d})" for r, a, res, d in (low, high)) + "."
+
+
+def _layered(results):
+    """{layer (None for plain): {depth: median first ÷ last ratio}} of the tanh nets without
+    residual connections: the plain sweep beside batch norm and dropout."""
+    found = {}
+    for result in results.values():
+        if "norms" not in result or result["activation"] != "tanh" or result["residual"]:
+            continue
+        depth = result["depth"]
+        ratios = [_ratio(row[0], row[depth - 1]) for row in result["norms"]]
+        ratios = [r for r in ratios if r is not None]
+        if ratios:
+            found.setdefault(result.get("layer"), {})[depth] = float(np.median(ratios))
+    return found
+
+
+def _layer_table(layered):
+    depths = sorted({d for family in layered.values() for d in family})
+    rows = [[f"tanh, {LAYER_NAMES[layer]}"] + [_g(family.get(d)) if d in family else "–"
+                                              for d in depths]
+            for layer, family in sorted(layered.items(), key=lambda i: list(LAYER_NAMES)
+                                        .index(i[0]))]
+    return Table("Batch norm and dropout beside the plain tanh net: first ÷ last hidden "
+                 "layer's gradient norm (median over the draws)",
+                 ["network"] + [f"D = {d}" for d in depths], rows)
+
+
+def _read_layered(layered):
+    """At the deepest depth all measured, each variant's first ÷ last ratio against plain."""
+    common = set.intersection(*(set(family) for family in layered.values()))
+    if not common or None not in layered:
+        return []
+    depth = max(common)
+    plain = layered[None][depth]
+    parts = [f"{LAYER_NAMES[layer]} {_g(family[depth])} ({_verdict(family[depth])})"
+             for layer, family in layered.items() if layer is not None]
+    return [f"At depth {depth}, the tanh net's first ÷ last hidden-layer gradient norm is "
+            f"{_g(plain)} plain ({_verdict(plain)}); with " + ", with ".join(parts) + "."]
 
 
 def _families(sweep):
