@@ -174,6 +174,11 @@ def test_the_tiny_profile_runs_end_to_end_with_one_cell_made_to_fail(tmp_path, m
     assert html.count("cell(s) failed") == 1 and "division by zero" in html
     for name in SECTION_NAMES:
         assert f"<section id='{name}'>" in html
+    # every figure has alt text, its caption, and the caption states something its data say
+    figures = re.findall(r"<img src='[^']+' alt='([^']*)'><figcaption>([^<]*)</figcaption>", html)
+    assert len(figures) == len(images)
+    for alt, caption in figures:
+        assert alt == caption and re.search(r"\d", caption), caption
 
 
 def test_the_command_resumes_an_interrupted_report(tmp_path, monkeypatch, capsys):

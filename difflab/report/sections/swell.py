@@ -417,7 +417,17 @@ def _draw_width(rows, folder):
 
 
 def _stop_caption(rows, axis):
-    """Which modes the budget stopped, and from where, for the caption."""
+    """The sizes at the largest x, and which modes the budget stopped and from where, for
+    the caption."""
+    top = max(r[axis] for r in rows)
+    sizes = [f"{mode} {_count(r['size'])}" for mode in (*SYMBOLIC_MODES, "tape")
+             for r in rows if r["mode"] == mode and r[axis] == top and "size" in r]
+    head = f" At {axis} {top}: " + ", ".join(sizes) + "." if sizes else ""
+    return head + _stops_said(rows, axis)
+
+
+def _stops_said(rows, axis):
+    """' Stopped: tree from depth 4, ….' or that none was."""
     said = []
     for mode in SYMBOLIC_MODES:
         _, stops = _series(rows, axis, mode)
