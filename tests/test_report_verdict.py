@@ -100,3 +100,9 @@ def test_a_tiny_run_gives_a_verdict_table_with_intervals(seed, tmp_path):
 def _seconds(text):
     value, unit = text.split()
     return float(value) * {"s": 1, "ms": 1e-3, "µs": 1e-6}[unit]
+
+
+def test_a_method_only_a_few_times_slower_is_a_trade_off_not_one_to_avoid():
+    runtime = [timed("hessian", "ad", 50, 0.9e-3, 1.0e-3, 1.1e-3),
+               timed("hessian", "symbolic", 50, 1.9e-3, 2.0e-3, 2.1e-3, setup=0.01)]
+    assert verdict.verdict("hessian", "small", [], runtime)["avoid"] is None

@@ -12,7 +12,8 @@ large), from the other sections' results (it measures nothing itself):
 - **fastest including setup**: the same for the first answer, setup plus one call (the
   symbolic method's setup is its rebuild; the others have none);
 - **avoid**: a method whose error exceeds the tolerance table's level for it, else the slowest
-  after setup when its interval lies wholly above every other's.
+  after setup when it is at least ``AVOID_FACTOR`` times the fastest and its interval lies
+  wholly above every other's.
 
 A cell the run did not measure says so ("not measured") instead of guessing.
 """
@@ -30,6 +31,7 @@ READS = ("precision", "runtime")          # the sections whose results the verdi
 
 QUANTITIES = ("gradient", "hessian", "hvp")
 PLURALS = {"gradient": "Gradients", "hessian": "Hessians", "hvp": "HVPs"}
+AVOID_FACTOR = 10     # slower than the fastest by this much (and beyond the noise): avoid
 ROUNDING = 10 * float(np.finfo(np.float64).eps)    # errors this small differ by rounding luck
 CLASSES = (("small", 100), ("medium", 2000), ("large", float("inf")))
 
@@ -138,10 +140,13 @@ def _fastest(timed):
     slowest = None
     per_call = {m: _per_call(r) for m, r in methods.items()}
     worst = max(per_call, key=lambda m: per_call[m]["median"])
-    if all(timing.separate((per_call[m]["low"], per_call[m]["high"]),
-                           (per_call[worst]["low"], per_call[worst]["high"])) == -1
-           for m in per_call if m != worst):
-        fastest = min(per_call[m]["median"] for m in per_call)
+    fastest = min(per_call[m]["median"] for m in per_call)
+    # to avoid, a method must be slower than every other beyond the noise, and by a factor
+    # that matters (2× slower is a trade-off, not a method to avoid)
+    if per_call[worst]["median"] >= AVOID_FACTOR * fastest and all(
+            timing.separate((per_call[m]["low"], per_call[m]["high"]),
+                            (per_call[worst]["low"], per_call[worst]["high"])) == -1
+            for m in per_call if m != worst):
         slowest = {"text": f"{worst}: {_interval(per_call[worst])} per call at n = {n:,}, "
                            f"{per_call[worst]['median'] / fastest:,.0f}× the fastest",
                    "method": worst}
