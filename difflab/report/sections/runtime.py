@@ -929,8 +929,8 @@ def _trend(fit, family):
     _, low, high = fit[:3]
     if family == "numeric":
         side = timing.separate((low, high), (1.0, 1.0))
-        return {-1: "slower than n", 1: "faster than n",
-                0: "the data cannot tell it from n, the count of calls of f"}[side]
+        return {-1: "grows more slowly than n", 1: "grows faster than n",
+                0: "the data cannot tell its growth from n's, the count of calls of f"}[side]
     side = timing.separate((low, high), (0.0, 0.0))
     return {-1: "falling", 1: "growing", 0: "the data cannot tell it from constant"}[side]
 
