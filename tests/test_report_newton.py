@@ -69,3 +69,14 @@ def test_a_subset_of_cells_still_draws(results, tmp_path):
     rendered = section.render({"rosenbrock/adam": results["rosenbrock/adam"]}, tmp_path)
     assert len(rendered.figures) == 1 and len(rendered.tables[0].rows) == 1
     assert section.render({}, tmp_path).figures == []
+
+
+def test_every_newton_run_is_repeated_and_shown_with_its_interval(results, tmp_path):
+    run = results["rosenbrock/newton-ad"]
+    totals = run["totals"]
+    assert totals["repeats"] == run["repeats"] == len(totals["samples"]) >= 3
+    assert totals["low"] <= totals["median"] <= totals["high"]
+    assert min(totals["samples"]) == run["total_min"] and max(totals["samples"]) == run["total_max"]
+    (table,) = section.render(results, tmp_path).tables
+    row = next(r for r in table.rows if r[0] == "Newton, Hessian from ad")
+    assert row[3].startswith(f"{totals['median']:.3g} [")

@@ -58,7 +58,7 @@ def cells(profile):
                             ("ad", "symbolic", "fd-central", "fd-forward", "complex-step"))
     first_order = profile.pick(("adam",), ("adam", "momentum"), ("adam", "momentum", "sgd"))
     steps = profile.pick(60, 600, 3000)
-    repeats = profile.pick(1, 2, 3)
+    repeats = profile.pick(3, 5, 7)
     out = []
     for key, name, overrides, rates in _problems(profile):
         model = partial(models.get, name, seed=profile.seed, **overrides)
@@ -74,8 +74,8 @@ def newton_run(model, hessian, repeats=1):
     """Newton with line search, AD gradients and the Hessian from ``hessian``: one warm-up
     run (the libraries' own first-use costs), then ``repeats`` timed runs, each preparing its
     derivatives afresh (the symbolic setup is in every run's time and in ``setup_seconds``);
-    the trace is the run of median total time, and the totals' median, min and max are
-    recorded."""
+    the trace is the run of median total time, and the totals are recorded raw with their
+    median's order-statistics interval (``timing.summary``)."""
     problem = model()
     runs = []
     for attempt in range(repeats + 1):
@@ -94,6 +94,7 @@ def newton_run(model, hessian, repeats=1):
             "grad_norm": [it.grad_norm for it in trace], "f": [it.f for it in trace],
             "seconds": [it.seconds for it in trace], "total_seconds": seconds,
             "total_min": runs[0][0], "total_max": runs[-1][0], "repeats": repeats,
+            "totals": timing.summary([seconds for seconds, _ in runs]),
             "order": _local_order(trace), "min_eigenvalue": result.min_eigenvalue,
             "f_evaluations": result.evaluations.f_in_derivatives,
             "setup_seconds": result.evaluations.setup_seconds, "n": int(problem.theta0.size),
@@ -259,7 +260,7 @@ def _table(problem, runs):
     rows = []
     for key, result in runs.items():
         if "stopped" in result:
-            rows.append([_label(result), "stopped by budget"] + [""] * 9)
+            rows.append([_label(result), "stopped by budget"] + [""] * 10)
             continue
         k = _first_below(result["grad_norm"], TARGET)
         close = _first_close(result, f_best)
@@ -269,7 +270,12 @@ def _table(problem, runs):
         if result["nit"]:
             per_iteration = f"{(result['seconds'][-1] - (setup or 0.0)) / result['nit']:.3g}"
         forwards = _per_iteration_forwards(result)
+        totals = result.get("totals")
         rows.append([_label(result), result.get("status", "steps done"), result["nit"],
+                     "-" if totals is None else
+                     f"{totals['median']:.3g} [{totals['low']:.3g}–{totals['high']:.3g}]"
+                     + ("" if totals["confidence"] >= 0.95 else
+                        f" ({totals['confidence']:.0%})"),
                      f"{result['grad_norm'][-1]:.1e}",
                      f"{result['f'][-1] - f_best:.1e}" if f_best is not None else "-",
                      "-" if k is None else f"{result['seconds'][k]:.3g}",
@@ -281,7 +287,8 @@ def _table(problem, runs):
                  f"compile of each run); f* = {f_best:.6g} is the lowest f any run reached, "
                  f"and f is close when f − f* ≤ {LOSS_TARGET:g}·max(|f*|, 1); first-order "
                  "methods at the best rate of their grid",
-                 ["method", "status", "iterations", "final ‖∇f‖", "final f − f*",
+                 ["method", "status", "iterations", "run s: median [interval] of the repeats",
+                  "final ‖∇f‖", "final f − f*",
                   f"s to ‖∇f‖ ≤ {TARGET:g}", "s to f close to f*", "setup s",
                   "s per iteration", "forward passes per iteration", "observed order"],
                  rows)
