@@ -67,8 +67,30 @@ def test_separated_intervals_name_a_winner_and_overlapping_ones_a_tie():
     overlapping = [timed("gradient", "ad", 500, 1.0e-4, 1.1e-4, 1.3e-4),
                    timed("gradient", "symbolic", 500, 0.9e-4, 1.0e-4, 1.2e-4)]
     row = verdict.verdict("gradient", "medium", [], overlapping)
-    assert row["after"]["method"] == "symbolic" and row["after"]["tied"] == ["ad"]
+    assert row["after"]["method"] is None            # a tie names no single winner
+    assert row["after"]["tied"] == ["ad"] and "symbolic and ad tie" in row["after"]["text"]
     assert row["avoid"] is None
+
+
+def test_the_winner_is_found_at_every_n_of_the_class_not_only_the_largest():
+    """Symbolic wins at small n and AD at the largest n of the same class: both are said,
+    and a method 50× slower at a smaller n is the one to avoid, though it was not measured
+    at the largest n."""
+    runtime = [timed("hessian", "ad", 7, 5.0e-4, 5.3e-4, 5.6e-4),
+               timed("hessian", "symbolic", 7, 1.2e-4, 1.3e-4, 1.4e-4, setup=0.01),
+               timed("hessian", "fd", 7, 2.5e-2, 2.6e-2, 2.7e-2),
+               timed("hessian", "ad", 56, 0.9e-3, 0.93e-3, 1.0e-3),
+               timed("hessian", "symbolic", 56, 1.8e-3, 1.9e-3, 2.1e-3, setup=0.07)]
+    row = verdict.verdict("hessian", "small", [], runtime)
+    assert row["after"]["winners"] == ["ad", "symbolic"] and row["after"]["method"] is None
+    assert row["after"]["text"].startswith("symbolic at n = 7")
+    assert "; ad at n = 56" in row["after"]["text"]
+    assert row["avoid"]["method"] == "fd" and "at n = 7, 200× the fastest" in row["avoid"]["text"]
+
+
+def test_a_method_with_few_correct_digits_is_one_to_avoid_whatever_its_tolerance():
+    rows = [errors("hvp", 20, ad=(1e-16, 1e-13), fd=(3e-4, 2.5))]      # within 2.5, 3.5 digits
+    assert verdict.verdict("hvp", "small", rows, [])["avoid"]["method"] == "fd"
 
 
 def test_a_class_nobody_measured_has_no_row_and_one_method_alone_is_not_ranked():
@@ -92,8 +114,8 @@ def test_a_tiny_run_gives_a_verdict_table_with_intervals(seed, tmp_path):
                                                        ("hessian", "small")}
     for row in rows:
         for cell in (row[3], row[4]):                # fastest after and including setup
-            median, low, high = [_seconds(x) for x in re.match(
-                r"\w[\w-]*: (\S+ \S+) \[(\S+ \S+)–(\S+ \S+?)[,\]]", cell).groups()]
+            median, low, high = [_seconds(x) for x in re.search(
+                r"\((\S+ \S+) \[(\S+ \S+)–(\S+ \S+?)[,\]]", cell).groups()]
             assert low <= median <= high, cell
 
 

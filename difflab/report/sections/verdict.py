@@ -31,6 +31,7 @@ READS = ("precision", "runtime")          # the sections whose results the verdi
 
 QUANTITIES = ("gradient", "hessian", "hvp")
 PLURALS = {"gradient": "Gradients", "hessian": "Hessians", "hvp": "HVPs"}
+FEW_DIGITS = 6        # fewer correct digits than this on the median model: avoid
 AVOID_FACTOR = 10     # slower than the fastest by this much (and beyond the noise): avoid
 ROUNDING = 10 * float(np.finfo(np.float64).eps)    # errors this small differ by rounding luck
 CLASSES = (("small", 100), ("medium", 2000), ("large", float("inf")))
@@ -64,11 +65,14 @@ def render(results, folder, others=None):
                                            ("precise", "after", "including", "avoid")]])
             said.append(row)
     out.tables.append(Table(
-        "Which method when, from this run's data: the most precise (median relative error "
-        "over the models of that size, and its range over them), the fastest after setup and "
-        "including setup (median seconds per call at the largest n the class reached, and its "
-        "95% interval; methods whose intervals overlap are named together), and the one to "
-        "avoid with why", ["quantity", "size", "most precise", "fastest after setup",
+        "Which method when, from this run's data, by size class (small n ≤ 100, medium "
+        "n ≤ 2,000, large above): the most precise (median relative error over the models of "
+        "that size, and its range over them); the fastest after setup (seconds per call) and "
+        "including setup (setup + one call), at every n of the class that two methods "
+        "reached: the winner, its median and 95% interval at the last n it wins, methods "
+        "whose intervals overlap named as a tie; and the one to avoid, with why (beyond its "
+        "tolerance, fewer than 6 correct digits, or ≥ 10× the fastest at the same n beyond "
+        "the noise)", ["quantity", "size", "most precise", "fastest after setup",
                            "fastest including setup", "avoid"], rows))
     out.reading += _reading(said)
     return out
@@ -106,7 +110,10 @@ def _most_precise(errors):
     # at the rounding level a smaller error is luck, not precision: name every method there
     tied = sorted(m for m in medians if m != best and medians[m] <= ROUNDING)
     if medians[best] <= ROUNDING and tied:
-        text += f" (tied at the rounding level, ≤ {ROUNDING:.0e}, with {', '.join(tied)})"
+        text = (f"{best}, {', '.join(tied)} tie at the rounding level (≤ {ROUNDING:.0e}; "
+                f"{best} {medians[best]:.1e}" + (f", range {min(spread):.1e}–{max(spread):.1e}"
+                                                   f" over {models} models" if models > 1
+                                                   else "") + ")")
     worst = None
     for method, rows in by_method.items():
         over = max(r["error"] / r["tolerance"] for r in rows)
@@ -115,17 +122,28 @@ def _most_precise(errors):
     avoid = None if worst is None else {
         "text": f"{worst[0]}: error {worst[2]:.1e}, {worst[1]:.0f}× its tolerance",
         "method": worst[0]}
+    if avoid is None:
+        # a loose tolerance (a first-order HVP's allows 250%) is no check: also avoid a method
+        # that keeps fewer than FEW_DIGITS correct digits on the median model
+        digits = {m: median(-np.log10(max(r["error"], 1e-300)) for r in rows)
+                  for m, rows in by_method.items()}
+        fewest = min(digits, key=digits.get)
+        if digits[fewest] < FEW_DIGITS:
+            avoid = {"text": f"{fewest}: {digits[fewest]:.1f} correct digits on the median "
+                             f"model (error {medians[fewest]:.1e})", "method": fewest}
     return {"text": text, "method": best, "value": medians[best],
             "tied": tied if medians[best] <= ROUNDING else []}, avoid
 
 
 def _fastest(timed):
-    """(fastest after setup, fastest including setup, slowest-by-far or None) at the largest
-    n of the class that two methods reached."""
+    """(fastest after setup, fastest including setup, the one to avoid or None) over every n
+    of the class at which at least two methods were timed: the winner at each n (methods
+    whose intervals overlap the winner's tie with it), and the method slowest relative to
+    the fastest at the same n, if that is ≥ AVOID_FACTOR and beyond the noise."""
     by_n = {}
     for r in timed:
         by_n.setdefault(r["n"], {})[r["method"]] = r
-    shared = [n for n, methods in by_n.items() if len(methods) >= 2]
+    shared = sorted(n for n, methods in by_n.items() if len(methods) >= 2)
     if not shared:
         alone = max(by_n) if by_n else None
         if alone is None:
@@ -133,24 +151,60 @@ def _fastest(timed):
         (method, r), = by_n[alone].items()
         text = f"{method} alone measured at n = {alone:,}: {_interval(_per_call(r))}"
         return {"text": text}, {"text": text}, None
-    n = max(shared)
-    methods = by_n[n]
-    after = _ranked({m: _per_call(r) for m, r in methods.items()}, n)
-    including = _ranked({m: _first_answer(r) for m, r in methods.items()}, n)
-    slowest = None
-    per_call = {m: _per_call(r) for m, r in methods.items()}
-    worst = max(per_call, key=lambda m: per_call[m]["median"])
-    fastest = min(per_call[m]["median"] for m in per_call)
-    # to avoid, a method must be slower than every other beyond the noise, and by a factor
-    # that matters (2× slower is a trade-off, not a method to avoid)
-    if per_call[worst]["median"] >= AVOID_FACTOR * fastest and all(
-            timing.separate((per_call[m]["low"], per_call[m]["high"]),
-                            (per_call[worst]["low"], per_call[worst]["high"])) == -1
-            for m in per_call if m != worst):
-        slowest = {"text": f"{worst}: {_interval(per_call[worst])} per call at n = {n:,}, "
-                           f"{per_call[worst]['median'] / fastest:,.0f}× the fastest",
-                   "method": worst}
-    return after, including, slowest
+    after = _winners({n: {m: _per_call(r) for m, r in by_n[n].items()} for n in shared})
+    including = _winners({n: {m: _first_answer(r) for m, r in by_n[n].items()}
+                          for n in shared})
+    return after, including, _slowest(by_n, shared)
+
+
+def _winners(times_by_n):
+    """The fastest at each n, runs of equal outcome said together: 'symbolic at n = 7–25
+    (9.8 µs …); ad at n = 56 (…)'."""
+    outcomes = []
+    for n, times in times_by_n.items():
+        best = _ranked(times, n)
+        outcomes.append((n, best))
+    groups = []
+    for n, best in outcomes:
+        key = (best["method"], tuple(best["tied"]))
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append((n, best))
+        else:
+            groups.append((key, [(n, best)]))
+    parts, brief = [], []
+    for (method, tied), members in groups:
+        ns = [n for n, _ in members]
+        where = f"n = {ns[0]:,}" if len(ns) == 1 else f"n = {ns[0]:,}–{ns[-1]:,}"
+        last = members[-1][1]
+        who = method if not tied else f"{_join([method, *tied])} tie"
+        parts.append(f"{who} at {where} ({_interval(last)} at n = {ns[-1]:,})")
+        brief.append(f"{who} at {where}")
+    winners = {key[0] for key, _ in groups}
+    single = len(winners) == 1 and not any(key[1] for key, _ in groups)
+    return {"text": "; ".join(parts), "brief": ", then ".join(brief),
+            "method": groups[-1][0][0] if single else None,
+            "winners": sorted(winners), "tied": sorted({m for key, _ in groups
+                                                        for m in key[1]})}
+
+
+def _slowest(by_n, shared):
+    """The method with the largest time ÷ the fastest's at the same n, over the class, when
+    that ratio is ≥ AVOID_FACTOR and its interval lies wholly above every other's there."""
+    worst = None
+    for n in shared:
+        per_call = {m: _per_call(r) for m, r in by_n[n].items()}
+        fastest = min(t["median"] for t in per_call.values())
+        for method, t in per_call.items():
+            ratio = t["median"] / fastest
+            above = all(timing.separate((o["low"], o["high"]), (t["low"], t["high"])) == -1
+                        for m, o in per_call.items() if m != method)
+            if ratio >= AVOID_FACTOR and above and (worst is None or ratio > worst[0]):
+                worst = (ratio, method, n, t)
+    if worst is None:
+        return None
+    ratio, method, n, t = worst
+    return {"text": f"{method}: {_interval(t)} per call at n = {n:,}, {ratio:,.0f}× the "
+                    "fastest there", "method": method}
 
 
 def _per_call(r):
@@ -199,29 +253,36 @@ def _cell(entry):
     return entry["text"] if entry else "—"
 
 
+def _said(entry, role):
+    """'ad is the fastest after setup', or who is where, when that changes with n."""
+    if entry.get("method"):
+        return f"{entry['method']} is {role}"
+    return f"{role}: {entry['brief']}"
+
+
+def _join(words):
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _reading(rows):
-    """One sentence per quantity: the winners over its size classes."""
+    """One sentence per quantity and size class: who is most precise, fastest, to avoid."""
     sentences = []
-    for quantity in QUANTITIES:
-        mine = [r for r in rows if r["quantity"] == quantity]
-        if not mine:
-            continue
-        parts = []
-        for r in mine:
-            pieces = []
-            if r["precise"].get("method"):
-                tied = r["precise"].get("tied")
-                pieces.append(f"{r['precise']['method']} is the most precise" + (
-                    f" (with {', '.join(tied)}, all at the rounding level)" if tied else ""))
-            if r["after"].get("method"):
-                tied = r["after"].get("tied")
-                pieces.append(f"{r['after']['method']} the fastest after setup"
-                              + (f" (with {', '.join(tied)} within the noise)" if tied else ""))
-            if r["including"].get("method") and r["including"]["method"] != \
-                    r["after"].get("method"):
-                pieces.append(f"{r['including']['method']} the fastest to a first answer")
-            if pieces:
-                parts.append(f"{r['size']}: " + ", ".join(pieces))
-        if parts:
-            sentences.append(f"{PLURALS[quantity]} — " + "; ".join(parts) + ".")
+    for r in rows:
+        pieces = []
+        if r["precise"].get("method"):
+            tied = r["precise"].get("tied")
+            pieces.append(f"{_join([r['precise']['method'], *tied])} tie as the most precise, "
+                          "at the rounding level" if tied else
+                          f"{r['precise']['method']} is the most precise")
+        if r["after"].get("winners"):
+            pieces.append(_said(r["after"], "the fastest after setup"))
+        if r["including"].get("winners") and \
+                r["including"]["winners"] != r["after"].get("winners"):
+            pieces.append(_said(r["including"], "the fastest to a first answer (setup + one "
+                                                "call)"))
+        if r["avoid"]:
+            pieces.append(f"avoid {r['avoid']['method']}")
+        if pieces:
+            sentences.append(f"{PLURALS[r['quantity']]}, {r['size']} n: " + "; ".join(pieces)
+                             + ".")
     return sentences
