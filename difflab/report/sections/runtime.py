@@ -867,7 +867,7 @@ def _break_even_table(series, quantities):
         for n, setup, t_sym, t_ad, count in _break_evens(series, quantity):
             rows.append([LABELS[quantity], f"{n:,}", _median_text(setup, lambda s: f"{s:.3g}"),
                          _median_text(t_sym, _ms), _median_text(t_ad, _ms),
-                         _count_text(count)])
+                         _count_text(count) + _unclear(t_sym, t_ad, count)])
     return Table("Symbolic setup against evaluation (AD timed in the same rounds), and the "
                  "evaluations until it beats AD: medians [order-statistics intervals; "
                  f"break-even: {LEVEL:.0%} bootstrap interval; never: the symbolic evaluation "
@@ -901,9 +901,18 @@ def _overhead_sentence(series, regime, quantity):
     if not regime["above"]:
         return (text + ": every size measured is below it, so Python overhead dominates "
                 "throughout and the slopes measure the interpreter, not asymptotics.")
+    largest = regime["above"][-1]
+    share = regime["b"] * largest / (regime["a"] + regime["b"] * largest)
+    if share < WORK_SHARE:
+        # past n*, but the overhead still holds a share of the forward pass: the slopes there
+        # lean towards their asymptotic values without having reached them
+        return (text + f": below it Python overhead dominates every method's time; from n = "
+                f"{regime['above'][0]:,} on the work does, but at the largest n measured, "
+                f"{largest:,}, it is still only {share:.0%} of the forward pass, so the slopes "
+                "fitted there approach the asymptotic ones without having reached them.")
     return (text + f": below it Python overhead dominates every method's time; from n = "
-            f"{regime['above'][0]:,} on the work does, and the slopes fitted there are the "
-            "asymptotic ones.")
+            f"{regime['above'][0]:,} on the work does (at n = {largest:,}, {share:.0%} of the "
+            "forward pass), and the slopes fitted there are the asymptotic ones.")
 
 
 def _forward_sentence(series, quantity):
@@ -913,14 +922,20 @@ def _forward_sentence(series, quantity):
         first, last = _per_forward(rows[0]), _per_forward(rows[-1])
         span = _median_text(first, _num) + ("" if len(rows) == 1 else
                                              f" → {_median_text(last, _num)}")
+        span += (f" (n = {rows[0]['n']:,})" if len(rows) == 1 else
+                 f" (n = {rows[0]['n']:,}–{rows[-1]['n']:,})")
         fit = _fit(rows, _ratios)
         if fit is not None:
-            span += f" (slope {_interval_text(fit)}: {_trend(fit, FAMILY[method])})"
+            span += f", slope {_interval_text(fit)}: {_trend(fit, FAMILY[method])}"
         parts.append(f"{method} {span}")
     ns = sorted({r["n"] for m in _methods(series, quantity) for r in series[quantity, m]})
     where = f"n = {ns[0]:,}" if len(ns) == 1 else f"from n = {ns[0]:,} to {ns[-1]:,}"
     return (f"{LABELS[quantity]} cost in forward passes ({FORWARD[quantity]}), {where}: "
             f"{'; '.join(parts)}.")
+
+
+WORK_SHARE = 0.9       # the work's share of the forward pass where slopes count as asymptotic
+FLAT = 0.05            # a ÷-forward slope whose interval lies within ±FLAT: flat
 
 
 def _trend(fit, family):
@@ -931,6 +946,8 @@ def _trend(fit, family):
         side = timing.separate((low, high), (1.0, 1.0))
         return {-1: "grows more slowly than n", 1: "grows faster than n",
                 0: "the data cannot tell its growth from n's, the count of calls of f"}[side]
+    if -FLAT < low and high < FLAT:
+        return "flat"             # a change of a few per cent over the whole range of n
     side = timing.separate((low, high), (0.0, 0.0))
     return {-1: "falling", 1: "growing", 0: "the data cannot tell it from constant"}[side]
 
@@ -965,8 +982,11 @@ def _cheap_gradient_sentence(series, regime):
         calls = r["complex_evaluations"] if method == "complex-step" else r["evaluations"]
         side = timing.separate((theirs["low"], theirs["high"]), (mine["low"], mine["high"]))
         kind = "complex " if method == "complex-step" else ""
+        # the numeric methods always estimate their error (and so detect kinks): each runs
+        # its stencil twice, e.g. 4n + 1 calls for central differences, not the bare 2n
         text += (f"; {method} costs {_median_text(mine, _num)} at n = {r['n']:,}"
-                 + (f" ({calls:,} {kind}calls of f)" if calls else "") + ": "
+                 + (f" ({calls:,} {kind}calls of f, its stencil run twice for the error "
+                    "estimate and kink check it always makes)" if calls else "") + ": "
                  + {-1: "AD is faster", 1: f"{method} is faster",
                     0: f"the data cannot tell which of AD and {method} is faster"}[side])
     return text + "."
@@ -1021,6 +1041,9 @@ def _break_even_sentence(series, quantity):
     point, low, high = count
     if low is None:
         text += "it never pays off at that size"
+    elif _unclear(t_sym, t_ad, count):
+        text += ("the data cannot tell whether it pays off: the two per-call intervals "
+                 "overlap")
     elif high is None:
         text += ("the data cannot tell whether it ever pays off at that size (after "
                  f"{low:,} evaluations at the soonest)")
@@ -1028,7 +1051,8 @@ def _break_even_sentence(series, quantity):
         text += f"it beats AD after {_count_text(count)} evaluations"
     if len(found) > 1:
         text += "; break-even by size: " + ", ".join(
-            f"{_count_text(c)} at n = {size:,}" for size, _, _, _, c in found)
+            f"{_count_text(c)}{_unclear(ts, ta, c)} at n = {size:,}"
+            for size, _, ts, ta, c in found)
     return text + "."
 
 
@@ -1085,6 +1109,15 @@ def _crossover_text(regime):
     def show(x):
         return "∞" if math.isinf(x) else f"{x:,.0f}"
     return f"{show(n_star)} [{show(low)}–{show(high)}]"
+
+
+def _unclear(t_symbolic, t_ad, count):
+    """' (cannot tell)' for a finite break-even whose per-call intervals overlap: the count
+    rests on a difference the data do not show, so it is not stated as one."""
+    if count[0] is None or timing.separate((t_symbolic["low"], t_symbolic["high"]),
+                                           (t_ad["low"], t_ad["high"])) == -1:
+        return ""
+    return " (cannot tell: the per-call intervals overlap)"
 
 
 def _count_text(count):
