@@ -208,9 +208,12 @@ def test_the_families_table_says_which_methods_notice_the_l1_kink():
     bn = precision.family_cell("batchnorm-mlp", ("ad", "symbolic"))
     assert bn["batch_mean"] is False
     assert all(row["error"] <= row["tolerance"] for row in bn["methods"])
-    rendered = precision.render({"a": cell, "b": bn,
-                                 "c": precision.family_cell("cnn", ("ad", "symbolic"))},
-                                pathlib.Path("."))
+    twin = precision.family_cell("dropout-mlp", ("ad", "symbolic"))
+    rendered = precision.render({"a": cell, "b": bn, "c": twin}, pathlib.Path("."))
     text = " ".join(rendered.reading)
     assert f"at {cell['kinks']} entries" in text and "noticed and refused them" in text
+    sizes = [next(r["size"] for r in c["methods"] if r["method"] == "symbolic")
+             for c in (bn, twin)]
+    assert sizes[0] > sizes[1]              # the whole batch traced, against one example
     assert "batchnorm-mlp is not a per-example mean" in text
+    assert f"{sizes[0] / sizes[1]:.0f}× the operations" in text

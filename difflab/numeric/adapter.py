@@ -48,9 +48,8 @@ NUMERIC_METHODS = {
 # The complex step has no round-off arm, so its curve reaches far below the stencils' steps.
 COMPLEX_STEPS = np.logspace(-22, 0, 45)
 HESSIAN_METHODS = {
-    ("values", 2): "plain second differences of f, O(h²) (as fd-forward and fd-central)",
-    ("values", 4): "second differences of f Richardson-extrapolated on a halving ladder "
-                   "(as fd-central4 and fd-richardson)",
+    ("values", 2): "plain second differences of f, O(h²)",
+    ("values", 4): "second differences of f Richardson-extrapolated on a halving ladder",
     ("complex-step", 2): "central differences of complex-step gradients",
 }
 
