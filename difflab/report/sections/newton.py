@@ -241,15 +241,20 @@ def render(results, folder):
         by_step.set_xlim(left=0)
         by_step.legend(fontsize=7)
         fig.suptitle(f"{problem}: gradient norm per iteration and against time")
-        reached = {_label(r, legend=True): _first_below(r["grad_norm"], TARGET)
+        reached = {_label(r, legend=True): (_first_below(r["grad_norm"], TARGET), r)
                    for r in runs.values() if "stopped" not in r}
-        first = min((k, name) for name, k in reached.items() if k is not None) \
-            if any(k is not None for k in reached.values()) else None
+        hits = {name: (k, r["seconds"][k]) for name, (k, r) in reached.items()
+                if k is not None}
+        said = "which no run reached."
+        if hits:
+            fewest = min(k for k, _ in hits.values())
+            soonest = min(hits, key=lambda name: hits[name][1])
+            first = sorted(name for name, (k, _) in hits.items() if k == fewest)
+            said = (f"reached in the fewest iterations ({fewest}) by {', '.join(first)}, "
+                    f"soonest in time by {soonest} ({hits[soonest][1]:.2g} s).")
         rendered.figures.append((plots.save(fig, folder, f"newton-{problem}"),
                                  f"{problem}: ‖∇f‖ per iteration (left) and against time "
-                                 f"(right); dashed line at {TARGET:g}, "
-                                 + (f"first reached by {first[1]} at iteration {first[0]}."
-                                    if first else "which no run reached.")))
+                                 f"(right); dashed line at {TARGET:g}, " + said))
         rendered.tables.append(_table(problem, runs))
         rendered.reading += _reading(problem, runs)
     return rendered

@@ -378,17 +378,18 @@ def draw_v_curves(curves, folder, out):
         ax.grid(True, which="major", alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     file = plots.save(fig, folder, "precision-v-curves")
-    least = {}
-    for curve in curves:
-        low = min(curve["errors"])
-        least[curve["method"]] = min(low, least.get(curve["method"], low))
+    panels = []
+    for model in dict.fromkeys(c["model"] for c in curves):
+        mine = {c["method"]: c for c in curves if c["model"] == model}
+        panels.append(f"{model}: " + ", ".join(
+            f"{m} {_smallest_nonzero(mine[m]['errors'])}" for m in V_METHODS if m in mine))
     out.figures.append((file, "Error against step (log–log) along the steepest first-layer "
                         "weight: "
                         "dotted lines mark the step rule's theoretical best step, dots the "
                         "measured bottom of the V (where the fitted arms meet; for the complex "
-                        f"step, the end of its flat floor). Errors of 0 are drawn at "
-                        f"{PLOT_FLOOR:.0e}. Least error reached: " + ", ".join(
-                            f"{m} {least[m]:.0e}" for m in V_METHODS if m in least) + "."))
+                        f"step, the end of its flat floor). Errors of exactly 0 are drawn at "
+                        f"{PLOT_FLOOR:.0e}, below every real error. Least nonzero error per "
+                        "panel: " + "; ".join(panels) + "."))
     stencils = [c for c in curves if c["method"] != "complex-step"]
     rows = [[f"{c['model']} θ{subscript(c['index'])}", c["method"], c["order"],
              f"{c['theoretical_step']:.1e}",
@@ -454,6 +455,11 @@ def listing(items):
 
 def ok_rows(result):
     return {m["method"]: m for m in result["methods"] if m["status"] == "ok"}
+
+
+def _smallest_nonzero(errors):
+    nonzero = [e for e in errors if e > 0]
+    return f"{min(nonzero):.0e}" if nonzero else "0"
 
 
 def draw_digits(results, folder, out):
