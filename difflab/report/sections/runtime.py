@@ -722,9 +722,12 @@ def _draw_modes(modes, folder):
         side = _growing(shape)
         xs = [r[side] for r in rows]
         for method in MODES:
+            style = _method_style(method)
+            if method == "ad":                 # beside forward mode, say which mode it is
+                style["label"] = "AD, reverse mode"
             _errorbar(ax, xs, [timing.summary([t / f for t, f in zip(
                 r["modes"][method]["samples"], r["forward"]["samples"])]) for r in rows],
-                **_method_style(method))
+                **style)
         fixed = "m" if side == "n" else "n"
         _log_log(ax, xlabel="parameters n" if side == "n" else "outputs m",
                  ylabel="forward passes (time ÷ one forward pass)",
