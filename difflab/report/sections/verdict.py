@@ -1,6 +1,6 @@
 """The verdict: which method when, computed from the data of this run.
 
-Per quantity (gradient, Hessian, HVP) and size class (small n ≤ 100, medium n ≤ 2,000,
+Per quantity (gradient, Jacobian, Hessian, HVP) and size class (small n ≤ 100, medium n ≤ 2,000,
 large), from the other sections' results (it measures nothing itself):
 
 - **most precise**: the lowest median relative error over the precision section's models of
@@ -29,8 +29,9 @@ NAME = "verdict"
 TITLE = "Verdict: which method when"
 READS = ("precision", "runtime")          # the sections whose results the verdict reads
 
-QUANTITIES = ("gradient", "hessian", "hvp")
-PLURALS = {"gradient": "Gradients", "hessian": "Hessians", "hvp": "HVPs"}
+QUANTITIES = ("gradient", "jacobian", "hessian", "hvp")
+PLURALS = {"gradient": "Gradients", "jacobian": "Jacobians", "hessian": "Hessians",
+           "hvp": "HVPs"}
 FEW_DIGITS = 6        # fewer correct digits than this on the median model: avoid
 AVOID_FACTOR = 10     # slower than the fastest by this much (and beyond the noise): avoid
 ROUNDING = 10 * float(np.finfo(np.float64).eps)    # errors this small differ by rounding luck
