@@ -609,21 +609,24 @@ def _budget_band(ax, ns, colors):
 
 
 QUANTITY_MARKERS = {"gradient": "o", "jacobian": "s", "hessian": "^", "hvp": "D"}
+# One method, four quantities: in the symbolic figure each quantity has its own hue (the
+# symbolic green for the gradient) as well as its marker, so the lines can be told apart.
+QUANTITY_COLORS = {"gradient": "#2ca02c", "jacobian": "#17becf", "hessian": "#9467bd",
+                   "hvp": "#8c564b"}
 
 
 def _draw_symbolic(series, quantities, folder):
-    """Setup and evaluation of the symbolic method (in its registry colour, the quantity by
-    its marker), and the break-even counts — sizes where it never pays off in a "never" band
-    above the counts."""
+    """Setup and evaluation of the symbolic method (each quantity its own hue and marker),
+    and the break-even counts — sizes where it never pays off in a "never" band above the
+    counts."""
     fig, (left, right) = _panels(2)
-    color = plots.color("symbolic")
     paying, never = [], []
     for quantity in quantities:
         rows = [r for r in series.get((quantity, "symbolic"), []) if "setup" in r]
         if not rows:
             continue
         ns = [r["n"] for r in rows]
-        marker = QUANTITY_MARKERS[quantity]
+        marker, color = QUANTITY_MARKERS[quantity], QUANTITY_COLORS[quantity]
         _errorbar(left, ns, [r["setup"] for r in rows], color=color, marker=marker,
                   label=f"{NOUNS[quantity]}: setup (solid)")
         _errorbar(left, ns, [r["seconds"] for r in rows], ls="--", color=color, marker=marker,
@@ -632,7 +635,7 @@ def _draw_symbolic(series, quantities, folder):
             (never if count[0] is None else paying).append((quantity, n, count))
     _log_log(left, xlabel="parameters n", ylabel="seconds",
              title="Symbolic: setup once, then each evaluation")
-    _draw_break_evens(right, paying, never, color)
+    _draw_break_evens(right, paying, never)
     _legend_below(fig, (left, right))
     return (plots.save(fig, folder, "runtime-symbolic"),
             "Left: the symbolic method's one-time setup (trace, differentiate, compile; a "
@@ -652,7 +655,7 @@ def _sizes_by_quantity(found):
     return "; ".join(f"{NOUNS[q]} n = {', '.join(ns)}" for q, ns in by.items())
 
 
-def _draw_break_evens(ax, paying, never, color):
+def _draw_break_evens(ax, paying, never):
     """Break-even counts with their intervals; the sizes where it never pays off as ✕ in a
     band labelled "never" above every count."""
     ax.set(xlabel="parameters n", ylabel="evaluations until symbolic beats AD",
@@ -665,8 +668,8 @@ def _draw_break_evens(ax, paying, never, color):
             low = np.array([c[1] for c in counts], float)
             high = np.array([np.nan if c[2] is None else c[2] for c in counts], float)
             ax.errorbar(ns, middle, yerr=[middle - low, np.nan_to_num(high - middle)],
-                        marker=QUANTITY_MARKERS[quantity], ms=4, capsize=2, color=color,
-                        label=f"{NOUNS[quantity]}: break-even")
+                        marker=QUANTITY_MARKERS[quantity], ms=4, capsize=2,
+                        color=QUANTITY_COLORS[quantity], label=f"{NOUNS[quantity]}: break-even")
     tops = [c[2] or c[0] for _, _, c in paying] + [c[1] for _, _, c in paying]
     top = max(tops, default=10.0)
     bottom = min((c[1] for _, _, c in paying), default=1.0)
@@ -674,14 +677,17 @@ def _draw_break_evens(ax, paying, never, color):
     for quantity, n, count in paying:
         if count[2] is None:                     # open upper end: up to the never band
             ax.annotate("", (n, band), (n, count[0]),
-                        arrowprops=dict(arrowstyle="->", color=color, lw=0.8))
+                        arrowprops=dict(arrowstyle="->", color=QUANTITY_COLORS[quantity],
+                                        lw=0.8))
     ax.set(xscale="log", yscale="log", ylim=(bottom / 2, top * 10))
     ax.axhspan(top * 2, top * 10, color=plots.NEUTRAL, alpha=0.12, lw=0)
     ax.text(0.02, band, "never", transform=ax.get_yaxis_transform(), fontsize=8,
             va="center", fontweight="bold")
-    if never:
-        ax.scatter([n for _, n, _ in never], [band] * len(never), marker="x", color=color,
-                   zorder=3, label="never pays off (symbolic not faster)")
+    for quantity in QUANTITIES:
+        mine = [n for q, n, _ in never if q == quantity]
+        if mine:
+            ax.scatter(mine, [band] * len(mine), marker="x", color=QUANTITY_COLORS[quantity],
+                       zorder=3, label=f"{NOUNS[quantity]}: never pays off (not faster)")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
     if paying or never:
