@@ -59,10 +59,12 @@ def test_every_method_agrees_with_the_reference(model, truths):
             except SwellLimitError:
                 # SymPy's diff swells past the default 30 s budget on the rnn's and residual
                 # mlp's second derivatives, and on the gradients of the batch-norm mlp (not a
-                # BatchMean: the whole batch is traced) and of attention: the budget doing its
-                # job, in the swelling modes only (the dag mode builds them in 0.1 s)
+                # BatchMean: the whole batch is traced), of attention and of the gru (four
+                # recurrent steps): the budget doing its job, in the swelling modes only (the
+                # dag mode builds them in 0.1 s)
                 assert name in ("symbolic-tree", "symbolic-cse") and (
-                    quantity in ("hessian", "hvp") or model in ("batchnorm-mlp", "attention"))
+                    quantity in ("hessian", "hvp")
+                    or model in ("batchnorm-mlp", "attention", "gru"))
                 continue
             error = reference.relative_error(value, truth[quantity])
             allowed = method.tolerance(quantity) * (
