@@ -477,3 +477,20 @@ def test_a_break_even_resting_on_overlapping_intervals_is_not_stated_as_one():
     faster = {"median": 100e-6, "low": 95e-6, "high": 110e-6}
     assert runtime._unclear(faster, ad, (185, 112, 378)) == ""
     assert runtime._unclear(symbolic, ad, (None, None, None)) == ""     # "never" stands
+
+
+def test_the_break_even_figure_circles_a_count_the_intervals_do_not_carry(tmp_path):
+    """A finite break-even whose symbolic and AD per-call intervals overlap is drawn circled
+    and named so in the caption; one resting on separate intervals is not."""
+    forward = 1e-4
+    overlapping = [x * 1e-5 for x in (10, 12, 14, 16, 18, 40)]       # median 15 µs
+    ad = [x * 1e-5 for x in (13, 15, 17, 19, 21, 23)]                 # median 18 µs
+    results = {"ad/8": _cell("gradient", "ad", 8, 4 * forward, forward),
+               "ad/16": _cell("gradient", "ad", 16, 4 * forward, forward),
+               "sym/8": _cell("gradient", "symbolic", 8, 1e-5, forward, setup=0.01, ad=4e-4),
+               "sym/16": _cell("gradient", "symbolic", 16, overlapping, forward, setup=0.01,
+                               ad=ad)}
+    rendered = runtime.render(results, tmp_path)
+    caption = next(c for f, c in rendered.figures if f == "runtime-symbolic.png")
+    assert "circled, the counts whose per-call intervals overlap" in caption
+    assert caption.endswith("gradient n = 16.")

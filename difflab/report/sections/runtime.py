@@ -620,7 +620,7 @@ def _draw_symbolic(series, quantities, folder):
     and the break-even counts — sizes where it never pays off in a "never" band above the
     counts."""
     fig, (left, right) = _panels(2)
-    paying, never = [], []
+    paying, never, unclear = [], [], []
     for quantity in quantities:
         rows = [r for r in series.get((quantity, "symbolic"), []) if "setup" in r]
         if not rows:
@@ -631,11 +631,21 @@ def _draw_symbolic(series, quantities, folder):
                   label=f"{NOUNS[quantity]}: setup (solid)")
         _errorbar(left, ns, [r["seconds"] for r in rows], ls="--", color=color, marker=marker,
                   mfc="white", label=f"{NOUNS[quantity]}: evaluation (dashed)")
-        for n, _, _, _, count in _break_evens(series, quantity):
-            (never if count[0] is None else paying).append((quantity, n, count))
+        for n, _, t_sym, t_ad, count in _break_evens(series, quantity):
+            if count[0] is None:
+                never.append((quantity, n, count))
+            else:
+                paying.append((quantity, n, count))
+                if _unclear(t_sym, t_ad, count):
+                    unclear.append((quantity, n, count))
     _log_log(left, xlabel="parameters n", ylabel="seconds",
              title="Symbolic: setup once, then each evaluation")
     _draw_break_evens(right, paying, never)
+    for quantity, n, count in unclear:          # a count the per-call intervals do not carry
+        right.plot([n], [count[0]], "o", ms=11, mfc="none", mec="black", mew=0.8, zorder=4)
+    if unclear:
+        right.plot([], [], "o", ms=11, mfc="none", mec="black", mew=0.8,
+                   label="circled: cannot tell (per-call intervals overlap)")
     _legend_below(fig, (left, right))
     return (plots.save(fig, folder, "runtime-symbolic"),
             "Left: the symbolic method's one-time setup (trace, differentiate, compile; a "
@@ -644,7 +654,10 @@ def _draw_symbolic(series, quantities, folder):
             "with bootstrap intervals (an arrow: an open upper end, it may never)"
             + (f"; ✕ in the band labelled never: the symbolic evaluation was not faster than "
                f"AD's, at {_sizes_by_quantity(never)}" if never else "")
-            + (f"; break-even at {_sizes_by_quantity(paying)}" if paying else "") + ".")
+            + (f"; break-even at {_sizes_by_quantity(paying)}" if paying else "")
+            + (f"; circled, the counts whose per-call intervals overlap, so the data cannot "
+               f"tell whether symbolic pays off: {_sizes_by_quantity(unclear)}"
+               if unclear else "") + ".")
 
 
 def _sizes_by_quantity(found):
