@@ -6,6 +6,8 @@ autograd is), so ``prepare`` only binds the quantity. Its size is the tape of on
 of f; its details, the tape's nodes and the bytes it saves for the backward pass.
 """
 
+from functools import cache
+
 import numpy as np
 
 from .. import interface
@@ -28,11 +30,12 @@ class Automatic(interface.Differentiator):
                 value = compute(theta)
             return interface.Measurement(value)
 
-        def details():
-            tape = api.trace(f, theta)
-            return {"tape_nodes": tape.nodes, "tape_bytes": tape.saved_bytes}
+        tape = cache(lambda: api.trace(f, theta))   # one trace for the size and the details
 
-        return evaluate, lambda: (api.trace(f, theta).nodes, "tape nodes"), details
+        def details():
+            return {"tape_nodes": tape().nodes, "tape_bytes": tape().saved_bytes}
+
+        return evaluate, lambda: (tape().nodes, "tape nodes"), details
 
 
 interface.register(Automatic("ad", "reverse-mode AD (forward-over-reverse Hessians)",

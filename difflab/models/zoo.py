@@ -499,38 +499,32 @@ def attention(tokens=4, features=3, key_size=2, batch=6, l2=0.0, l1=0.0, seed=0)
 
 def rnn(hidden=3, steps=4, channels=1, batch=8, l2=0.0, l1=0.0, seed=0):
     """Elman tanh RNN unrolled over T steps, predicting the next value of noisy sines (MSE)."""
-    name = "rnn"
-    hidden, steps = _check_count(name, "hidden", hidden), _check_count(name, "steps", steps)
-    channels = _check_count(name, "channels", channels)
-    batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
-    l1 = _check_scale(name, "l1", l1)
-    data_rng, init_rng = _generators(name, seed)
-    X, Y = datasets.sine_sequences(data_rng, batch, steps, channels)
-    params = networks.init_rnn(init_rng, channels, hidden, channels)
-    description = (f"tanh RNN, {channels} channel(s), hidden {hidden}, T = {steps}, "
-                   f"next-value MSE on noisy sines, batch {batch}" + _penalty_note(l2, l1))
-    config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, l1=l1,
-                  seed=seed)
-    return supervised_problem(name, description, params, networks.rnn, networks.mse,
-                              X, Y, l2, config, l1)
+    return _recurrent("rnn", "tanh RNN", networks.init_rnn, networks.rnn, hidden, steps,
+                      channels, batch, l2, l1, seed)
 
 
 def gru(hidden=3, steps=4, channels=2, batch=4, l2=0.0, l1=0.0, seed=0):
     """GRU unrolled over T steps, predicting the next value of noisy sines (MSE)."""
-    name = "gru"
+    return _recurrent("gru", "GRU", networks.init_gru, networks.gru, hidden, steps, channels,
+                      batch, l2, l1, seed)
+
+
+def _recurrent(name, label, init, forward, hidden, steps, channels, batch, l2, l1, seed):
+    """A recurrent network (``init``, ``forward``) on next-value prediction of noisy sines,
+    after checking every argument."""
     hidden, steps = _check_count(name, "hidden", hidden), _check_count(name, "steps", steps)
     channels = _check_count(name, "channels", channels)
     batch, l2 = _check_count(name, "batch", batch), _check_scale(name, "l2", l2)
     l1 = _check_scale(name, "l1", l1)
     data_rng, init_rng = _generators(name, seed)
     X, Y = datasets.sine_sequences(data_rng, batch, steps, channels)
-    params = networks.init_gru(init_rng, channels, hidden, channels)
-    description = (f"GRU, {channels} channel(s), hidden {hidden}, T = {steps}, "
+    params = init(init_rng, channels, hidden, channels)
+    description = (f"{label}, {channels} channel(s), hidden {hidden}, T = {steps}, "
                    f"next-value MSE on noisy sines, batch {batch}" + _penalty_note(l2, l1))
     config = dict(hidden=hidden, steps=steps, channels=channels, batch=batch, l2=l2, l1=l1,
                   seed=seed)
-    return supervised_problem(name, description, params, networks.gru, networks.mse,
-                              X, Y, l2, config, l1)
+    return supervised_problem(name, description, params, forward, networks.mse, X, Y, l2,
+                              config, l1)
 
 
 def rosenbrock(n=4, jitter=0.1, seed=0):

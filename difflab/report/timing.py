@@ -114,3 +114,12 @@ def separate(a, b):
     """-1 when interval ``a`` lies wholly below ``b``, 1 when wholly above, 0 when they
     overlap (the data cannot tell the two apart)."""
     return -1 if a[1] < b[0] else 1 if a[0] > b[1] else 0
+
+
+def seconds_text(seconds):
+    """'1.23 s', '4.56 ms' or '789 µs': three significant digits in a readable unit."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"

@@ -30,7 +30,8 @@ from sympy import S
 
 from ..errors import DiffLabError, SwellLimitError
 from .codegen import ADD as ADD_PRECEDENCE
-from .codegen import ATOM, FILENAME, MAX_DEPTH, MAX_WIDTH, MUL, POW, _Printer, _Text, _wrap
+from .codegen import (ATOM, FILENAME, MAX_DEPTH, MAX_WIDTH, MUL, POW, _Printer, _sum, _Text,
+                      _wrap)
 from .swell import Sizes, tree_size
 
 INPUT, CONST, ADD, PRODUCT, POWER, APPLY = range(6)
@@ -487,10 +488,10 @@ class _Emitter:
         return self.call(datum, items, depth)
 
     def sum(self, items):
-        text = _terms(items[:CHUNK])
+        text = _sum(items[:CHUNK]).text
         for start in range(CHUNK, len(items), CHUNK):       # a long sum: a few terms a line
             self.printer.emit(f"_s = {text}")
-            text = _terms([_Text("_s"), *items[start:start + CHUNK]])
+            text = _sum([_Text("_s"), *items[start:start + CHUNK]]).text
         return text
 
     def power(self, base, e, depth):
@@ -525,14 +526,3 @@ class _Emitter:
                 text.precedence)
         form, precedence = self.formats[template]
         return _Text(form.format(*[_wrap(item, ATOM) for item in items]), precedence, depth)
-
-
-def _terms(items):
-    """a + b - c…: a term printed with a leading minus is subtracted, as it reads."""
-    text = [_wrap(items[0], ADD_PRECEDENCE)]
-    for item in items[1:]:
-        if item.precedence >= MUL and item.text.startswith("-"):
-            text.append(f" - {item.text[1:]}")
-        else:
-            text.append(f" + {_wrap(item, MUL)}")
-    return "".join(text)

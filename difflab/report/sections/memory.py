@@ -142,7 +142,7 @@ def _draw(done, quantities, folder):
                   f"evaluating it once, against n (log-log), beside one forward pass of f "
                   f"(dotted); the largest peak measured is {largest['method']}'s "
                   f"{largest['quantity']} at n = {largest['n']:,}: "
-                  f"{_bytes(largest['peak_bytes'])}.")
+                  f"{bytes_text(largest['peak_bytes'])}.")
 
 
 def _table(results):
@@ -152,10 +152,10 @@ def _table(results):
         if "stopped" in r:
             rows.append([r["quantity"], r["method"], r["n"], "stopped by budget", "", "", ""])
             continue
-        rows.append([r["quantity"], r["method"], f"{r['n']:,}", _bytes(r["peak_bytes"]),
+        rows.append([r["quantity"], r["method"], f"{r['n']:,}", bytes_text(r["peak_bytes"]),
                      f"{r['peak_bytes'] / max(r['forward_bytes'], 1):,.1f}",
                      "" if r["kept"] is None else r["kept"],
-                     "" if r["kept_bytes"] is None else _bytes(r["kept_bytes"])])
+                     "" if r["kept_bytes"] is None else bytes_text(r["kept_bytes"])])
     return Table("Peak memory of prepare + one evaluation, as bytes and as multiples of one "
                  "forward pass's peak; what the method keeps between calls (the AD tape's saved "
                  "arrays of one evaluation, the symbolic method's generated source)",
@@ -176,8 +176,8 @@ def _reading(done, quantity):
     if len(at_top) > 1:
         sentences.append(
             f"{quantity.capitalize()} at n = {top:,}: least memory {at_top[0]['method']} "
-            f"({_bytes(at_top[0]['peak_bytes'])}), most {at_top[-1]['method']} "
-            f"({_bytes(at_top[-1]['peak_bytes'])}, "
+            f"({bytes_text(at_top[0]['peak_bytes'])}), most {at_top[-1]['method']} "
+            f"({bytes_text(at_top[-1]['peak_bytes'])}, "
             f"{at_top[-1]['peak_bytes'] / max(at_top[0]['peak_bytes'], 1):.0f}× as much).")
     if slopes:
         sentences.append(f"Peak memory of the {quantity} grows as n^k with k = " + ", ".join(
@@ -186,7 +186,8 @@ def _reading(done, quantity):
     return sentences
 
 
-def _bytes(n):
+def bytes_text(n):
+    """'4.9 MiB', '24 KiB' or '512 B' (binary units, as tracemalloc counts)."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
             return f"{n / size:.3g} {unit}"

@@ -23,6 +23,7 @@ from statistics import median
 import numpy as np
 
 from .. import timing
+from ..timing import seconds_text
 from ..page import Rendered, Table
 
 NAME = "verdict"
@@ -239,15 +240,7 @@ def _interval(t):
     """median [low–high], with the interval's coverage when too few rounds reach 95%."""
     coverage = t.get("confidence", 1.0)
     note = f", {coverage:.0%}" if coverage < 0.95 else ""
-    return f"{_time(t['median'])} [{_time(t['low'])}–{_time(t['high'])}{note}]"
-
-
-def _time(seconds):
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} µs"
+    return f"{seconds_text(t['median'])} [{seconds_text(t['low'])}–{seconds_text(t['high'])}{note}]"
 
 
 def _cell(entry):

@@ -17,7 +17,6 @@ complex step on a non-analytic function, …) is a row that says so, not a faile
 
 import math
 import time
-import tracemalloc
 from dataclasses import dataclass
 from functools import partial
 from statistics import median
@@ -30,8 +29,10 @@ from ...interface import differentiator, differentiators
 from ...optim import newton
 from ...pytree import ravel
 from .. import plots, timing
+from ..timing import seconds_text
 from ..page import Rendered, Table
 from ..runner import Cell
+from .memory import bytes_text, peak_bytes
 from .precision import errors_against
 
 REFERENCE_LIMIT = 3000      # parameters: the 50-digit reference gradient stays within a minute
@@ -199,15 +200,11 @@ def memory_cells(f, theta, profile):
 
 def memory_cell(f, theta, method):
     """Peak bytes Python allocated (tracemalloc) while preparing and calling the gradient."""
-    tracemalloc.start()
     try:
-        differentiator(method).prepare(f, theta, "gradient")(theta)
-        _, peak = tracemalloc.get_traced_memory()
-    except (SwellLimitError, DiffLabError) as error:
+        peak, _ = peak_bytes(lambda: differentiator(method).prepare(f, theta, "gradient")(theta))
+    except DiffLabError as error:             # a SwellLimitError too
         return {"method": method, "status": "refused",
                 "message": f"{type(error).__name__}: {error}"}
-    finally:
-        tracemalloc.stop()
     return {"method": method, "status": "ok", "peak_bytes": int(peak)}
 
 
@@ -220,7 +217,7 @@ def render_overview(results, folder):
         return out
     out.reading.append(
         f"{r['n']:,} parameters; f(θ₀) = {r['value']:.6g}; one forward pass takes "
-        f"{_time(r['forward']['median'])} (median of {r['forward']['repeats']}).")
+        f"{seconds_text(r['forward']['median'])} (median of {r['forward']['repeats']}).")
     out.tables.append(Table("Sections of the report skipped for this model, and why",
                             ["section", "why"], [[k, v] for k, v in r["skipped"].items()]))
     return out
@@ -291,7 +288,7 @@ def render_runtime(results, folder):
             continue
         per_call = median(r["seconds"])
         forwards = median(a / b for a, b in zip(r["seconds"], r["forward"]))
-        body.append([r["method"], _time(r["setup"]), _time(per_call),
+        body.append([r["method"], seconds_text(r["setup"]), seconds_text(per_call),
                      f"{min(r['seconds']) * 1e3:.3g}–{max(r['seconds']) * 1e3:.3g} ms",
                      f"{forwards:.3g}", "" if r["evaluations"] is None
                      else str(r["evaluations"])])
@@ -303,7 +300,7 @@ def render_runtime(results, folder):
         fastest = min(ok, key=lambda r: median(r["seconds"]))
         ranked = sorted(ok, key=lambda r: median(r["seconds"]))
         sentence = (f"Fastest gradient after setup: {fastest['method']} at "
-                    f"{_time(median(fastest['seconds']))} per call")
+                    f"{seconds_text(median(fastest['seconds']))} per call")
         if len(ranked) > 1 and max(ranked[0]["seconds"]) < min(ranked[1]["seconds"]):
             sentence += f", ahead of {ranked[1]['method']} in every repeat"
         elif len(ranked) > 1:
@@ -324,10 +321,10 @@ def _pays_off(ok):
     setup = by["symbolic"]["setup"] - by["ad"]["setup"]
     if t_sym >= t_ad:
         return [f"The symbolic gradient is not faster per call than AD's here "
-                f"({_time(t_sym)} against {_time(t_ad)}), so its setup never pays off."]
+                f"({seconds_text(t_sym)} against {seconds_text(t_ad)}), so its setup never pays off."]
     calls = max(1, math.ceil(setup / (t_ad - t_sym)))
-    return [f"The symbolic gradient is faster per call than AD's ({_time(t_sym)} against "
-            f"{_time(t_ad)}); its setup of {_time(by['symbolic']['setup'])} pays off after "
+    return [f"The symbolic gradient is faster per call than AD's ({seconds_text(t_sym)} against "
+            f"{seconds_text(t_ad)}); its setup of {seconds_text(by['symbolic']['setup'])} pays off after "
             f"{calls:,} calls."]
 
 
@@ -354,8 +351,8 @@ def render_newton(results, folder):
     out = Rendered()
     runs = [r for r in results.values() if "grad_norm" in r]
     body = [[r["hessian"], r["status"], r.get("nit", ""),
-             "" if "seconds" not in r else _time(r["setup"]),
-             "" if "seconds" not in r else _time(r["seconds"]),
+             "" if "seconds" not in r else seconds_text(r["setup"]),
+             "" if "seconds" not in r else seconds_text(r["seconds"]),
              "" if "grad_norm" not in r else f"{r['grad_norm'][-1]:.1e}"]
             for r in sorted(results.values(), key=lambda r: r["hessian"])]
     out.tables.append(Table("Newton's method with the gradient from AD and the Hessian from "
@@ -377,9 +374,9 @@ def render_newton(results, folder):
                                   f"with the Hessian from {best['hessian']}."))
         out.reading.append("Newton from θ₀: " + "; ".join(
             (f"with the Hessian from {r['hessian']} it converged ({r['message']}) in "
-             f"{r['nit']} iterations, {_time(r['seconds'])}" if r["converged"] else
+             f"{r['nit']} iterations, {seconds_text(r['seconds'])}" if r["converged"] else
              f"with the Hessian from {r['hessian']} it stopped without converging "
-             f"({r['message']}; {r['nit']} iterations, {_time(r['seconds'])}, final ‖∇f‖ "
+             f"({r['message']}; {r['nit']} iterations, {seconds_text(r['seconds'])}, final ‖∇f‖ "
              f"{r['grad_norm'][-1]:.1e})")
             for r in sorted(runs, key=lambda r: r["seconds"])) + ".")
     return out
@@ -392,25 +389,10 @@ def render_memory(results, folder):
     out.tables.append(Table(
         "Peak memory Python allocated while preparing each method's gradient and calling it "
         "once (tracemalloc: NumPy's buffers included, the interpreter's own not)",
-        ["method", "peak"], [[r["method"], _bytes(r["peak_bytes"])] if r["status"] == "ok"
+        ["method", "peak"], [[r["method"], bytes_text(r["peak_bytes"])] if r["status"] == "ok"
                              else [r["method"], r["status"]]
                              for r in sorted(results.values(), key=lambda r: r["method"])]))
     if len(ok) > 1:
-        out.reading.append(f"Least memory: {ok[0]['method']} ({_bytes(ok[0]['peak_bytes'])}); "
-                           f"most: {ok[-1]['method']} ({_bytes(ok[-1]['peak_bytes'])}).")
+        out.reading.append(f"Least memory: {ok[0]['method']} ({bytes_text(ok[0]['peak_bytes'])}); "
+                           f"most: {ok[-1]['method']} ({bytes_text(ok[-1]['peak_bytes'])}).")
     return out
-
-
-def _time(seconds):
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} µs"
-
-
-def _bytes(n):
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} B"
