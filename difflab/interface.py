@@ -341,6 +341,7 @@ def style(name):
 POWERS = {
     "ad": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "ad-forward": dict(gradient=1, jacobian=1),
+    "ad-jit": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "symbolic": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "reference": dict(gradient=1, jacobian=1, hessian=1, hvp=1),
     "fd-forward": dict(gradient=1 / 2, jacobian=1 / 2, hessian=1 / 2, hvp=1 / 6),

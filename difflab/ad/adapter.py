@@ -1,5 +1,6 @@
-"""The AD engine behind the interface (``difflab.interface``): methods "ad" (reverse mode)
-and "ad-forward" (forward mode, for gradients and Jacobians).
+"""The AD engine behind the interface (``difflab.interface``): methods "ad" (reverse mode),
+"ad-forward" (forward mode, for gradients and Jacobians) and "ad-jit" (reverse mode staged
+once and replayed as generated NumPy code, ``difflab.ad.jit``).
 
 Reverse mode has no one-time work: every evaluation traces f afresh (the engine is eager, as
 autograd is), so ``prepare`` only binds the quantity. Its size is the tape of one evaluation
@@ -14,6 +15,7 @@ from .. import interface
 from .. import numpy as dnp
 from ..errors import ShapeError
 from . import api
+from .jit import jit
 
 
 class Automatic(interface.Differentiator):
@@ -107,3 +109,39 @@ def _columns(f, theta, block):
 interface.register(Forward("ad-forward", "forward-mode AD (n batched JVPs)", "automatic",
                            quantities=("gradient", "jacobian")),
                    color="#393b79", label="AD, forward mode", linestyle="--")
+
+
+class Staged(interface.Differentiator):
+    """Reverse-mode AD under ``jit``: ``prepare`` stages the derivative once (the engine runs
+    on real arrays while every NumPy call is recorded) and prints it as a straight-line NumPy
+    function; each evaluation replays that function. Setup is the staging and the code
+    generation; the size is the program's NumPy calls per evaluation. Its numbers are
+    "ad"'s own (the replay makes the same calls), at a fraction of the Python overhead.
+    """
+
+    traces_output = True
+
+    def _prepare(self, quantity, f, theta, estimate):
+        if quantity == "hvp":
+            compute = jit(lambda t, v: api.hvp(f, t, v))
+            program = compute.compiled(theta, np.zeros_like(theta))
+        else:
+            compute = {"gradient": api.grad, "jacobian": api.jacobian,
+                       "hessian": api.hessian}[quantity](f, jit=True)
+            program = compute.compiled(theta)
+
+        def evaluate(theta, v):
+            value = compute(theta) if quantity != "hvp" else \
+                compute(theta, np.asarray(v, dtype=theta.dtype))
+            return interface.Measurement(value)
+
+        def details():
+            return {"numpy_calls": program.calls, "guards": len(program.guards),
+                    "source_lines": program.source.count("\n"), "retraces": compute.retraces}
+
+        return evaluate, lambda: (program.calls, "NumPy calls"), details
+
+
+interface.register(Staged("ad-jit", "reverse-mode AD staged once, replayed as NumPy code "
+                          "(jit)", "automatic"), color="#17becf", label="AD, jit",
+                   linestyle=":")

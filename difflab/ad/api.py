@@ -1,6 +1,7 @@
 """The AD engine's public functions, named as in JAX: functions in, functions out, pytrees."""
 
 import math
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -11,6 +12,8 @@ from ..errors import DiffLabError, NonFiniteValueError, OutputError, ShapeError
 from ..outputs import refuse_non_array
 from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
 from .rules import _primal
+from . import staging
+from .staging import Staged
 from .tracing import Dual, Tensor, Trace, backward, new_input
 
 # How many directions one batched pass of ``hessian`` may carry, in numbers held per value of
@@ -24,9 +27,9 @@ def _float_leaf(x, name):
     """Check a differentiable input: a float array or scalar (or a value of an outer level)."""
     if isinstance(x, (Tensor, Dual)):
         return x
-    array = np.asarray(x)
+    array = x.value if type(x) is Staged else np.asarray(x)
     if array.dtype.kind == "f":
-        return array
+        return x if type(x) is Staged else array
     kind = {"i": "an integer", "u": "an unsigned integer", "b": "a boolean", "c": "a complex"}.get(
         array.dtype.kind, str(array.dtype))
     raise DiffLabError(
@@ -95,9 +98,8 @@ def _checked_leaf(x, name):
     """One array of f's output: numeric and finite, or a named error."""
     refuse_non_array(x, name)
     value = _primal(x)
-    if type(value) in (np.ndarray, np.float64, np.float32, float) \
-            and np.asarray(value).dtype.kind == "f":
-        # the common case, a float value, in short (this runs on every call)
+    if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        # the common case, a float array (or a staged one, under jit), in short
         if not np.isfinite(value).all():
             raise _non_finite_output(value, name)
         return
@@ -136,7 +138,7 @@ def _described(x):
 
 def _non_finite(value):
     """Which entries of an array are NaN or infinite, for a message."""
-    array = np.asarray(value)
+    array = np.asarray(staging._real(value))     # a staged value's real one, for the text
     if array.ndim == 0:
         return str(array[()])
     bad = np.argwhere(~np.isfinite(array))
@@ -177,9 +179,20 @@ def _cotangents_of(inputs, cotangents, batch_shape=()):
     return trees
 
 
-def value_and_grad(f, argnums=0, has_aux=False):
-    """f ↦ (x ↦ (f(x), ∇f(x))), for scalar-valued f; ∇f has the pytree shape of x."""
-    return _value_and_grad(f, argnums, has_aux, "grad")
+def value_and_grad(f, argnums=0, has_aux=False, jit=False):
+    """f ↦ (x ↦ (f(x), ∇f(x))), for scalar-valued f; ∇f has the pytree shape of x.
+    ``jit=True``: staged once per signature and replayed as NumPy code (``difflab.ad.jit``)."""
+    return _jitted(_value_and_grad(f, argnums, has_aux, "grad"), jit)
+
+
+def _jitted(function, jit):
+    """``function``, or its jit-compiled form when ``jit`` is True."""
+    if jit is False:
+        return function
+    if jit is not True:
+        raise DiffLabError(f"jit must be True or False, got {jit!r}")
+    from .jit import jit as compile_with_jit
+    return compile_with_jit(function)
 
 
 def _value_and_grad(f, argnums, has_aux, name):
@@ -205,11 +218,12 @@ def _value_and_grad(f, argnums, has_aux, name):
 
 
 def _primal_dtype(x):
-    return np.asarray(_primal(x)).dtype
+    return np.result_type(_primal(x))
 
 
-def grad(f, argnums=0, has_aux=False):
-    """f ↦ ∇f for scalar-valued f (reverse mode); ``has_aux`` returns (∇f, aux)."""
+def grad(f, argnums=0, has_aux=False, jit=False):
+    """f ↦ ∇f for scalar-valued f (reverse mode); ``has_aux`` returns (∇f, aux);
+    ``jit=True`` stages it once per signature and replays NumPy code (``difflab.ad.jit``)."""
     both = value_and_grad(f, argnums=argnums, has_aux=has_aux)
 
     def grad_f(*args, **kwargs):
@@ -217,7 +231,7 @@ def grad(f, argnums=0, has_aux=False):
             (_, g), aux = both(*args, **kwargs)
             return g, aux
         return both(*args, **kwargs)[1]
-    return grad_f
+    return _jitted(grad_f, jit)
 
 
 def vjp(f, *primals, has_aux=False):
@@ -287,15 +301,39 @@ def _forward(f, primals, tangents, batch_ndim, zeros_for_constants=False, name="
     return values, out_tangents
 
 
-def hvp(f, x, v):
-    """H(x)·v by forward-over-reverse (Pearlmutter): exact, about the cost of a few gradients."""
+def hvp(f, x, v, jit=False):
+    """H(x)·v by forward-over-reverse (Pearlmutter): exact, about the cost of a few gradients.
+
+    ``jit=True`` replays a program staged once per f and signature; the programs live as long
+    as f does (a weak reference to f holds them, not its id)."""
+    if jit:
+        return _jitted_hvp(f, jit)(x, v)
     gradient = _value_and_grad(f, 0, False, "hvp")
     _, tangent = _forward(lambda t: gradient(t)[1], (x,), (v,), batch_ndim=0,
                           zeros_for_constants=True)
     return _checked_derivative(tangent, "hvp", "Hessian-vector product")
 
 
-def jacobian(f, argnums=0):
+_HVP_PROGRAMS = weakref.WeakKeyDictionary()     # f → its jit-compiled hvp, while f lives
+
+
+def _jitted_hvp(f, jit):
+    try:
+        compiled = _HVP_PROGRAMS.get(f)
+    except TypeError:
+        compiled = None
+    if compiled is None:
+        compiled = _jitted(lambda x, v: hvp(f, x, v), jit)
+        try:
+            _HVP_PROGRAMS[f] = compiled
+        except TypeError:
+            raise DiffLabError(f"hvp(jit=True): f ({type(f).__name__}) cannot be weakly "
+                               "referenced, so its programs would have no owner; hold "
+                               "ad.jit(lambda x, v: ad.hvp(f, x, v)) yourself") from None
+    return compiled
+
+
+def jacobian(f, argnums=0, jit=False):
     """f ↦ ∂f, reverse mode, every output seeded at once along a leading batch axis
     (``jacrev``; ``jacfwd`` is the forward-mode twin).
 
@@ -320,7 +358,7 @@ def jacobian(f, argnums=0):
                  for t in trees]
         return _checked_derivative(trees[0] if single else tuple(trees), "jacobian",
                                    "Jacobian")
-    return jacobian_f
+    return _jitted(jacobian_f, jit)
 
 
 jacrev = jacobian
@@ -381,7 +419,7 @@ def _regrouped(chosen, leaves):
     return trees
 
 
-def hessian(f, argnums=0):
+def hessian(f, argnums=0, jit=False):
     """f ↦ ∇²f by forward-over-reverse, vectorized over blocks of directions.
 
     Each block seeds a batch of unit tangents at once (one forward-over-reverse pass per
@@ -402,7 +440,7 @@ def hessian(f, argnums=0):
         leaves = tree_flatten(x)[0]
         for leaf in leaves:
             _float_leaf(leaf, "hessian")
-        theta, unravel = ravel(x)
+        theta, unravel = _raveled(x)
 
         def flat_f(t):
             return f(*args[:num], unravel(t), *args[num + 1:], **kwargs)
@@ -414,23 +452,44 @@ def hessian(f, argnums=0):
                                                                     "hessian")))
         blocks = _direction_blocks(sizes, plan["tape"])
         seen = []                     # the layout of the first pass's tape, to check the plan
-        H = np.zeros((n, n), dtype=theta.dtype)
+        rows_of_blocks = []
         for number, (start, stop) in enumerate(blocks):
             seeds = np.zeros((stop - start, n), dtype=theta.dtype)
             seeds[np.arange(stop - start), np.arange(start, stop)] = 1
             gradient = _tail_gradient(flat_f, start, seen if number == 0 else None)
             _, rows = _forward(gradient, (theta,), (seeds,), batch_ndim=1)
-            if rows is not None:
-                H[start:stop, start:] = rows[:, start:]
+            rows_of_blocks.append(rows)
         if seen and seen[0] != plan["tape"]:
             plan.clear()
-        for start, stop in blocks:                       # the rest by symmetry
-            H[stop:, start:stop] = H[start:stop, stop:].T
+        H = staging.call(_assembled, n, theta.dtype, blocks, rows_of_blocks)
         _checked_derivative(H, "hessian", "Hessian")
-        if isinstance(x, np.ndarray) or np.isscalar(x):
+        if len(leaves) == 1 and leaves[0] is x:          # an array (not a pytree) input
             return H.reshape(np.shape(x) + np.shape(x))
         return H
-    return hessian_f
+    return _jitted(hessian_f, jit)
+
+
+def _assembled(n, dtype, blocks, rows_of_blocks):
+    """The (n, n) Hessian from each block's rows (its columns from the block on; None for
+    rows known to be zero), the part below the blocks filled in by symmetry."""
+    H = np.zeros((n, n), dtype=dtype)
+    for (start, stop), rows in zip(blocks, rows_of_blocks):
+        if rows is not None:
+            H[start:stop, start:] = rows[:, start:]
+    for start, stop in blocks:
+        H[stop:, start:stop] = H[start:stop, stop:].T
+    return H
+
+
+def _raveled(x):
+    """``ravel(x)``; under jit, a pytree of staged arrays is flattened by staged calls (the
+    unravel, which only slices and reshapes a traced vector, comes from the real values)."""
+    leaves, treedef = tree_flatten(x)
+    if not any(type(leaf) is Staged for leaf in leaves):
+        return ravel(x)
+    _, unravel = ravel(tree_unflatten(treedef, [staging._real(leaf) for leaf in leaves]))
+    flat = [np.reshape(leaf, -1) for leaf in leaves]
+    return (flat[0] if len(flat) == 1 else np.concatenate(flat)), unravel
 
 
 def _tail_gradient(flat_f, start, seen=None):

@@ -33,7 +33,8 @@ def _primal(x):
 
 
 def _mask(condition):
-    return np.asarray(condition, dtype=bool)
+    """A plain boolean array (a ufunc, so that jit replays the mask instead of guarding it)."""
+    return np.not_equal(condition, False, subok=False)
 
 
 def _nb(g, ans):
@@ -109,9 +110,9 @@ def _clip_inside(x, a_min, a_max):
     x = _primal(x)
     inside = np.ones(np.shape(x), dtype=bool)
     if a_min is not None:
-        inside &= np.greater_equal(x, a_min)
+        inside = inside & np.greater_equal(x, a_min)     # new arrays: jit replays them
     if a_max is not None:
-        inside &= np.less_equal(x, a_max)
+        inside = inside & np.less_equal(x, a_max)
     return inside
 
 

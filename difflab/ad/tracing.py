@@ -265,7 +265,9 @@ class ConditionArray(np.ndarray):
 
 
 def _condition(compare, a, b):
-    result = np.asarray(compare(_primal(a), _primal(b)))
+    result = compare(_primal(a), _primal(b))
+    if not isinstance(result, np.ndarray):     # a NumPy bool, or a staged one (under jit)
+        result = np.asarray(result) if isinstance(result, (bool, np.generic)) else result
     return result.view(ConditionArray)
 
 

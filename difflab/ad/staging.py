@@ -1,0 +1,420 @@
+"""Staging: run a function once on real arrays and record every NumPy call that touches them.
+
+A ``Staged`` value is an array with a name in a ``Program``. Whatever dnp primitive, NumPy
+function, ufunc, array method or operator meets one is computed at once on the real values
+(so staging is an ordinary evaluation, with its errors and results) and appended to the
+program as one instruction. Work that meets no staged value is done once and kept as a
+constant: everything that does not depend on the inputs folds away, including the AD
+engine's bookkeeping, shape logic and structural zeros. What remains is the straight line
+of NumPy calls the inputs flow through, which ``difflab.ad.jit`` prints as Python source.
+
+Where Python looks at a staged value — ``bool()``, ``int()``, an index array, ``np.asarray``
+of an integer or boolean array — the value seen is recorded as a *guard*: replaying the
+program is only valid while the guard holds, and the replay checks it right where staging
+saw it (TorchDynamo's guards, for a straight-line NumPy program). A float value turned into
+a Python number or a plain array cannot be guarded usefully (any new input would fail an
+equality on it), so staging refuses it with ``UnguardableError``, at ``jit`` time.
+"""
+
+import operator
+
+import numpy as np
+
+from .. import numpy as dnp
+from ..errors import DiffLabError
+
+# NumPy functions that only read shapes and types: their answers are fixed by the signature.
+_METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj,
+             np.isscalar, np.min_scalar_type, np.can_cast}
+# NumPy functions whose result's shape depends on the values: their inputs are guarded.
+_VALUE_SHAPED = {np.nonzero, np.argwhere, np.flatnonzero, np.unique, np.extract, np.compress}
+
+
+# Array attributes a staged value does not offer: the AD engine reads ``trace`` to tell its
+# own values apart (``rules._primal`` unwraps whatever has ``trace`` and ``value``), so a
+# staged array answering to it would be unwrapped to its real, unrecorded value.
+_NOT_FORWARDED = {"trace"}
+
+
+class UnguardableError(DiffLabError, TypeError):
+    """Staging met a use of a value that a replay could not check (raised at ``jit`` time)."""
+
+
+class Guard:
+    """What staging saw of one value: its truth (``bool``), its integer (``int``) or the whole
+    integer or boolean array (``array``)."""
+
+    __slots__ = ("ref", "kind", "expected", "why")
+
+    def __init__(self, ref, kind, expected, why):
+        self.ref, self.kind, self.expected, self.why = ref, kind, expected, why
+
+
+class Instruction:
+    """``out = fn(*args, **kwargs)``, with ``Ref`` in args for the staged operands."""
+
+    __slots__ = ("fn", "args", "kwargs", "out", "method")
+
+    def __init__(self, fn, args, kwargs, out, method=None):
+        self.fn, self.args, self.kwargs, self.out, self.method = fn, args, kwargs, out, method
+
+
+class Ref:
+    """A staged value's place in the program, inside an instruction's arguments."""
+
+    __slots__ = ("number",)
+
+    def __init__(self, number):
+        self.number = number
+
+    def __repr__(self):
+        return f"v{self.number}"
+
+
+class Program:
+    """The staged instructions in order, interleaved with guards, and the inputs' numbers."""
+
+    def __init__(self):
+        self.steps = []          # Instruction or Guard, in the order staging met them
+        self.inputs = []
+        self.count = 0
+        self.facts = {}          # number → (shape, dtype) of each staged array
+
+    def input(self, value):
+        staged = self._new(value)
+        self.inputs.append(staged.ref.number)
+        return staged
+
+    def _new(self, value):
+        self.count += 1
+        if _is_array(value):
+            self.facts[self.count] = (np.shape(value), np.result_type(value))
+        return Staged(value, self, Ref(self.count))
+
+    def record(self, fn, args, kwargs, method=None):
+        """Compute fn on the real values and append it; the result staged."""
+        value = fn(*_real(args), **_real(kwargs))
+        return self.append(fn, args, kwargs, value, method)
+
+    def append(self, fn, args, kwargs, value, method=None):
+        """Append ``fn(args, kwargs)`` whose real result is ``value``; the result staged."""
+        if isinstance(value, (tuple, list)) and any(_is_array(v) for v in value):
+            whole = self._new(value)
+            self.steps.append(Instruction(fn, _refs(args), _refs(kwargs), whole.ref.number,
+                                          method))
+            return type(value)(self.record(operator.getitem, (whole, i), {})
+                               for i in range(len(value)))
+        if not (_is_array(value) or type(value) in (bool, int, float)):
+            raise UnguardableError(
+                f"jit: {_name(fn)} on a staged value returned a {type(value).__name__}, which "
+                "a replayed program cannot carry; compute with arrays (dnp or NumPy functions)")
+        staged = self._new(value)
+        self.steps.append(Instruction(fn, _refs(args), _refs(kwargs), staged.ref.number, method))
+        return staged
+
+    def guard(self, staged, kind, expected, why):
+        self.steps.append(Guard(staged.ref.number, kind, expected, why))
+        return expected
+
+
+def _is_array(value):
+    return isinstance(value, (np.ndarray, np.generic))
+
+
+def _name(fn):
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _real(x):
+    """x with every staged value replaced by its real value (through tuples, lists, dicts)."""
+    kind = type(x)
+    if kind is Staged:
+        return x.value
+    if kind is tuple or kind is list:
+        return kind(_real(v) for v in x)
+    if kind is dict:
+        return {k: _real(v) for k, v in x.items()}
+    if kind is slice:
+        return slice(_real(x.start), _real(x.stop), _real(x.step))
+    return x
+
+
+def _refs(x):
+    """x with every staged value replaced by its ``Ref``."""
+    kind = type(x)
+    if kind is Staged:
+        return x.ref
+    if kind is tuple or kind is list:
+        return kind(_refs(v) for v in x)
+    if kind is dict:
+        return {k: _refs(v) for k, v in x.items()}
+    return x
+
+
+def _contains_staged(x):
+    kind = type(x)
+    if kind is Staged:
+        return True
+    if kind is tuple or kind is list:
+        return any(_contains_staged(v) for v in x)
+    if kind is dict:
+        return any(_contains_staged(v) for v in x.values())
+    if kind is slice:
+        return any(type(v) is Staged for v in (x.start, x.stop, x.step))
+    return False
+
+
+def _guarded(x, why):
+    """x with every staged value replaced by its real value, each guarded (indices, shapes)."""
+    kind = type(x)
+    if kind is Staged:
+        return x.concrete(why)
+    if kind is tuple or kind is list:
+        return kind(_guarded(v, why) for v in x)
+    if kind is dict:
+        return {k: _guarded(v, why) for k, v in x.items()}
+    if kind is slice:
+        return slice(_guarded(x.start, why), _guarded(x.stop, why), _guarded(x.step, why))
+    return x
+
+
+def call(fn, *args, **kwargs):
+    """fn(*args, **kwargs), recorded as one instruction when a staged value is among the
+    arguments: for engine code that works on plain arrays in place (fn must be pure)."""
+    for part in (args, kwargs):
+        for value in (part if type(part) is tuple else part.values()):
+            if _contains_staged(value):
+                program = _program_of((args, kwargs))
+                return program.record(fn, args, kwargs)
+    return fn(*args, **kwargs)
+
+
+def _program_of(x):
+    kind = type(x)
+    if kind is Staged:
+        return x.program
+    items = x.values() if kind is dict else x if kind in (tuple, list) else ()
+    for v in items:
+        found = _program_of(v)
+        if found is not None:
+            return found
+    return None
+
+
+def _binary(ufunc):
+    """An operator as its ufunc; an AD value on the other side takes the operation (it
+    records it at its level, on top of the staging)."""
+    def forward(self, other):
+        return NotImplemented if type(other) in _AD else ufunc(self, other)
+
+    def reflected(self, other):
+        return NotImplemented if type(other) in _AD else ufunc(other, self)
+    return forward, reflected
+
+
+class Staged:
+    """An array being staged: its real ``value`` and its ``ref`` in ``program``."""
+
+    __slots__ = ("value", "program", "ref")
+    __array_priority__ = 2000
+
+    def __init__(self, value, program, ref):
+        self.value, self.program, self.ref = value, program, ref
+
+    def __repr__(self):
+        return f"Staged({self.ref}, shape={np.shape(self.value)}, dtype={self.dtype})"
+
+    # Facts fixed by the signature: read from the real value.
+    @property
+    def shape(self):
+        return np.shape(self.value)
+
+    @property
+    def dtype(self):
+        return np.result_type(self.value)
+
+    @property
+    def ndim(self):
+        return np.ndim(self.value)
+
+    @property
+    def size(self):
+        return np.size(self.value)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.value)))
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name):
+        """Array methods and array-valued attributes (``x.T``, ``x.reshape``, ``x.astype``)
+        are recorded; other attributes (``x.itemsize``) are fixed facts. NumPy's protocols
+        (``__array_interface__``, …) are not passed on: they would hand NumPy the real value
+        unrecorded, so a conversion goes through ``__array__`` and its guard."""
+        if name.startswith("__") or name in _NOT_FORWARDED:
+            raise AttributeError(name)
+        attribute = getattr(self.value, name)
+        if callable(attribute):
+            method = getattr(type(self.value), name)
+            return lambda *args, **kwargs: self._method(method, name, args, kwargs)
+        if _is_array(attribute):
+            return self.program.record(operator.attrgetter(name), (self,), {})
+        return attribute
+
+    def _method(self, method, name, args, kwargs):
+        if "out" in kwargs and kwargs["out"] is not None:
+            raise _in_place(name)
+        return self.program.record(method, (self, *args), kwargs, method=name)
+
+    def view(self, *args, **kwargs):
+        """A view as another array class (a NumPy scalar is made a 0-d array first, which
+        is what its view would need to keep the class)."""
+        base = self if type(self.value) is not np.bool_ and isinstance(self.value, np.ndarray) \
+            else self.program.record(np.asarray, (self,), {})
+        return base._method(np.ndarray.view, "view", args, kwargs)
+
+    # Arithmetic and comparisons are ufuncs, recorded by __array_ufunc__.
+    __add__, __radd__ = _binary(np.add)
+    __sub__, __rsub__ = _binary(np.subtract)
+    __mul__, __rmul__ = _binary(np.multiply)
+    __truediv__, __rtruediv__ = _binary(np.true_divide)
+    __floordiv__, __rfloordiv__ = _binary(np.floor_divide)
+    __mod__, __rmod__ = _binary(np.remainder)
+    __pow__, __rpow__ = _binary(np.power)
+    __matmul__, __rmatmul__ = _binary(np.matmul)
+
+    __and__, __rand__ = _binary(np.bitwise_and)
+    __or__, __ror__ = _binary(np.bitwise_or)
+    __xor__, __rxor__ = _binary(np.bitwise_xor)
+    def __neg__(self): return np.negative(self)                           # noqa: E704
+    def __pos__(self): return np.positive(self)                           # noqa: E704
+    def __abs__(self): return np.absolute(self)                           # noqa: E704
+    def __invert__(self): return np.invert(self)                          # noqa: E704
+    __lt__, __gt__ = _binary(np.less)
+    __le__, __ge__ = _binary(np.less_equal)
+    __eq__ = _binary(np.equal)[0]
+    __ne__ = _binary(np.not_equal)[0]
+
+    def __getitem__(self, index):
+        if _contains_staged(index):        # an index taken from data: its values are guarded
+            index = _guarded(index, "an index array")
+        return self.program.record(operator.getitem, (self, index), {})
+
+    def __setitem__(self, index, value):
+        raise _in_place("item assignment")
+
+    # Python looking at the value: a guard, or a refusal.
+    def __bool__(self):
+        from .tracing import ConditionArray
+        if isinstance(self.value, ConditionArray):
+            bool(self.value)               # the tracer's own refusal (TracerBoolError)
+        return self.program.guard(self, "bool", bool(self.value), "a Python branch")
+
+    def __int__(self):
+        return self.program.guard(self, "int", int(self.value), "a Python integer")
+
+    __index__ = __int__
+
+    def __float__(self):
+        if self.dtype.kind in "biu":
+            return float(self.__int__())
+        raise _unguardable("float()", self)
+
+    def __complex__(self):
+        raise _unguardable("complex()", self)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.concrete("a conversion to a NumPy array (np.asarray)")
+
+    def concrete(self, why):
+        """The real value, guarded (integer and boolean values), or UnguardableError."""
+        value = self.value
+        kind = np.result_type(value).kind
+        if kind == "b" and np.ndim(value) == 0:
+            return np.bool_(self.program.guard(self, "bool", bool(value), why))
+        if kind in "biu":
+            expected = np.array(value, copy=True)
+            self.program.guard(self, "array", expected, why)
+            return expected if np.ndim(value) else value
+        raise _unguardable(why, self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(type(x) in _AD for x in inputs):
+            return NotImplemented
+        if kwargs.get("out") is not None:
+            raise _in_place(f"{ufunc.__name__}(out=...)")
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        return self.program.record(fn, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in _METADATA:
+            return func(*_real(args), **_real(kwargs))
+        if func in _VALUE_SHAPED:
+            return func(*_guarded(args, f"np.{func.__name__}"), **_guarded(kwargs, ""))
+        if kwargs.get("out") is not None:
+            raise _in_place(f"np.{func.__name__}(out=...)")
+        return self.program.record(func, args, kwargs)
+
+
+def _in_place(what):
+    return UnguardableError(
+        f"jit: {what} writes into a staged array; a replayed program keeps no state between "
+        "calls, so build a new array instead (dnp.where, dnp.concatenate, arithmetic)")
+
+
+def _unguardable(why, staged):
+    return UnguardableError(
+        f"jit: {why} of a float value ({staged!r}) turns it into a plain number; a replay "
+        "could only check that it equals the one seen now, which a new input almost never "
+        "does. Keep it an array and compute with dnp or NumPy functions, or pass it as a "
+        "static argument (ad.jit(f, static_argnums=...)).")
+
+
+def stage_primitive(primitive, args, kwargs):
+    """dnp's handler for staged operands: the float implementation, recorded. Non-operand
+    arguments that are staged (an index array, a shape) are real values, guarded."""
+    count = len(args) if primitive.sequence else primitive.operands
+    rest = args[1:] if primitive.sequence else args[count:]
+    if _contains_staged(rest) or _contains_staged(kwargs):
+        head = args[:1] if primitive.sequence else args[:count]
+        args = (*head, *_guarded(rest, f"dnp.{primitive.name}'s parameters"))
+        kwargs = _guarded(kwargs, f"dnp.{primitive.name}'s parameters")
+    operands = args[0] if primitive.sequence else args[:count]
+    if any(type(x) in _AD for x in operands):
+        return tracing.apply(primitive, args, kwargs)          # a differentiation above the staging
+    program = _program_of(args)
+    real = _real(args)
+    value = primitive(*real, **_real(kwargs))           # dnp's own dispatch and errors
+    lowered = _LOWERED.get(primitive.name)
+    call = lowered(*real) if lowered is not None else None
+    if call is None:
+        return program.append(primitive.impls[dnp.FLOAT], args, kwargs, value)
+    fn, method = call
+    return program.append(fn, args, kwargs, value, method)
+
+
+def _on_array(fn, method=None):
+    """The call a float implementation makes when its operand is a non-empty ndarray."""
+    return lambda x, *rest: (fn, method) if type(x) is np.ndarray and x.size else None
+
+
+# Float implementations that are one NumPy call for these operands: the replay makes that
+# call itself (the same call, so the same numbers), without the implementation's wrapper.
+_LOWERED = {
+    "getitem": lambda x, index: (operator.getitem, None),
+    "reshape": _on_array(np.ndarray.reshape, "reshape"),
+    "transpose": _on_array(np.ndarray.transpose, "transpose"),
+    "matmul": lambda a, b: (np.matmul, None) if type(a) is np.ndarray and
+    type(b) is np.ndarray else None,
+    "sum": _on_array(np.add.reduce),
+    "max": _on_array(np.maximum.reduce),
+}
+
+
+from . import tracing  # noqa: E402  (tracing does not import staging)
+
+_AD = (tracing.Tensor, tracing.Dual)
+dnp.register_number_system(Staged, stage_primitive)
