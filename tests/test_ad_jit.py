@@ -231,3 +231,14 @@ def test_the_engine_does_not_unwrap_a_staged_value():
     from difflab.ad.staging import Program
     staged = Program().input(np.ones(3))
     assert _primal(staged) is staged
+
+
+def test_overlapping_slices_of_theta_sum_into_a_zeroed_buffer():
+    """Rosenbrock reads θ[:-1] and θ[1:]: the second piece overlaps the first only in
+    part, so the part it alone covers must start from zero, not from np.empty's garbage."""
+    from difflab import models
+    problem = models.get("rosenbrock")
+    compiled = ad.grad(problem.objective, jit=True)
+    theta = np.asarray(problem.theta0, dtype=float)
+    for point in [theta, *points(theta, 3)]:
+        assert same(compiled(point), ad.grad(problem.objective)(point))

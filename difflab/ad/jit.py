@@ -364,7 +364,8 @@ class _Buffer:
             else:
                 self.writes.append(("copy", *self._producer(member, facts, steps, uses)))
             written[index] = True
-        self.covers = bool(written.all())
+        # np.empty only when the pieces tile the buffer: every entry written once, by copy
+        self.covers = bool(written.all()) and all(w[0] == "copy" for w in self.writes)
 
     def _producer(self, member, facts, steps, uses):
         """(the step computing the piece, the shape to view its region as), when it can
