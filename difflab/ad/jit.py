@@ -372,12 +372,13 @@ class _Buffer:
         write into the region itself: it takes ``out`` and nothing else reads the piece (a
         reshape in between only when the region's view reshapes without a copy)."""
         values, index = member.args[0], member.args[1]
-        if type(values) is not Ref or uses.get(values.number) != 1:
-            return None, None
+        region = np.empty(self.shape)[index]
+        if type(values) is not Ref or uses.get(values.number) != 1 or \
+                not isinstance(region, np.ndarray) or region.ndim == 0:
+            return None, None             # (one entry is a scalar, not a view to write into)
         producer, view = steps.get(values.number), None
         if producer is not None and producer.method == "reshape":
             source = producer.args[0]
-            region = np.empty(self.shape)[index]
             if type(source) is not Ref or uses.get(source.number) != 1 or \
                     not region.flags.c_contiguous or source.number not in steps:
                 return None, None
