@@ -143,5 +143,5 @@ class Staged(interface.Differentiator):
 
 
 interface.register(Staged("ad-jit", "reverse-mode AD staged once, replayed as NumPy code "
-                          "(jit)", "automatic"), color="#17becf", label="AD, jit",
+                          "(jit)", "automatic"), color="#0b5394", label="AD, jit",
                    linestyle=":")
