@@ -242,3 +242,16 @@ def test_overlapping_slices_of_theta_sum_into_a_zeroed_buffer():
     theta = np.asarray(problem.theta0, dtype=float)
     for point in [theta, *points(theta, 3)]:
         assert same(compiled(point), ad.grad(problem.objective)(point))
+
+
+@pytest.mark.parametrize("shape", ["one", "pair", "dict"])
+def test_pytree_outputs_come_back_in_their_structure(shape):
+    build = {"one": lambda x: (x * 2,), "pair": lambda x: (x * 2, dnp.sum(x)),
+             "dict": lambda x: {"a": x * 2}}[shape]
+    compiled = jit(build)
+    x = np.arange(3.0)
+    for point in (x, x + 1):                    # staged, then replayed
+        got, want = compiled(point), build(point)
+        assert type(got) is type(want) and len(got) == len(want)
+        for key in (want if isinstance(want, dict) else range(len(want))):
+            assert same(got[key], want[key])

@@ -13,6 +13,7 @@ from ..outputs import refuse_non_array
 from ..pytree import ravel, tree_flatten, tree_map, tree_unflatten
 from .rules import _primal
 from . import staging
+from .jit import jit as staged_jit         # (jit.py does not import this module)
 from .staging import Staged
 from .tracing import Dual, Tensor, Trace, backward, new_input
 
@@ -138,7 +139,7 @@ def _described(x):
 
 def _non_finite(value):
     """Which entries of an array are NaN or infinite, for a message."""
-    array = np.asarray(staging._real(value))     # a staged value's real one, for the text
+    array = np.asarray(staging.real(value))     # a staged value's real one, for the text
     if array.ndim == 0:
         return str(array[()])
     bad = np.argwhere(~np.isfinite(array))
@@ -191,8 +192,7 @@ def _jitted(function, jit):
         return function
     if jit is not True:
         raise DiffLabError(f"jit must be True or False, got {jit!r}")
-    from .jit import jit as compile_with_jit
-    return compile_with_jit(function)
+    return staged_jit(function)
 
 
 def _value_and_grad(f, argnums, has_aux, name):
@@ -487,7 +487,7 @@ def _raveled(x):
     leaves, treedef = tree_flatten(x)
     if not any(type(leaf) is Staged for leaf in leaves):
         return ravel(x)
-    _, unravel = ravel(tree_unflatten(treedef, [staging._real(leaf) for leaf in leaves]))
+    _, unravel = ravel(tree_unflatten(treedef, [staging.real(leaf) for leaf in leaves]))
     flat = [np.reshape(leaf, -1) for leaf in leaves]
     return (flat[0] if len(flat) == 1 else np.concatenate(flat)), unravel
 

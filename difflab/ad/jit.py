@@ -33,7 +33,7 @@ from .. import numpy as dnp
 from ..errors import DiffLabError
 from ..pytree import tree_flatten, tree_unflatten
 from . import staging
-from .staging import Guard, Program, Ref, Staged, UnguardableError
+from .staging import Guard, Program, Ref, Staged
 
 CACHE_SIZE = 16
 
@@ -148,7 +148,7 @@ class Jitted:
         out = self.fn(*staged_args, **staged_kwargs)
         leaves, treedef = tree_flatten(out)
         single = treedef.kind == "leaf"
-        source, namespace, calls = _emit(program, leaves, self.__name__, args, kwargs)
+        source, namespace, calls = _emit(program, leaves, single, self.__name__, args, kwargs)
         scope = {}
         exec(compile(source, f"<jit of {self.__name__}>", "exec"), namespace, scope)
         compiled = Compiled(source, scope["program"], None if single else treedef, calls,
@@ -162,7 +162,7 @@ class Jitted:
             self.cache[oldest].pop(0)
             if not self.cache[oldest]:
                 del self.cache[oldest]
-        result = [_copied(staging._real(leaf)) for leaf in leaves]
+        result = [_copied(staging.real(leaf)) for leaf in leaves]
         return compiled, (result[0] if single else tree_unflatten(treedef, result))
 
 
@@ -208,9 +208,10 @@ def _staged_tree(tree, program):
 
 # Code generation.
 
-def _emit(program, outputs, name, args, kwargs):
+def _emit(program, outputs, single, name, args, kwargs):
     """(source, namespace, NumPy calls) of the function ``program(x1, …)`` replaying the
-    live part of ``program`` and returning ``outputs``."""
+    live part of ``program`` and returning ``outputs``: the one value when f returned a
+    single array (``single``), else the tuple of its pytree's leaves."""
     live = _live(program, outputs)
     printer = _Printer()
     skipped, buffers = _buffer_plan(program, live, outputs)
@@ -243,10 +244,8 @@ def _emit(program, outputs, name, args, kwargs):
     head = [f"# jit of {name}({signature}): {calls} NumPy calls, "
             f"{sum(type(s) is Guard for s in program.steps)} guards",
             f"def program({parameters}):"]
-    body = lines + [f"return {returned[0]}" if len(returned) == 1 else
-                    f"return ({', '.join(returned)}{',' if len(returned) == 1 else ''})"]
-    if len(returned) == 0:
-        body[-1] = "return ()"
+    body = lines + [f"return {returned[0]}" if single else
+                    f"return ({''.join(r + ', ' for r in returned)})"]
     source = "\n".join(head) + "\n" + textwrap.indent("\n".join(body), "    ") + "\n"
     return source, printer.namespace, calls
 
@@ -323,23 +322,22 @@ def _uses(program, live, outputs):
         if type(step) is Guard:
             uses[step.ref] = uses.get(step.ref, 0) + 1
         elif step.out in live:
-            _count_refs((step.args, step.kwargs), uses)
+            for number in _numbers_in((step.args, step.kwargs)):
+                uses[number] = uses.get(number, 0) + 1
     for leaf in outputs:
         if type(leaf) is Staged:
             uses[leaf.ref.number] = uses.get(leaf.ref.number, 0) + 1
     return uses
 
 
-def _count_refs(x, into):
+def _numbers_in(x):
+    """The numbers of the staged values an instruction's arguments read, once per read."""
     kind = type(x)
     if kind is Ref:
-        into[x.number] = into.get(x.number, 0) + 1
-    elif kind in (tuple, list):
-        for v in x:
-            _count_refs(v, into)
-    elif kind is dict:
-        for v in x.values():
-            _count_refs(v, into)
+        yield x.number
+    elif kind in (tuple, list, dict):
+        for v in (x.values() if kind is dict else x):
+            yield from _numbers_in(v)
 
 
 # Calls that can write their result into a given array: ufuncs (np.matmul among them),
@@ -440,20 +438,8 @@ def _live(program, outputs):
     needed.update(step.ref for step in program.steps if type(step) is Guard)
     for step in reversed(program.steps):
         if type(step) is not Guard and step.out in needed:
-            _collect_refs((step.args, step.kwargs), needed)
+            needed.update(_numbers_in((step.args, step.kwargs)))
     return needed
-
-
-def _collect_refs(x, into):
-    kind = type(x)
-    if kind is Ref:
-        into.add(x.number)
-    elif kind in (tuple, list):
-        for v in x:
-            _collect_refs(v, into)
-    elif kind is dict:
-        for v in x.values():
-            _collect_refs(v, into)
 
 
 class _Printer:

@@ -93,7 +93,7 @@ class Program:
 
     def record(self, fn, args, kwargs, method=None):
         """Compute fn on the real values and append it; the result staged."""
-        value = fn(*_real(args), **_real(kwargs))
+        value = fn(*real(args), **real(kwargs))
         return self.append(fn, args, kwargs, value, method)
 
     def append(self, fn, args, kwargs, value, method=None):
@@ -125,80 +125,59 @@ def _name(fn):
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _real(x):
-    """x with every staged value replaced by its real value (through tuples, lists, dicts)."""
+def _mapped(x, leaf):
+    """x with every staged value s in it replaced by leaf(s), through tuples, lists, dicts
+    and slices (the shapes arguments come in)."""
     kind = type(x)
     if kind is Staged:
-        return x.value
+        return leaf(x)
     if kind is tuple or kind is list:
-        return kind(_real(v) for v in x)
+        return kind(_mapped(v, leaf) for v in x)
     if kind is dict:
-        return {k: _real(v) for k, v in x.items()}
+        return {k: _mapped(v, leaf) for k, v in x.items()}
     if kind is slice:
-        return slice(_real(x.start), _real(x.stop), _real(x.step))
+        return slice(*(_mapped(v, leaf) for v in (x.start, x.stop, x.step)))
     return x
+
+
+def _first_staged(x):
+    """The first staged value in x (through the same containers as ``_mapped``), or None."""
+    kind = type(x)
+    if kind is Staged:
+        return x
+    items = x.values() if kind is dict else x if kind is tuple or kind is list else \
+        (x.start, x.stop, x.step) if kind is slice else ()
+    for v in items:
+        found = _first_staged(v)
+        if found is not None:
+            return found
+    return None
+
+
+def real(x):
+    """x with every staged value replaced by its real value."""
+    return _mapped(x, _VALUE)
 
 
 def _refs(x):
-    """x with every staged value replaced by its ``Ref``."""
-    kind = type(x)
-    if kind is Staged:
-        return x.ref
-    if kind is tuple or kind is list:
-        return kind(_refs(v) for v in x)
-    if kind is dict:
-        return {k: _refs(v) for k, v in x.items()}
-    return x
-
-
-def _contains_staged(x):
-    kind = type(x)
-    if kind is Staged:
-        return True
-    if kind is tuple or kind is list:
-        return any(_contains_staged(v) for v in x)
-    if kind is dict:
-        return any(_contains_staged(v) for v in x.values())
-    if kind is slice:
-        return any(type(v) is Staged for v in (x.start, x.stop, x.step))
-    return False
+    return _mapped(x, _REF)
 
 
 def _guarded(x, why):
     """x with every staged value replaced by its real value, each guarded (indices, shapes)."""
-    kind = type(x)
-    if kind is Staged:
-        return x.concrete(why)
-    if kind is tuple or kind is list:
-        return kind(_guarded(v, why) for v in x)
-    if kind is dict:
-        return {k: _guarded(v, why) for k, v in x.items()}
-    if kind is slice:
-        return slice(_guarded(x.start, why), _guarded(x.stop, why), _guarded(x.step, why))
-    return x
+    return _mapped(x, lambda staged: staged.concrete(why))
+
+
+_VALUE, _REF = operator.attrgetter("value"), operator.attrgetter("ref")
 
 
 def call(fn, *args, **kwargs):
     """fn(*args, **kwargs), recorded as one instruction when a staged value is among the
     arguments: for engine code that works on plain arrays in place (fn must be pure)."""
-    for part in (args, kwargs):
-        for value in (part if type(part) is tuple else part.values()):
-            if _contains_staged(value):
-                program = _program_of((args, kwargs))
-                return program.record(fn, args, kwargs)
-    return fn(*args, **kwargs)
-
-
-def _program_of(x):
-    kind = type(x)
-    if kind is Staged:
-        return x.program
-    items = x.values() if kind is dict else x if kind in (tuple, list) else ()
-    for v in items:
-        found = _program_of(v)
-        if found is not None:
-            return found
-    return None
+    staged = _first_staged((args, kwargs))
+    if staged is None:
+        return fn(*args, **kwargs)
+    return staged.program.record(fn, args, kwargs)
 
 
 def _binary(ufunc):
@@ -299,7 +278,7 @@ class Staged:
     __ne__ = _binary(np.not_equal)[0]
 
     def __getitem__(self, index):
-        if _contains_staged(index):        # an index taken from data: its values are guarded
+        if _first_staged(index) is not None:        # an index taken from data: its values are guarded
             index = _guarded(index, "an index array")
         return self.program.record(operator.getitem, (self, index), {})
 
@@ -351,7 +330,7 @@ class Staged:
 
     def __array_function__(self, func, types, args, kwargs):
         if func in _METADATA:
-            return func(*_real(args), **_real(kwargs))
+            return func(*real(args), **real(kwargs))
         if func in _VALUE_SHAPED:
             return func(*_guarded(args, f"np.{func.__name__}"), **_guarded(kwargs, ""))
         if kwargs.get("out") is not None:
@@ -378,18 +357,18 @@ def stage_primitive(primitive, args, kwargs):
     arguments that are staged (an index array, a shape) are real values, guarded."""
     count = len(args) if primitive.sequence else primitive.operands
     rest = args[1:] if primitive.sequence else args[count:]
-    if _contains_staged(rest) or _contains_staged(kwargs):
+    if _first_staged((rest, kwargs)) is not None:
         head = args[:1] if primitive.sequence else args[:count]
         args = (*head, *_guarded(rest, f"dnp.{primitive.name}'s parameters"))
         kwargs = _guarded(kwargs, f"dnp.{primitive.name}'s parameters")
     operands = args[0] if primitive.sequence else args[:count]
     if any(type(x) in _AD for x in operands):
         return tracing.apply(primitive, args, kwargs)          # a differentiation above the staging
-    program = _program_of(args)
-    real = _real(args)
-    value = primitive(*real, **_real(kwargs))           # dnp's own dispatch and errors
+    program = _first_staged(args).program
+    values = real(args)
+    value = primitive(*values, **real(kwargs))          # dnp's own dispatch and errors
     lowered = _LOWERED.get(primitive.name)
-    call = lowered(*real) if lowered is not None else None
+    call = lowered(*values) if lowered is not None else None
     if call is None:
         return program.append(primitive.impls[dnp.FLOAT], args, kwargs, value)
     fn, method = call
