@@ -101,7 +101,7 @@ def _checked_leaf(x, name):
     value = _primal(x)
     if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
         # the common case, a float array (or a staged one, under jit), in short
-        if not np.isfinite(value).all():
+        if not staging.call(_all_finite, value):
             raise _non_finite_output(value, name)
         return
     kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
@@ -118,6 +118,14 @@ def _checked_leaf(x, name):
                           "return the value to differentiate, computed with dnp functions")
     if not np.all(np.isfinite(value)):
         raise _non_finite_output(value, name)
+
+
+def _all_finite(value):
+    """Whether every entry of a float or complex array is finite: one call (so one
+    instruction and one guard under jit), and no NumPy call at all for a float scalar."""
+    if value.ndim == 0 and value.dtype.kind == "f":
+        return math.isfinite(value)
+    return bool(np.isfinite(value).all())
 
 
 def _non_finite_output(value, name):
@@ -155,7 +163,7 @@ def _checked_derivative(result, name, what):
         type(leaf) is np.ndarray for leaf in result) else tree_flatten(result)[0]
     for number, leaf in enumerate(leaves):
         value = _primal(leaf)
-        if not np.isfinite(value).all():
+        if not staging.call(_all_finite, value):
             where = f" of leaf {number}" if len(leaves) > 1 else ""
             raise NonFiniteValueError(
                 f"{name}: f is finite but its {what} is not ({_non_finite(value)}{where}): a "
@@ -461,7 +469,10 @@ def hessian(f, argnums=0, jit=False):
             rows_of_blocks.append(rows)
         if seen and seen[0] != plan["tape"]:
             plan.clear()
-        H = staging.call(_assembled, n, theta.dtype, blocks, rows_of_blocks)
+        if blocks == [(0, n)] and rows_of_blocks[0] is not None:
+            H = rows_of_blocks[0]              # one block holds every row: H is its rows
+        else:
+            H = staging.call(_assembled, n, theta.dtype, blocks, rows_of_blocks)
         _checked_derivative(H, "hessian", "Hessian")
         if len(leaves) == 1 and leaves[0] is x:          # an array (not a pytree) input
             return H.reshape(np.shape(x) + np.shape(x))

@@ -33,7 +33,7 @@ from .. import numpy as dnp
 from ..errors import DiffLabError
 from ..pytree import tree_flatten, tree_unflatten
 from . import staging
-from .staging import Guard, Program, Ref, Staged
+from .staging import Guard, Instruction, Program, Ref, Staged
 
 CACHE_SIZE = 16
 
@@ -212,6 +212,7 @@ def _emit(program, outputs, single, name, args, kwargs):
     """(source, namespace, NumPy calls) of the function ``program(x1, …)`` replaying the
     live part of ``program`` and returning ``outputs``: the one value when f returned a
     single array (``single``), else the tuple of its pytree's leaves."""
+    program, outputs = _shared(program, outputs)
     live = _live(program, outputs)
     printer = _Printer()
     skipped, buffers = _buffer_plan(program, live, outputs)
@@ -430,6 +431,67 @@ def _described(arg):
     if len(leaves) != 1 or leaves[0] is not arg:
         return f"{type(arg).__name__} of {len(leaves)}"
     return type(arg).__name__
+
+
+def _shared(program, outputs):
+    """(program, outputs) with each repeated computation done once: an instruction that
+    calls the same function on the same operands as an earlier one reads the earlier one's
+    result instead, and a guard repeated on the same value is checked once. Staged calls
+    are pure (writes into staged arrays are refused), so this changes no number. The AD
+    engine repeats work that staging makes visible: forward-over-reverse runs the primal
+    pass again inside the tangent pass, and each finiteness check recomputes what it checks."""
+    rename, first, seen = {}, {}, set()
+    shared = Program()
+    shared.inputs, shared.count, shared.facts = program.inputs, program.count, program.facts
+    for step in program.steps:
+        if type(step) is Guard:
+            guard = Guard(rename.get(step.ref, step.ref), step.kind, step.expected, step.why)
+            if (guard.ref, guard.kind) not in seen:     # one value, one answer to a guard
+                seen.add((guard.ref, guard.kind))
+                shared.steps.append(guard)
+            continue
+        args, kwargs = _renamed(step.args, rename), _renamed(step.kwargs, rename)
+        key = (id(step.fn), step.method, _key(args), _key(kwargs))
+        if key in first:
+            rename[step.out] = first[key]
+            continue
+        first[key] = step.out
+        shared.steps.append(Instruction(step.fn, args, kwargs, step.out, step.method))
+    return shared, [Staged(leaf.value, shared, Ref(rename.get(leaf.ref.number,
+                                                                 leaf.ref.number)))
+                    if type(leaf) is Staged else leaf for leaf in outputs]
+
+
+def _renamed(x, rename):
+    kind = type(x)
+    if kind is Ref:
+        return Ref(rename[x.number]) if x.number in rename else x
+    if kind is tuple or kind is list:
+        return kind(_renamed(v, rename) for v in x)
+    if kind is dict:
+        return {k: _renamed(v, rename) for k, v in x.items()}
+    return x
+
+
+def _key(x):
+    """What makes two instructions' arguments the same: staged values by number, Python
+    numbers by type and spelling (so -0.0 is not 0.0), containers by their items, any other
+    NumPy scalars by type and bits, any other object by identity (two equal constant arrays
+    are not merged, which costs a little speed and no correctness)."""
+    kind = type(x)
+    if kind is Ref:
+        return ("v", x.number)
+    if kind is tuple or kind is list:
+        return (kind, tuple(_key(v) for v in x))
+    if kind is dict:
+        return (dict, tuple((k, _key(v)) for k, v in x.items()))
+    if kind is slice:
+        return (slice, _key(x.start), _key(x.stop), _key(x.step))
+    if kind in (int, float, complex, bool, str, type(None)):
+        return (kind, repr(x))
+    if isinstance(x, np.generic):
+        return (kind, x.tobytes())
+    return ("id", id(x))
 
 
 def _live(program, outputs):
