@@ -451,7 +451,7 @@ def _shared(program, outputs):
                 shared.steps.append(guard)
             continue
         args, kwargs = _renamed(step.args, rename), _renamed(step.kwargs, rename)
-        key = (id(step.fn), step.method, _key(args), _key(kwargs))
+        key = (_function_key(step.fn), step.method, _key(args), _key(kwargs))
         if key in first:
             rename[step.out] = first[key]
             continue
@@ -471,6 +471,16 @@ def _renamed(x, rename):
     if kind is dict:
         return {k: _renamed(v, rename) for k, v in x.items()}
     return x
+
+
+def _function_key(fn):
+    """A function by equality where it has one (``np.add.reduce`` is a new bound method at
+    each lookup, equal to the others), else by identity."""
+    try:
+        hash(fn)
+    except TypeError:
+        return ("id", id(fn))
+    return fn
 
 
 def _key(x):

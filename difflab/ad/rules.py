@@ -308,12 +308,13 @@ def _matmul_vjp_b(g, ans, a, b):
 
 
 def _matmul_jvp_a(t, ans, a, b):
+    # dnp.matmul, not @: batched tangents take dnp's float product (dnp.contiguous_operands)
     nb = _nb(t, a)
     a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
     if a_nd == 1 and b_nd >= 2:                        # treat a as a row (1, k)
         row = _pad(dnp.expand_dims(t, -2), nb, b_nd)
-        return dnp.squeeze(row @ b, -2)
-    return _pad(t, nb, b_nd) @ b if a_nd >= 2 else t @ b
+        return dnp.squeeze(dnp.matmul(row, b), -2)
+    return dnp.matmul(_pad(t, nb, b_nd) if a_nd >= 2 else t, b)
 
 
 def _matmul_jvp_b(t, ans, a, b):
@@ -321,10 +322,10 @@ def _matmul_jvp_b(t, ans, a, b):
     a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
     if b_nd == 1:
         if a_nd == 1:
-            return t @ a
+            return dnp.matmul(t, a)
         column = _pad(dnp.expand_dims(t, -1), nb, a_nd)    # treat b as a column (k, 1)
-        return dnp.squeeze(a @ column, -1)
-    return a @ _pad(t, nb, a_nd)
+        return dnp.squeeze(dnp.matmul(a, column), -1)
+    return dnp.matmul(a, _pad(t, nb, a_nd))
 
 
 def _dot_check(a, b):

@@ -366,9 +366,11 @@ def stage_primitive(primitive, args, kwargs):
         return tracing.apply(primitive, args, kwargs)          # a differentiation above the staging
     program = _first_staged(args).program
     values = real(args)
-    if primitive.name == "mean" and type(values[0]) is np.ndarray and values[0].size:
-        return _mean(*args, **kwargs)
     value = primitive(*values, **real(kwargs))          # dnp's own dispatch and errors
+    expand = _EXPANDED.get(primitive.name)
+    staged = expand(value, *args, **kwargs) if expand is not None else None
+    if staged is not None:
+        return staged
     lowered = _LOWERED.get(primitive.name)
     call = lowered(*values) if lowered is not None else None
     if call is None:
@@ -377,15 +379,57 @@ def stage_primitive(primitive, args, kwargs):
     return program.append(fn, args, kwargs, value, method)
 
 
-def _mean(x, axis=None, keepdims=False):
-    """dnp.mean of a non-empty float array as the two NumPy calls its float implementation
-    makes (Σx, then ÷ the count), so the replay makes them without the wrapper around them.
-    Its parameters are real here (``stage_primitive`` guards staged ones)."""
+# Float implementations that are a few NumPy calls for these operands, staged as those calls
+# (the same calls, so the same numbers) without the Python around them. Each takes the
+# primitive's value, computed already, and its arguments, whose parameters are real here
+# (``stage_primitive`` guards staged ones); None: not these operands.
+
+def _mean(value, x, axis=None, keepdims=False):
+    """dnp.mean: Σx, then ÷ the count."""
+    if not _non_empty(x):
+        return None
     total = x.program.record(np.add.reduce, (x,), {"axis": axis, "keepdims": keepdims})
     count = x.value.size // (total.value.size if type(total.value) is np.ndarray else 1)
     if count == 1:
         return total                    # x / 1 is x, bit for bit
-    return x.program.record(np.true_divide, (total, count), {})
+    return x.program.append(np.true_divide, (total, count), {}, value)
+
+
+def _sum(value, x, axis=None, keepdims=False):
+    """dnp.sum: one reduction, over a copy with the axis first where dnp.rows_first says."""
+    if not _non_empty(x):
+        return None
+    if not dnp.rows_first(x.value, axis):
+        return x.program.append(np.add.reduce, (x, axis), {"keepdims": keepdims}, value)
+    swapped = x.program.record(np.ndarray.transpose, (x, (1, 0, 2)), {}, "transpose")
+    copied = x.program.record(np.ascontiguousarray, (swapped,), {})
+    if not keepdims:
+        return x.program.append(np.add.reduce, (copied, 0), {}, value)
+    total = x.program.record(np.add.reduce, (copied, 0), {})
+    return x.program.append(operator.getitem, (total, (slice(None), None, slice(None))), {},
+                            value)
+
+
+def _matmul(value, a, b):
+    """dnp.matmul: np.matmul, after the copies of dnp.contiguous_operands (a constant's
+    copy made here, once)."""
+    real_a, real_b = real(a), real(b)
+    if type(real_a) is not np.ndarray or type(real_b) is not np.ndarray:
+        return None
+    program = _first_staged((a, b)).program
+    operands = []
+    for x, old, new in zip((a, b), (real_a, real_b), dnp.contiguous_operands(real_a, real_b)):
+        if new is not old:
+            x = program.record(np.ascontiguousarray, (x,), {}) if type(x) is Staged else new
+        operands.append(x)
+    return program.append(np.matmul, tuple(operands), {}, value)
+
+
+def _non_empty(x):
+    return type(x) is Staged and type(x.value) is np.ndarray and x.value.size
+
+
+_EXPANDED = {"mean": _mean, "sum": _sum, "matmul": _matmul}
 
 
 def _on_array(fn, method=None):
@@ -399,9 +443,6 @@ _LOWERED = {
     "getitem": lambda x, index: (operator.getitem, None),
     "reshape": _on_array(np.ndarray.reshape, "reshape"),
     "transpose": _on_array(np.ndarray.transpose, "transpose"),
-    "matmul": lambda a, b: (np.matmul, None) if type(a) is np.ndarray and
-    type(b) is np.ndarray else None,
-    "sum": _on_array(np.add.reduce),
     "max": _on_array(np.maximum.reduce),
 }
 
