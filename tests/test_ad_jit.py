@@ -255,3 +255,39 @@ def test_pytree_outputs_come_back_in_their_structure(shape):
         assert type(got) is type(want) and len(got) == len(want)
         for key in (want if isinstance(want, dict) else range(len(want))):
             assert same(got[key], want[key])
+
+
+def test_repeated_work_is_done_once_in_the_hessian_program(tiny):
+    """Forward-over-reverse runs the primal pass again inside the tangent pass, and every
+    finiteness check recomputes what it checks: the replay computes each call once."""
+    compiled = ad.hessian(tiny.objective, jit=True)
+    theta = np.asarray(tiny.theta0)
+    source = compiled.source(theta)
+    computed = [line.split(" = ", 1)[1] for line in source.splitlines()[2:]
+                if " = " in line and "[" not in line.split(" = ", 1)[0]]
+    assert len(computed) == len(set(computed)), "a call of the same operands is repeated"
+    assert source.count("np.tanh(") == 2                 # the forward pass, once per layer
+    for point in [theta, *points(theta, 2)]:
+        assert same(compiled(point), ad.hessian(tiny.objective)(point))
+
+
+def test_scalar_arithmetic_replays_as_numpy_scalar_math():
+    """θ[0] is a NumPy scalar, whose ** is NumPy's scalar math: it differs from np.power in
+    the last bit at some points, and the replay must compute what eager computed."""
+    def f(theta):
+        return dnp.power(theta[0], theta[1]) * 0.7
+    compiled = ad.grad(f, jit=True)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        theta = rng.uniform(0.5, 3.0, size=2)
+        assert same(compiled(theta), ad.grad(f)(theta)), theta
+
+
+def test_only_calls_that_take_out_write_into_the_gradient_buffer():
+    """A piece of ∇θ is written in place by the call computing it only if that call takes
+    ``out=``: a ufunc, a ufunc's reduce or einsum; not getitem (also a builtin)."""
+    import operator
+
+    from difflab.ad.jit import _takes_out
+    assert _takes_out(np.multiply) and _takes_out(np.add.reduce) and _takes_out(np.einsum)
+    assert not _takes_out(operator.getitem) and not _takes_out(np.ascontiguousarray)

@@ -39,7 +39,11 @@ CACHE_SIZE = 16
 
 # ufuncs printed as the operator NumPy runs them with (the same ufunc, so the same numbers)
 _OPERATORS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/",
-              np.matmul: "@"}
+              np.matmul: "@", operator.add: "+", operator.sub: "-", operator.mul: "*",
+              operator.truediv: "/", operator.floordiv: "//", operator.mod: "%",
+              operator.pow: "**", operator.matmul: "@", operator.and_: "&", operator.or_: "|",
+              operator.xor: "^", operator.lt: "<", operator.le: "<=", operator.eq: "==",
+              operator.ne: "!="}
 
 
 class Stale(Exception):
@@ -342,9 +346,13 @@ def _numbers_in(x):
 
 
 # Calls that can write their result into a given array: ufuncs (np.matmul among them),
-# ufunc reductions, and the array method sum (np.add.reduce).
-_OUT_FUNCTIONS = (np.ufunc, type(np.add.reduce))
+# ufunc reductions, einsum, and the array method sum (np.add.reduce).
 _OUT_METHODS = ("sum",)
+
+
+def _takes_out(fn):
+    return isinstance(fn, np.ufunc) or fn is np.einsum or \
+        isinstance(getattr(fn, "__self__", None), np.ufunc) and fn.__name__ == "reduce"
 
 
 class _Buffer:
@@ -396,7 +404,7 @@ class _Buffer:
             return False
         if producer.method is not None:
             return producer.method in _OUT_METHODS
-        return isinstance(producer.fn, _OUT_FUNCTIONS)
+        return _takes_out(producer.fn)
 
     def lines(self, printer, number):
         """The buffer's allocation and writes, in the order of the sum."""
@@ -524,7 +532,7 @@ class _Printer:
 
     def call(self, step, out=None):
         """The step's call as Python; with ``out`` (a region's text), the call writing its
-        result there (a ufunc, a ufunc's reduce, or the method sum)."""
+        result there (a ufunc, a ufunc's reduce, einsum or the method sum)."""
         fn, args, kwargs = step.fn, step.args, step.kwargs
         if out is not None:
             if step.method is not None:
@@ -539,7 +547,7 @@ class _Printer:
             return f"{self.literal(args[0])}.{step.method}({self.arguments(args[1:], kwargs)})"
         symbol = _OPERATORS.get(fn)
         if symbol is not None and len(args) == 2 and not kwargs:
-            return f"{self.literal(args[0])} {symbol} {self.literal(args[1])}"
+            return f"{self.operand(args[0])} {symbol} {self.operand(args[1])}"
         if fn is np.negative and len(args) == 1 and not kwargs:
             return f"-{self.literal(args[0])}"
         return f"{self.function(fn)}({self.arguments(args, kwargs)})"
@@ -570,6 +578,11 @@ class _Printer:
         if key is Ellipsis:
             return "..."
         return self.literal(key)
+
+    def operand(self, x):
+        """x beside an operator: a negative number in parentheses (-2 ** v is -(2 ** v))."""
+        text = self.literal(x)
+        return f"({text})" if text.startswith("-") else text
 
     def literal(self, x):
         kind = type(x)

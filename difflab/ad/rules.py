@@ -289,12 +289,21 @@ def _logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
     return _sum_jvp(t * _softmax_weights(x, ans, axis), ans, x, axis, keepdims)
 
 
+def _product(a, b):
+    """a @ b as dnp.matmul computes it (``dnp.matmul_plan``: one product per entry when one
+    index is contracted, a copied right operand in batches), without its dispatch when
+    both are NumPy arrays, as they are in a first-order pass."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return dnp.float_matmul(a, b)
+    return dnp.matmul(a, b)
+
+
 def _matmul_vjp_a(g, ans, a, b):
     if len(dnp.shape_of(b)) == 1:                      # (…, i, k) @ (k,) → (…, i)
         return dnp.expand_dims(g, -1) * b
     if len(dnp.shape_of(a)) == 1:                      # (k,) @ (…, k, j) → (…, j)
-        return dnp.squeeze(dnp.expand_dims(g, -2) @ _swap_last(b), -2)
-    return g @ _swap_last(b)
+        return dnp.squeeze(_product(dnp.expand_dims(g, -2), _swap_last(b)), -2)
+    return _product(g, _swap_last(b))
 
 
 def _matmul_vjp_b(g, ans, a, b):
@@ -303,18 +312,17 @@ def _matmul_vjp_b(g, ans, a, b):
             return dnp.expand_dims(g, -1) * a
         return dnp.expand_dims(a, -1) * dnp.expand_dims(g, -2)
     if len(dnp.shape_of(b)) == 1:                      # ∂b = aᵀ g
-        return dnp.squeeze(_swap_last(a) @ dnp.expand_dims(g, -1), -1)
-    return _swap_last(a) @ g
+        return dnp.squeeze(_product(_swap_last(a), dnp.expand_dims(g, -1)), -1)
+    return _product(_swap_last(a), g)
 
 
 def _matmul_jvp_a(t, ans, a, b):
-    # dnp.matmul, not @: batched tangents take dnp's float product (dnp.contiguous_operands)
     nb = _nb(t, a)
     a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
     if a_nd == 1 and b_nd >= 2:                        # treat a as a row (1, k)
         row = _pad(dnp.expand_dims(t, -2), nb, b_nd)
-        return dnp.squeeze(dnp.matmul(row, b), -2)
-    return dnp.matmul(_pad(t, nb, b_nd) if a_nd >= 2 else t, b)
+        return dnp.squeeze(_product(row, b), -2)
+    return _product(_pad(t, nb, b_nd) if a_nd >= 2 else t, b)
 
 
 def _matmul_jvp_b(t, ans, a, b):
@@ -322,10 +330,10 @@ def _matmul_jvp_b(t, ans, a, b):
     a_nd, b_nd = len(dnp.shape_of(a)), len(dnp.shape_of(b))
     if b_nd == 1:
         if a_nd == 1:
-            return dnp.matmul(t, a)
+            return _product(t, a)
         column = _pad(dnp.expand_dims(t, -1), nb, a_nd)    # treat b as a column (k, 1)
-        return dnp.squeeze(dnp.matmul(a, column), -1)
-    return dnp.matmul(a, _pad(t, nb, a_nd))
+        return dnp.squeeze(_product(a, column), -1)
+    return _product(a, _pad(t, nb, a_nd))
 
 
 def _dot_check(a, b):

@@ -180,14 +180,24 @@ def call(fn, *args, **kwargs):
     return staged.program.record(fn, args, kwargs)
 
 
-def _binary(ufunc):
-    """An operator as its ufunc; an AD value on the other side takes the operation (it
-    records it at its level, on top of the staging)."""
+def _binary(ufunc, op):
+    """An operator as Python would compute it on the real values, recorded: the ufunc when
+    an operand is an array (what ndarray's operators call), the operator itself when both
+    are scalars (NumPy's scalar math, whose ``**`` can differ from np.power in the last
+    bit) and for ``**`` always (ndarray's ``**`` takes shortcuts, such as np.square for 2).
+    An AD value on the other side takes the operation (it records it at its level, on top
+    of the staging)."""
+    def call(a, b, staged):
+        if op is operator.pow or not (isinstance(real(a), np.ndarray) or
+                                      isinstance(real(b), np.ndarray)):
+            return staged.program.record(op, (a, b), {})
+        return ufunc(a, b)
+
     def forward(self, other):
-        return NotImplemented if type(other) in _AD else ufunc(self, other)
+        return NotImplemented if type(other) in _AD else call(self, other, self)
 
     def reflected(self, other):
-        return NotImplemented if type(other) in _AD else ufunc(other, self)
+        return NotImplemented if type(other) in _AD else call(other, self, self)
     return forward, reflected
 
 
@@ -255,27 +265,27 @@ class Staged:
             else self.program.record(np.asarray, (self,), {})
         return base._method(np.ndarray.view, "view", args, kwargs)
 
-    # Arithmetic and comparisons are ufuncs, recorded by __array_ufunc__.
-    __add__, __radd__ = _binary(np.add)
-    __sub__, __rsub__ = _binary(np.subtract)
-    __mul__, __rmul__ = _binary(np.multiply)
-    __truediv__, __rtruediv__ = _binary(np.true_divide)
-    __floordiv__, __rfloordiv__ = _binary(np.floor_divide)
-    __mod__, __rmod__ = _binary(np.remainder)
-    __pow__, __rpow__ = _binary(np.power)
-    __matmul__, __rmatmul__ = _binary(np.matmul)
+    # Arithmetic and comparisons: ufuncs on arrays (recorded by __array_ufunc__), see _binary.
+    __add__, __radd__ = _binary(np.add, operator.add)
+    __sub__, __rsub__ = _binary(np.subtract, operator.sub)
+    __mul__, __rmul__ = _binary(np.multiply, operator.mul)
+    __truediv__, __rtruediv__ = _binary(np.true_divide, operator.truediv)
+    __floordiv__, __rfloordiv__ = _binary(np.floor_divide, operator.floordiv)
+    __mod__, __rmod__ = _binary(np.remainder, operator.mod)
+    __pow__, __rpow__ = _binary(np.power, operator.pow)
+    __matmul__, __rmatmul__ = _binary(np.matmul, operator.matmul)
 
-    __and__, __rand__ = _binary(np.bitwise_and)
-    __or__, __ror__ = _binary(np.bitwise_or)
-    __xor__, __rxor__ = _binary(np.bitwise_xor)
+    __and__, __rand__ = _binary(np.bitwise_and, operator.and_)
+    __or__, __ror__ = _binary(np.bitwise_or, operator.or_)
+    __xor__, __rxor__ = _binary(np.bitwise_xor, operator.xor)
     def __neg__(self): return np.negative(self)                           # noqa: E704
     def __pos__(self): return np.positive(self)                           # noqa: E704
     def __abs__(self): return np.absolute(self)                           # noqa: E704
     def __invert__(self): return np.invert(self)                          # noqa: E704
-    __lt__, __gt__ = _binary(np.less)
-    __le__, __ge__ = _binary(np.less_equal)
-    __eq__ = _binary(np.equal)[0]
-    __ne__ = _binary(np.not_equal)[0]
+    __lt__, __gt__ = _binary(np.less, operator.lt)
+    __le__, __ge__ = _binary(np.less_equal, operator.le)
+    __eq__ = _binary(np.equal, operator.eq)[0]
+    __ne__ = _binary(np.not_equal, operator.ne)[0]
 
     def __getitem__(self, index):
         if _first_staged(index) is not None:        # an index taken from data: its values are guarded
@@ -396,33 +406,30 @@ def _mean(value, x, axis=None, keepdims=False):
 
 
 def _sum(value, x, axis=None, keepdims=False):
-    """dnp.sum: one reduction, over a copy with the axis first where dnp.rows_first says."""
+    """dnp.sum: one reduction (einsum over the middle axis, where dnp.middle_axis says)."""
     if not _non_empty(x):
         return None
-    if not dnp.rows_first(x.value, axis):
+    if not dnp.middle_axis(x.value, axis):
         return x.program.append(np.add.reduce, (x, axis), {"keepdims": keepdims}, value)
-    swapped = x.program.record(np.ndarray.transpose, (x, (1, 0, 2)), {}, "transpose")
-    copied = x.program.record(np.ascontiguousarray, (swapped,), {})
     if not keepdims:
-        return x.program.append(np.add.reduce, (copied, 0), {}, value)
-    total = x.program.record(np.add.reduce, (copied, 0), {})
+        return x.program.append(np.einsum, ("ijk->ik", x), {}, value)
+    total = x.program.record(np.einsum, ("ijk->ik", x), {})
     return x.program.append(operator.getitem, (total, (slice(None), None, slice(None))), {},
                             value)
 
 
 def _matmul(value, a, b):
-    """dnp.matmul: np.matmul, after the copies of dnp.contiguous_operands (a constant's
-    copy made here, once)."""
+    """dnp.matmul: the call of dnp.matmul_plan, after its copy of b (a constant's copy made
+    here, once)."""
     real_a, real_b = real(a), real(b)
     if type(real_a) is not np.ndarray or type(real_b) is not np.ndarray:
         return None
     program = _first_staged((a, b)).program
-    operands = []
-    for x, old, new in zip((a, b), (real_a, real_b), dnp.contiguous_operands(real_a, real_b)):
-        if new is not old:
-            x = program.record(np.ascontiguousarray, (x,), {}) if type(x) is Staged else new
-        operands.append(x)
-    return program.append(np.matmul, tuple(operands), {}, value)
+    fn, leading, copy = dnp.matmul_plan(real_a, real_b)
+    if copy:
+        b = program.record(np.ascontiguousarray, (b,), {}) if type(b) is Staged else \
+            np.ascontiguousarray(b)
+    return program.append(fn, (*leading, a, b), {}, value)
 
 
 def _non_empty(x):
