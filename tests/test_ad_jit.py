@@ -291,3 +291,35 @@ def test_only_calls_that_take_out_write_into_the_gradient_buffer():
     from difflab.ad.jit import _takes_out
     assert _takes_out(np.multiply) and _takes_out(np.add.reduce) and _takes_out(np.einsum)
     assert not _takes_out(operator.getitem) and not _takes_out(np.ascontiguousarray)
+
+
+def test_the_hessian_adds_only_the_rows_a_seed_does_not_zero(tiny):
+    """A constant tangent is zero outside its own parameter's directions: the replay adds its
+    rows, and its product's rows, in place, and gives eager's Hessian."""
+    compiled = ad.hessian(tiny.objective, jit=True)
+    theta = np.asarray(tiny.theta0)
+    source = compiled.source(theta)
+    assert "[104:112] += " in source and "[40:104] += " in source      # b1's and W2's rows
+    assert "finite(" in source                # each product's other operand is checked
+    for point in [theta, *points(theta, 2)]:
+        assert same(compiled(point), ad.hessian(tiny.objective)(point))
+
+
+def test_a_non_finite_value_times_rows_known_to_be_zero_is_not_skipped():
+    """inf · 0 is NaN: where the value multiplying a constant's zero rows is not finite,
+    the replay must not skip those rows (it retraces, and gives eager's NaN)."""
+    seeds = np.zeros((6, 3, 2))
+    seeds[4:] = np.random.default_rng(0).standard_normal((2, 3, 2))
+
+    def f(x, a):
+        return x + dnp.matmul(dnp.exp(a), seeds)
+    compiled = ad.jit(f)
+    x, a = np.ones((6, 5, 2)), np.zeros((5, 3))
+    assert same(compiled(x, a), f(x, a))
+    assert "[4:6] += " in compiled.source(x, a)
+    huge = np.full((5, 3), 1000.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = f(x, huge)
+        got = compiled(x, huge)
+    assert np.isnan(want[:4]).any()
+    assert np.array_equal(got, want, equal_nan=True) and compiled.traces == 2

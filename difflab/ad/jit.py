@@ -221,7 +221,10 @@ def _emit(program, outputs, single, name, args, kwargs):
     printer = _Printer()
     skipped, buffers = _buffer_plan(program, live, outputs)
     uses = _uses(program, live, outputs)
+    updates = _row_updates(program, live, uses, skipped | set(buffers))
+    skipped |= {update.product.out for update in updates.values() if update.product}
     owned = set()          # values the program computed into fresh arrays of its own
+    checked = set()        # values whose finiteness the replay has checked
     lines = []
     calls = 0
     for step in program.steps:
@@ -231,6 +234,10 @@ def _emit(program, outputs, single, name, args, kwargs):
             written = buffers[step.out].lines(printer, step.out)
             lines += written
             calls += len(written)
+        elif step.out in updates:
+            written = updates[step.out].lines(printer, uses, owned, checked)
+            lines += written
+            calls += len(written)
         elif step.out in live and step.out not in skipped:
             reused = _reusable(step, program.facts, uses, owned)
             if reused is None:
@@ -238,8 +245,8 @@ def _emit(program, outputs, single, name, args, kwargs):
             else:
                 printer.alias[step.out] = printer.alias.get(reused, reused)
                 lines.append(printer.call(step, out=f"v{printer.alias[step.out]}"))
-            if step.out in program.facts and (
-                    isinstance(step.fn, np.ufunc) and step.method is None or reused):
+            if step.out in program.facts and (reused or step.method is None and (
+                    isinstance(step.fn, np.ufunc) or step.fn is np.einsum)):
                 owned.add(step.out)
             calls += 1
     returned = [printer.literal(_output_ref(leaf)) + (".copy()" if _is_constant_array(leaf)
@@ -247,7 +254,7 @@ def _emit(program, outputs, single, name, args, kwargs):
     parameters = ", ".join(f"v{n}" for n in program.inputs)
     signature = ", ".join(_described(a) for a in (*args, *kwargs.values()))
     head = [f"# jit of {name}({signature}): {calls} NumPy calls, "
-            f"{sum(type(s) is Guard for s in program.steps)} guards",
+            f"{sum(type(s) is Guard for s in program.steps) + len(checked)} guards",
             f"def program({parameters}):"]
     body = lines + [f"return {returned[0]}" if single else
                     f"return ({''.join(r + ', ' for r in returned)})"]
@@ -291,6 +298,122 @@ def _buffer_plan(program, live, outputs):
             skipped |= buffer.replaced
             skipped |= {n for n in inner if n in _operands_below(number, steps, pieces)}
     return skipped, buffers
+
+
+# Rows known to be zero.
+#
+# A Hessian seeds a block of unit directions at once, along a leading batch axis; a tangent
+# that does not depend on θ (a slice of the seeds, pushed through the work that does not
+# depend on θ) is a constant, zero outside the directions of its own parameter leaf. Where
+# X + Y meets such a Y — the constant itself, or its product with a value that has no batch
+# axis (multiply, matmul, or einsum over one index) — only Y's nonzero rows change X, so the
+# replay adds those rows into X in place and computes the product on them alone. A finite
+# value times zero is zero, so the numbers are eager's (X + 0 is X, up to the sign of a zero
+# entry); the value multiplying the zeros is checked finite in the replay (a NaN there makes
+# eager's rows NaN), and one staged non-finite keeps the whole product.
+
+_OUTER = "...jl,...lk->...jk"
+_PRODUCTS = (np.multiply, np.matmul)
+
+
+class _RowUpdate:
+    """out = X + Y where Y is zero outside rows [lo, hi): X's rows += Y's rows."""
+
+    def __init__(self, out, target, rows, product, operand, span):
+        self.out, self.target = out, target
+        self.rows = rows              # the constant's nonzero rows (when Y is a constant)
+        self.product = product        # Y's step, on the constant's rows (when Y is a product)
+        self.operand = operand        # the number of the product's other operand
+        self.lo, self.hi = span
+
+    def lines(self, printer, uses, owned, checked):
+        lines = []
+        if self.operand is not None and self.operand not in checked:
+            checked.add(self.operand)
+            lines.append(f"if not {printer.function(_finite)}"
+                         f"({printer.literal(Ref(self.operand))}): "
+                         "raise Stale('a product with rows known to be zero met a NaN or inf')")
+        target = self.target.number
+        if target in owned and uses.get(target) == 1:      # X is the program's, read only here
+            printer.alias[self.out] = printer.alias.get(target, target)
+            name = f"v{printer.alias[self.out]}"
+        else:
+            name = f"v{self.out}"
+            lines.append(f"{name} = {printer.literal(self.target)}.copy()")
+        owned.add(self.out)
+        rows = printer.literal(self.rows) if self.product is None else \
+            printer.call(self.product)
+        lines.append(f"{name}[{self.lo}:{self.hi}] += {rows}")
+        return lines
+
+
+def _finite(x):
+    return bool(np.isfinite(x).all())
+
+
+def _row_updates(program, live, uses, taken):
+    """{number of an X + Y: its _RowUpdate} (see the comment above); ``taken``: values the
+    buffers compute."""
+    steps = {step.out: step for step in program.steps if type(step) is not Guard}
+    updates = {}
+    for step in steps.values():
+        if step.fn is not np.add or step.kwargs or step.method is not None or \
+                len(step.args) != 2 or step.out not in live or step.out in taken:
+            continue
+        facts = program.facts.get(step.out)
+        if facts is None or not facts[0]:
+            continue
+        for target, other in (step.args, step.args[::-1]):
+            if type(target) is Ref and program.facts.get(target.number) == facts:
+                update = _increment(other, facts, program, steps, uses, taken)
+                if update is not None:
+                    updates[step.out] = _RowUpdate(step.out, target, *update)
+                    break
+    return updates
+
+
+def _increment(y, facts, program, steps, uses, taken):
+    """(constant rows, product step, its checked operand, (lo, hi)) of a Y zero outside rows
+    [lo, hi) of X + Y's shape, or None."""
+    shape = facts[0]
+    if type(y) is np.ndarray:
+        span = _nonzero_rows(y, shape)
+        return None if span is None else (y[span[0]:span[1]], None, None, span)
+    if type(y) is not Ref or uses.get(y.number) != 1 or y.number in taken or \
+            program.facts.get(y.number) != facts:
+        return None
+    product = steps.get(y.number)
+    if product is None or product.kwargs or product.method is not None:
+        return None
+    if product.fn in _PRODUCTS and len(product.args) == 2:
+        leading, operands = (), product.args
+    elif product.fn is np.einsum and len(product.args) == 3 and product.args[0] == _OUTER:
+        leading, operands = product.args[:1], product.args[1:]
+    else:
+        return None
+    for place, (constant, operand) in enumerate((operands, operands[::-1])):
+        if type(constant) is np.ndarray and type(operand) is Ref and \
+                program.finite.get(operand.number) and \
+                len(program.facts[operand.number][0]) < len(shape):   # no batch axis
+            span = _nonzero_rows(constant, shape)
+            if span is None:
+                return None
+            rows = constant[span[0]:span[1]]
+            args = (rows, operand) if place == 0 else (operand, rows)
+            step = Instruction(product.fn, (*leading, *args), {}, product.out)
+            return None, step, operand.number, span
+    return None
+
+
+def _nonzero_rows(constant, shape):
+    """(lo, hi) when a constant laid along all of shape's axes, with shape's batch of rows,
+    is zero outside rows [lo, hi) and they are at most three quarters of them."""
+    if constant.ndim != len(shape) or constant.shape[0] != shape[0] or constant.size == 0 \
+            or constant.dtype.kind not in "fc":
+        return None
+    nonzero = np.flatnonzero(constant.reshape(shape[0], -1).any(axis=1))
+    lo, hi = (int(nonzero[0]), int(nonzero[-1]) + 1) if nonzero.size else (0, 0)
+    return (lo, hi) if 4 * (hi - lo) <= 3 * shape[0] else None
 
 
 def _operands_below(number, steps, pieces):
@@ -451,6 +574,7 @@ def _shared(program, outputs):
     rename, first, seen = {}, {}, set()
     shared = Program()
     shared.inputs, shared.count, shared.facts = program.inputs, program.count, program.facts
+    shared.finite = program.finite
     for step in program.steps:
         if type(step) is Guard:
             guard = Guard(rename.get(step.ref, step.ref), step.kind, step.expected, step.why)

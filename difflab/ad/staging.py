@@ -23,6 +23,9 @@ import numpy as np
 from .. import numpy as dnp
 from ..errors import DiffLabError
 
+# Float arrays up to this size have their finiteness noted when staged (jit's row updates
+# rely on a finite operand; checking a large array at every step would slow staging down).
+_CHECKED_SIZE = 1 << 16
 # NumPy functions that only read shapes and types: their answers are fixed by the signature.
 _METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj,
              np.isscalar, np.min_scalar_type, np.can_cast}
@@ -79,6 +82,7 @@ class Program:
         self.inputs = []
         self.count = 0
         self.facts = {}          # number → (shape, dtype) of each staged array
+        self.finite = {}         # number → whether a small float array is finite throughout
 
     def input(self, value):
         staged = self._new(value)
@@ -89,6 +93,8 @@ class Program:
         self.count += 1
         if _is_array(value):
             self.facts[self.count] = (np.shape(value), np.result_type(value))
+            if value.dtype.kind in "fc" and value.size <= _CHECKED_SIZE:
+                self.finite[self.count] = bool(np.isfinite(value).all())
         return Staged(value, self, Ref(self.count))
 
     def record(self, fn, args, kwargs, method=None):
