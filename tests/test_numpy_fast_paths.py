@@ -59,3 +59,14 @@ def test_a_batched_product_with_a_transposed_right_operand():
 def test_a_mismatched_product_over_one_index_is_refused():
     with pytest.raises(dnp.ShapeError):
         dnp.matmul(np.ones((4, 3, 1)), np.ones((2, 1, 5)))
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int32, np.int64, np.float16])
+def test_the_fast_paths_leave_other_dtypes_to_numpy(dtype):
+    """einsum would keep a bool sum bool (True, not 3) and an int32 sum int32."""
+    x = np.ones((16, 3, 2), dtype=dtype)
+    got, want = dnp.sum(x, axis=1), np.sum(x, axis=1)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    a, b = np.ones((4, 3, 1), dtype=dtype), np.ones((1, 5), dtype=dtype)
+    got, want = dnp.matmul(a, b), np.matmul(a, b)
+    assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -26,6 +26,7 @@ from ..errors import DiffLabError
 # Float arrays up to this size have their finiteness noted when staged (jit's row updates
 # rely on a finite operand; checking a large array at every step would slow staging down).
 _CHECKED_SIZE = 1 << 16
+
 # NumPy functions that only read shapes and types: their answers are fixed by the signature.
 _METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj,
              np.isscalar, np.min_scalar_type, np.can_cast}

@@ -449,6 +449,9 @@ def _float_reduction(ufunc, fallback):
     return reduce
 
 
+_FAST_DTYPES = "fdFD"       # float32, float64, complex64, complex128
+
+
 def middle_axis(x, axis):
     """Whether dnp's float sum of x over ``axis`` is ``np.einsum("ijk->ik", x)``.
 
@@ -457,9 +460,10 @@ def middle_axis(x, axis):
     batched tangents of a Hessian, (121, 16, 8), take 33 µs). einsum adds the n rows in the
     same order, so gives the same numbers, in 9 µs (1.5 to 4 times faster from k = 2 to
     128). For k = 1 NumPy's pairwise summation takes over and the numbers differ, so that
-    case is left to NumPy."""
+    case is left to NumPy; so are all but float32/64 and complex64/128 arrays (einsum keeps
+    a bool or an int32 dtype where a sum promotes it)."""
     return x.ndim == 3 and axis in (1, -2, (1,), (-2,)) and x.shape[2] >= 2 and \
-        x.flags.c_contiguous
+        x.dtype.char in _FAST_DTYPES and x.flags.c_contiguous
 
 
 def _float_sum(x, axis=None, keepdims=False):
@@ -726,14 +730,15 @@ def matmul_plan(a, b):
     - A contraction over one index (a (…, m, 1) times b (…, 1, n)) is one product per entry,
       exact however it is computed, so it takes the fastest call: np.multiply for matrices
       ((64, 1) @ (1, 32): 2.3 µs against 3.8 µs), einsum for stacks ((121, 64, 1) @ (1, 32):
-      167 µs against NumPy's batched matmul's 408 µs).
+      167 µs against NumPy's batched matmul's 408 µs). Float and complex operands only.
     - In any other batched product (an operand of more than two dimensions) a right operand
       that is not C-contiguous is copied first: NumPy's batched matmul takes twice the time
       with a transposed right operand ((121, 16, 8) tangents times a transposed (8, 8)
       weight: 22 µs, 10 µs after the copy). A transposed left operand costs it nothing.
     Under jit a constant's copy is made once, at staging."""
     batched = a.ndim > 2 or b.ndim > 2
-    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1:
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1 and \
+            a.dtype.char in _FAST_DTYPES and b.dtype.char in _FAST_DTYPES:
         return (np.einsum, ("...jl,...lk->...jk",), False) if batched else \
             (np.multiply, (), False)
     return np.matmul, (), batched and not b.flags.c_contiguous
