@@ -102,7 +102,8 @@ class Jitted:
         key, inputs = self._signature(args, kwargs)
         programs = self.cache.get(key)
         if programs:
-            self.cache.move_to_end(key)
+            if len(self.cache) > 1:
+                self.cache.move_to_end(key)
             for compiled in reversed(programs):
                 try:
                     out = compiled.function(*inputs)
@@ -130,9 +131,11 @@ class Jitted:
     def _signature(self, args, kwargs):
         """(a hashable key, the array arguments in order) — arrays by shape and dtype,
         everything else by value."""
-        if not kwargs and not self.static_argnums and \
-                all(type(a) is np.ndarray for a in args):       # the common case, in short
-            return tuple((a.shape, a.dtype.char) for a in args), args
+        if not kwargs and not self.static_argnums:          # the common cases, in short
+            if len(args) == 1 and type(args[0]) is np.ndarray:
+                return ((args[0].shape, args[0].dtype.char),), args
+            if all(type(a) is np.ndarray for a in args):
+                return tuple((a.shape, a.dtype.char) for a in args), args
         parts, inputs = [], []
         for number, arg in enumerate(args):
             if number in self.static_argnums:
