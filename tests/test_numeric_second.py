@@ -21,9 +21,8 @@ def rosenbrock_hessian(x):
 
 
 @pytest.fixture(scope="module")
-def mlp_truth():
-    problem = models.get("mlp")
-    return problem, reference.hessian(problem.objective, problem.theta0)
+def mlp_truth(zoo_hessian):
+    return models.get("mlp"), zoo_hessian("mlp")
 
 
 def test_hessian_from_exact_gradient(mlp_truth):

@@ -1,6 +1,6 @@
 """The report's verdict (issue 18, item 6): which method when, computed from the precision
-and runtime sections' results — on synthetic results whose answer is known, and on two tiny
-runs with different seeds (the machinery, not the numbers)."""
+and runtime sections' results — on synthetic results whose answer is known, and on a tiny run
+(the machinery, not the numbers; a second seed with -m slow)."""
 
 import re
 
@@ -101,7 +101,8 @@ def test_a_class_nobody_measured_has_no_row_and_one_method_alone_is_not_ranked()
     assert "method" not in row["after"]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+# a second seed runs the same machinery on other numbers: with -m slow
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_a_tiny_run_gives_a_verdict_table_with_intervals(seed, tmp_path):
     # the runtime section alone: the timing columns are what carry intervals
     outcome = report(sections=["verdict", "runtime"], profile="tiny",
