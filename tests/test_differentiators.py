@@ -57,7 +57,7 @@ def _cases():
             yield pytest.param(m.name, name, marks=marks, id=f"{m.name}-{name}")
 
 
-@pytest.mark.parametrize("model, name", _cases())
+@pytest.mark.parametrize("model, name", list(_cases()))
 def test_every_method_agrees_with_the_reference(model, name, truths):
     problem, v, truth = truths(model)
     method = difflab.differentiator(name)
