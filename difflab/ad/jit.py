@@ -249,7 +249,7 @@ def _emit(program, outputs, single, name, args, kwargs):
                 printer.alias[step.out] = printer.alias.get(reused, reused)
                 lines.append(printer.call(step, out=f"v{printer.alias[step.out]}"))
             if step.out in program.facts and (reused or step.method is None and (
-                    isinstance(step.fn, np.ufunc) or step.fn is np.einsum)):
+                    isinstance(step.fn, np.ufunc) or step.fn in _FRESH)):
                 owned.add(step.out)
             calls += 1
     returned = [printer.literal(_output_ref(leaf)) + (".copy()" if _is_constant_array(leaf)
@@ -472,12 +472,16 @@ def _numbers_in(x):
 
 
 # Calls that can write their result into a given array: ufuncs (np.matmul among them),
-# ufunc reductions, einsum, and the array method sum (np.add.reduce).
+# ufunc reductions, einsum, np.dot (into C-contiguous arrays), and the array method sum
+# (np.add.reduce).
 _OUT_METHODS = ("sum",)
 
 
+_FRESH = (np.einsum, np.dot)        # non-ufuncs whose result is a new array of its own
+
+
 def _takes_out(fn):
-    return isinstance(fn, np.ufunc) or fn is np.einsum or \
+    return isinstance(fn, np.ufunc) or fn is np.einsum or fn is np.dot or \
         isinstance(getattr(fn, "__self__", None), np.ufunc) and fn.__name__ == "reduce"
 
 
@@ -517,17 +521,19 @@ class _Buffer:
                 return None, None
             reshape, producer = producer, steps[source.number]
             view = facts[source.number][0]
-            if not self._writes_out(producer, facts):
+            if not self._writes_out(producer, facts, region):
                 return None, None
             self.replaced.add(reshape.out)
-        elif producer is None or not self._writes_out(producer, facts):
+        elif producer is None or not self._writes_out(producer, facts, region):
             return None, None
         self.replaced.add(producer.out)
         return producer, view
 
-    def _writes_out(self, producer, facts):
+    def _writes_out(self, producer, facts, region):
         if "out" in producer.kwargs or facts.get(producer.out, (None, None))[1] != self.dtype:
             return False
+        if producer.fn is np.dot:                # np.dot writes only into C-contiguous arrays
+            return region.flags.c_contiguous
         if producer.method is not None:
             return producer.method in _OUT_METHODS
         return _takes_out(producer.fn)

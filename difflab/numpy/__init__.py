@@ -735,12 +735,16 @@ def matmul_plan(a, b):
       that is not C-contiguous is copied first: NumPy's batched matmul takes twice the time
       with a transposed right operand ((121, 16, 8) tangents times a transposed (8, 8)
       weight: 22 µs, 10 µs after the copy). A transposed left operand costs it nothing.
+    - Two matrices of one dtype: np.dot, the same BLAS call as np.matmul without the ufunc
+      machinery around it (0.3 to 0.45 µs less per product of the networks people check).
     Under jit a constant's copy is made once, at staging."""
     batched = a.ndim > 2 or b.ndim > 2
-    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1 and \
-            a.dtype.char in _FAST_DTYPES and b.dtype.char in _FAST_DTYPES:
+    fast = a.dtype.char in _FAST_DTYPES and b.dtype.char in _FAST_DTYPES
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1 and fast:
         return (np.einsum, ("...jl,...lk->...jk",), False) if batched else \
             (np.multiply, (), False)
+    if a.ndim == 2 and b.ndim == 2 and fast and a.dtype == b.dtype:
+        return np.dot, (), False
     return np.matmul, (), batched and not b.flags.c_contiguous
 
 
