@@ -101,7 +101,8 @@ def _checked_leaf(x, name):
     value = _primal(x)
     if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
         # the common case, a float array (or a staged one, under jit), in short
-        if not staging.call(_all_finite, value):
+        if not (_all_finite(value) if type(value) is np.ndarray else
+                staging.call(_all_finite, value)):
             raise _non_finite_output(value, name)
         return
     kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
@@ -163,7 +164,8 @@ def _checked_derivative(result, name, what):
         type(leaf) is np.ndarray for leaf in result) else tree_flatten(result)[0]
     for number, leaf in enumerate(leaves):
         value = _primal(leaf)
-        if not staging.call(_all_finite, value):
+        if not (_all_finite(value) if type(value) is np.ndarray else
+                staging.call(_all_finite, value)):
             where = f" of leaf {number}" if len(leaves) > 1 else ""
             raise NonFiniteValueError(
                 f"{name}: f is finite but its {what} is not ({_non_finite(value)}{where}): a "

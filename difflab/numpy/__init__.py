@@ -738,14 +738,19 @@ def matmul_plan(a, b):
     - Two matrices of one dtype: np.dot, the same BLAS call as np.matmul without the ufunc
       machinery around it (0.3 to 0.45 µs less per product of the networks people check).
     Under jit a constant's copy is made once, at staging."""
-    batched = a.ndim > 2 or b.ndim > 2
     fast = a.dtype.char in _FAST_DTYPES and b.dtype.char in _FAST_DTYPES
+    if a.ndim == 2 and b.ndim == 2:                     # two matrices: the common case first
+        if fast and a.shape[1] == 1 and b.shape[0] == 1:
+            return _MULTIPLY
+        return _DOT if fast and a.dtype == b.dtype else _MATMUL
+    batched = a.ndim > 2 or b.ndim > 2
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and b.shape[-2] == 1 and fast:
-        return (np.einsum, ("...jl,...lk->...jk",), False) if batched else \
-            (np.multiply, (), False)
-    if a.ndim == 2 and b.ndim == 2 and fast and a.dtype == b.dtype:
-        return np.dot, (), False
-    return np.matmul, (), batched and not b.flags.c_contiguous
+        return _OUTER
+    return _MATMUL_COPIED if batched and not b.flags.c_contiguous else _MATMUL
+
+
+_MULTIPLY, _DOT, _MATMUL = (np.multiply, (), False), (np.dot, (), False), (np.matmul, (), False)
+_OUTER, _MATMUL_COPIED = (np.einsum, ("...jl,...lk->...jk",), False), (np.matmul, (), True)
 
 
 def float_matmul(a, b):
@@ -753,7 +758,9 @@ def float_matmul(a, b):
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return np.matmul(a, b)
     fn, leading, copy = matmul_plan(a, b)
-    return fn(*leading, a, np.ascontiguousarray(b) if copy else b)
+    if leading:
+        return fn(*leading, a, b)
+    return fn(a, np.ascontiguousarray(b) if copy else b)
 
 
 matmul = Primitive("matmul", {
