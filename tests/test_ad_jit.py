@@ -324,3 +324,19 @@ def test_a_non_finite_value_times_rows_known_to_be_zero_is_not_skipped():
         got = compiled(x, huge)
     assert np.isnan(want[:4]).any()
     assert np.array_equal(got, want, equal_nan=True) and compiled.traces == 2
+
+
+def test_a_slice_of_a_slice_of_theta_fills_its_region_of_the_gradient():
+    """θ[0:6] reshaped and indexed again (a CNN's filters): the inner slices' sum is a buffer
+    of its own, copied into ∇θ's (it was also taken as the writer of the outer region, which
+    read values the program never computed)."""
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal((3, 4, 1))
+
+    def f(theta):
+        filters = dnp.reshape(theta[0:6], (3, 1, 2))
+        hidden = c[0] @ filters[0] + c[1] @ filters[1] + c[2] @ filters[2]
+        return dnp.sum(dnp.tanh(hidden)) + dnp.sum(theta[6:] ** 2)
+    compiled = ad.grad(f, jit=True)
+    for theta in points(np.zeros(9), 3):
+        assert same(compiled(theta), ad.grad(f)(theta))

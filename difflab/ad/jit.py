@@ -293,13 +293,17 @@ def _buffer_plan(program, live, outputs):
                 program.facts[step.args[0].number] == program.facts[step.args[1].number]:
             pieces[step.out] = pieces[step.args[0].number] + pieces[step.args[1].number]
             inner.update(a.number for a in step.args)
+    tops = [number for number, members in pieces.items()
+            if len(members) > 1 and number not in inner]
+    # a buffer's sum is written by its own lines, so it cannot also be another buffer's
+    # producer (θ sliced, and a slice of it sliced again: the cnn's filters)
+    producers = {number: step for number, step in steps.items() if number not in tops}
     buffers, skipped = {}, set()
-    for number, members in pieces.items():
-        if len(members) > 1 and number not in inner:
-            buffer = _Buffer(members, program.facts, steps, uses)
-            buffers[number] = buffer
-            skipped |= buffer.replaced
-            skipped |= {n for n in inner if n in _operands_below(number, steps, pieces)}
+    for number in tops:
+        buffer = _Buffer(pieces[number], program.facts, producers, uses)
+        buffers[number] = buffer
+        skipped |= buffer.replaced
+        skipped |= {n for n in inner if n in _operands_below(number, steps, pieces)}
     return skipped, buffers
 
 
