@@ -101,8 +101,7 @@ def _checked_leaf(x, name):
     value = _primal(x)
     if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
         # the common case, a float array (or a staged one, under jit), in short
-        if not (_all_finite(value) if type(value) is np.ndarray else
-                staging.call(_all_finite, value)):
+        if not staging.all_finite(value):
             raise _non_finite_output(value, name)
         return
     kind = np.asarray(value).dtype.kind if isinstance(value, (np.ndarray, np.generic, int,
@@ -119,14 +118,6 @@ def _checked_leaf(x, name):
                           "return the value to differentiate, computed with dnp functions")
     if not np.all(np.isfinite(value)):
         raise _non_finite_output(value, name)
-
-
-def _all_finite(value):
-    """Whether every entry of a float or complex array is finite: one call (so one
-    instruction and one guard under jit), and no NumPy call at all for a float scalar."""
-    if value.ndim == 0 and value.dtype.kind == "f":
-        return math.isfinite(value)
-    return bool(np.isfinite(value).all())
 
 
 def _non_finite_output(value, name):
@@ -164,8 +155,7 @@ def _checked_derivative(result, name, what):
         type(leaf) is np.ndarray for leaf in result) else tree_flatten(result)[0]
     for number, leaf in enumerate(leaves):
         value = _primal(leaf)
-        if not (_all_finite(value) if type(value) is np.ndarray else
-                staging.call(_all_finite, value)):
+        if not staging.all_finite(value):
             where = f" of leaf {number}" if len(leaves) > 1 else ""
             raise NonFiniteValueError(
                 f"{name}: f is finite but its {what} is not ({_non_finite(value)}{where}): a "

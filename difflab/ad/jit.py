@@ -337,7 +337,7 @@ class _RowUpdate:
         lines = []
         if self.operand is not None and self.operand not in checked:
             checked.add(self.operand)
-            lines.append(f"if not {printer.function(_finite)}"
+            lines.append(f"if not {printer.function(staging.all_finite)}"
                          f"({printer.literal(Ref(self.operand))}): "
                          "raise Stale('a product with rows known to be zero met a NaN or inf')")
         target = self.target.number
@@ -352,10 +352,6 @@ class _RowUpdate:
             printer.call(self.product)
         lines.append(f"{name}[{self.lo}:{self.hi}] += {rows}")
         return lines
-
-
-def _finite(x):
-    return bool(np.isfinite(x).all())
 
 
 def _row_updates(program, live, uses, taken):

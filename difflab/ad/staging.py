@@ -16,6 +16,7 @@ a Python number or a plain array cannot be guarded usefully (any new input would
 equality on it), so staging refuses it with ``UnguardableError``, at ``jit`` time.
 """
 
+import math
 import operator
 
 import numpy as np
@@ -95,7 +96,7 @@ class Program:
         if _is_array(value):
             self.facts[self.count] = (np.shape(value), np.result_type(value))
             if value.dtype.kind in "fc" and value.size <= _CHECKED_SIZE:
-                self.finite[self.count] = bool(np.isfinite(value).all())
+                self.finite[self.count] = all_finite(value)
         return Staged(value, self, Ref(self.count))
 
     def record(self, fn, args, kwargs, method=None):
@@ -185,6 +186,16 @@ def call(fn, *args, **kwargs):
     if staged is None:
         return fn(*args, **kwargs)
     return staged.program.record(fn, args, kwargs)
+
+
+def all_finite(value):
+    """Whether every entry of a float or complex array is finite, with no NumPy call for a
+    float scalar; of a staged value, one instruction (and one guard where Python reads it)."""
+    if type(value) is Staged:
+        return value.program.record(all_finite, (value,), {})
+    if value.ndim == 0 and value.dtype.kind == "f":
+        return math.isfinite(value)
+    return bool(np.isfinite(value).all())
 
 
 def _binary(ufunc, op):
@@ -388,18 +399,23 @@ def stage_primitive(primitive, args, kwargs):
     staged = expand(value, *args, **kwargs) if expand is not None else None
     if staged is not None:
         return staged
-    lowered = _LOWERED.get(primitive.name)
-    call = lowered(*values) if lowered is not None else None
-    if call is None:
-        return program.append(primitive.impls[dnp.FLOAT], args, kwargs, value)
-    fn, method = call
-    return program.append(fn, args, kwargs, value, method)
+    return program.append(primitive.impls[dnp.FLOAT], args, kwargs, value)
 
 
-# Float implementations that are a few NumPy calls for these operands, staged as those calls
-# (the same calls, so the same numbers) without the Python around them. Each takes the
-# primitive's value, computed already, and its arguments, whose parameters are real here
-# (``stage_primitive`` guards staged ones); None: not these operands.
+# Float implementations that are one or a few NumPy calls for these operands, staged as
+# those calls (the same calls, so the same numbers) without the Python around them. Each
+# takes the primitive's value, computed already, and its arguments, whose parameters are
+# real here (``stage_primitive`` guards staged ones); None: not these operands.
+
+def _one_call(fn, method=None, any_operand=False):
+    """The one call a float implementation makes (on a non-empty ndarray, unless
+    ``any_operand``)."""
+    def expand(value, x, *rest, **kwargs):
+        if not (any_operand or _non_empty(x)):
+            return None
+        return x.program.append(fn, (x, *rest), kwargs, value, method)
+    return expand
+
 
 def _mean(value, x, axis=None, keepdims=False):
     """dnp.mean: Σx, then ÷ the count."""
@@ -443,22 +459,11 @@ def _non_empty(x):
     return type(x) is Staged and type(x.value) is np.ndarray and x.value.size
 
 
-_EXPANDED = {"mean": _mean, "sum": _sum, "matmul": _matmul}
-
-
-def _on_array(fn, method=None):
-    """The call a float implementation makes when its operand is a non-empty ndarray."""
-    return lambda x, *rest: (fn, method) if type(x) is np.ndarray and x.size else None
-
-
-# Float implementations that are one NumPy call for these operands: the replay makes that
-# call itself (the same call, so the same numbers), without the implementation's wrapper.
-_LOWERED = {
-    "getitem": lambda x, index: (operator.getitem, None),
-    "reshape": _on_array(np.ndarray.reshape, "reshape"),
-    "transpose": _on_array(np.ndarray.transpose, "transpose"),
-    "max": _on_array(np.maximum.reduce),
-}
+_EXPANDED = {"mean": _mean, "sum": _sum, "matmul": _matmul,
+             "getitem": _one_call(operator.getitem, any_operand=True),
+             "reshape": _one_call(np.ndarray.reshape, "reshape"),
+             "transpose": _one_call(np.ndarray.transpose, "transpose"),
+             "max": _one_call(np.maximum.reduce)}
 
 
 from . import tracing  # noqa: E402  (tracing does not import staging)
