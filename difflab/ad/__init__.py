@@ -27,8 +27,8 @@ from .rules import (ELEMENTWISE_NAMES, JVP_RULES, NONDIFFERENTIABLE, VJP_RULES, 
 from .tracing import (ConditionArray, Dual, MutationError, Tensor, TracerBoolError,
                       fast_accumulation, fast_accumulation_enabled)
 
-__all__ = ["jit", "Jitted", "UnguardableError", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
-           "hvp", "trace", "Tape", "Tensor", "Dual", "ConditionArray", "TracerBoolError",
+__all__ = ["jit", "Jitted", "UnguardableError", "grad", "value_and_grad", "vjp", "jvp",
+           "jacobian", "jacrev", "jacfwd", "hessian", "hvp", "trace", "Tape", "Tensor", "Dual", "ConditionArray", "TracerBoolError",
            "MutationError",
            "VJP_RULES", "JVP_RULES", "ELEMENTWISE_NAMES", "NONDIFFERENTIABLE", "defvjp", "defjvp",
            "defpartials", "fast_accumulation", "fast_accumulation_enabled"]

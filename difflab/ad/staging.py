@@ -306,7 +306,7 @@ class Staged:
     __ne__ = _binary(np.not_equal, operator.ne)[0]
 
     def __getitem__(self, index):
-        if _first_staged(index) is not None:        # an index taken from data: its values are guarded
+        if _first_staged(index) is not None:        # an index taken from data: guarded
             index = _guarded(index, "an index array")
         return self.program.record(operator.getitem, (self, index), {})
 
